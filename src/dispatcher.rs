@@ -1,0 +1,57 @@
+//! The plug-in point for running this library's futures on a host's own loop.
+
+use std::future::Future;
+use std::pin::Pin;
+
+/// A unit of work: a boxed future the dispatcher must poll to completion (or drop).
+///
+/// Jobs arrive already wrapped by the library: they enter the library's tokio context on every
+/// poll and drop, and they catch their own panics. A dispatcher needs no tokio and never sees
+/// an unwind from a job.
+pub type Job = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+/// Runs the library's jobs: the built-in [`Executor`](crate::Executor), or a host's loop.
+///
+/// A dispatcher receives each job once and must poll it until it completes. Dropping a job
+/// instead (for example because the host is shutting down) is allowed: the caller waiting on
+/// it receives [`Error::Shutdown`](crate::Error::Shutdown).
+///
+/// Any `Fn(Job) + Send + Sync + 'static` closure is a dispatcher, so a smol application can
+/// write `|job| smol::spawn(job).detach()`.
+///
+/// # Example
+///
+/// A dispatcher that queues jobs for a loop the host owns:
+///
+/// ```
+/// use mcp_dispatch::{Dispatcher, Job};
+///
+/// let (tx, rx) = std::sync::mpsc::channel::<Job>();
+/// let tx = std::sync::Mutex::new(tx);
+/// let dispatcher = move |job: Job| {
+///     let _ = tx.lock().unwrap().send(job);
+/// };
+/// dispatcher.dispatch(Box::pin(async {}));
+/// let job = rx.try_recv().expect("the job was queued");
+/// futures::executor::block_on(job);
+/// ```
+pub trait Dispatcher: Send + Sync + 'static {
+    /// Takes `job` and arranges for it to be polled to completion.
+    ///
+    /// This is called from whatever thread makes a call, so it must not block for long.
+    fn dispatch(&self, job: Job);
+}
+
+impl<F> Dispatcher for F
+where
+    F: Fn(Job) + Send + Sync + 'static,
+{
+    fn dispatch(&self, job: Job) {
+        self(job)
+    }
+}
+
+/// Wraps any future into a [`Job`].
+pub(crate) fn job<F: Future<Output = ()> + Send + 'static>(future: F) -> Job {
+    Box::pin(future)
+}

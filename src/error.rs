@@ -1,0 +1,273 @@
+//! The one error type of the crate.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A specialised [`Result`](std::result::Result) whose error is [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong when talking to an MCP server.
+///
+/// Every variant names the server (the name given in
+/// [`ServerConfig::name`](crate::ServerConfig::name), or the command's file name), and, where a
+/// tool was involved, the tool. Wrapped foreign errors stay reachable through
+/// [`std::error::Error::source`]. The error is cheap to clone: waiters of one
+/// connect attempt all receive the same error.
+///
+/// A tool that runs and reports failure (`isError: true`) is **not** an error: its
+/// [`CallToolResult`](crate::model::CallToolResult) comes back as `Ok` with `is_error` set.
+///
+/// ```
+/// use mcp_dispatch::{Client, Error, ServerConfig};
+///
+/// let client = Client::new(ServerConfig::stdio("/no/such/mcp-server").name("files"));
+/// match client.list_tools_blocking() {
+///     Err(Error::Spawn { server, command, .. }) => {
+///         assert_eq!(server, "files");
+///         assert_eq!(command, "/no/such/mcp-server");
+///     }
+///     other => panic!("expected a spawn error, got {other:?}"),
+/// }
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Error {
+    /// The server process could not be started.
+    Spawn {
+        /// The server's name.
+        server: String,
+        /// The command that was run.
+        command: String,
+        /// The operating system's error.
+        source: Arc<std::io::Error>,
+    },
+    /// The server started but the MCP `initialize` handshake failed.
+    Initialize {
+        /// The server's name.
+        server: String,
+        /// What went wrong, in rmcp's words.
+        message: String,
+        /// The last lines the server wrote to stderr, oldest first (may be empty).
+        stderr: Vec<String>,
+    },
+    /// The server did not finish starting and initializing in time.
+    ConnectTimeout {
+        /// The server's name.
+        server: String,
+        /// The connect timeout that elapsed.
+        timeout: Duration,
+    },
+    /// A request did not get an answer in time. The request was cancelled on the server.
+    Timeout {
+        /// The server's name.
+        server: String,
+        /// The tool, for `tools/call`; `None` for other requests.
+        tool: Option<String>,
+        /// The call timeout that elapsed.
+        timeout: Duration,
+    },
+    /// The server answered with a JSON-RPC error.
+    Server {
+        /// The server's name.
+        server: String,
+        /// The tool, for `tools/call`; `None` for other requests.
+        tool: Option<String>,
+        /// The JSON-RPC error code.
+        code: i32,
+        /// The server's error message.
+        message: String,
+        /// The error's `data` member, if any.
+        data: Option<serde_json::Value>,
+    },
+    /// The connection to the server closed (the process exited or the stream broke).
+    ///
+    /// The next call starts a new session.
+    TransportClosed {
+        /// The server's name.
+        server: String,
+        /// The tool, for `tools/call`; `None` for other requests.
+        tool: Option<String>,
+    },
+    /// The server broke the protocol (for example an answer of the wrong type).
+    Protocol {
+        /// The server's name.
+        server: String,
+        /// What was wrong.
+        message: String,
+    },
+    /// The arguments of a tool call were not a JSON object (or `null`).
+    InvalidArguments {
+        /// The server's name.
+        server: String,
+        /// The tool.
+        tool: String,
+        /// The JSON type that was passed instead.
+        found: &'static str,
+    },
+    /// The client was closed with [`Client::close`](crate::Client::close).
+    Closed {
+        /// The server's name.
+        server: String,
+    },
+    /// The dispatcher that runs this client's jobs has shut down, or dropped the job.
+    Shutdown {
+        /// The server's name.
+        server: String,
+    },
+    /// A blocking call was made from a thread that runs this library's jobs, where waiting
+    /// would deadlock. Use the async form of the call there.
+    WouldDeadlock {
+        /// The server's name.
+        server: String,
+        /// The blocking method that was called.
+        method: &'static str,
+    },
+    /// Code running a job for this server panicked. Other calls and servers are unaffected.
+    Panicked {
+        /// The server's name.
+        server: String,
+        /// The panic message, when it was a string.
+        message: String,
+    },
+    /// The library's background threads could not be started.
+    Runtime {
+        /// The operating system's error.
+        source: Arc<std::io::Error>,
+    },
+}
+
+fn tool_part(tool: &Option<String>) -> String {
+    match tool {
+        Some(tool) => format!(" tool `{tool}`"),
+        None => String::new(),
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Spawn {
+                server,
+                command,
+                source,
+            } => write!(f, "server `{server}`: cannot start `{command}`: {source}"),
+            Error::Initialize {
+                server,
+                message,
+                stderr,
+            } => {
+                write!(f, "server `{server}`: initialize failed: {message}")?;
+                if !stderr.is_empty() {
+                    write!(f, "; its stderr ended with:")?;
+                    for line in stderr {
+                        write!(f, "\n  {line}")?;
+                    }
+                }
+                Ok(())
+            }
+            Error::ConnectTimeout { server, timeout } => {
+                write!(f, "server `{server}`: connect timed out after {timeout:?}")
+            }
+            Error::Timeout {
+                server,
+                tool,
+                timeout,
+            } => write!(
+                f,
+                "server `{server}`{}: request timed out after {timeout:?} and was cancelled",
+                tool_part(tool)
+            ),
+            Error::Server {
+                server,
+                tool,
+                code,
+                message,
+                ..
+            } => write!(
+                f,
+                "server `{server}`{}: error {code}: {message}",
+                tool_part(tool)
+            ),
+            Error::TransportClosed { server, tool } => write!(
+                f,
+                "server `{server}`{}: connection closed",
+                tool_part(tool)
+            ),
+            Error::Protocol { server, message } => {
+                write!(f, "server `{server}`: protocol error: {message}")
+            }
+            Error::InvalidArguments {
+                server,
+                tool,
+                found,
+            } => write!(
+                f,
+                "server `{server}` tool `{tool}`: arguments must be a JSON object, not {found}"
+            ),
+            Error::Closed { server } => write!(f, "server `{server}`: client is closed"),
+            Error::Shutdown { server } => {
+                write!(f, "server `{server}`: the dispatcher has shut down")
+            }
+            Error::WouldDeadlock { server, method } => write!(
+                f,
+                "server `{server}`: `{method}` called on a thread that runs mcp-dispatch jobs \
+                 would deadlock; await the async form instead"
+            ),
+            Error::Panicked { server, message } => {
+                write!(f, "server `{server}`: a job panicked: {message}")
+            }
+            Error::Runtime { source } => {
+                write!(f, "cannot start the mcp-dispatch threads: {source}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Spawn { source, .. } | Error::Runtime { source } => Some(&**source),
+            _ => None,
+        }
+    }
+}
+
+impl Error {
+    /// The name of the server the error is about, if it is about one.
+    ///
+    /// ```
+    /// use mcp_dispatch::Error;
+    ///
+    /// let error = Error::Closed { server: "files".into() };
+    /// assert_eq!(error.server(), Some("files"));
+    /// ```
+    pub fn server(&self) -> Option<&str> {
+        match self {
+            Error::Spawn { server, .. }
+            | Error::Initialize { server, .. }
+            | Error::ConnectTimeout { server, .. }
+            | Error::Timeout { server, .. }
+            | Error::Server { server, .. }
+            | Error::TransportClosed { server, .. }
+            | Error::Protocol { server, .. }
+            | Error::InvalidArguments { server, .. }
+            | Error::Closed { server }
+            | Error::Shutdown { server }
+            | Error::WouldDeadlock { server, .. }
+            | Error::Panicked { server, .. } => Some(server),
+            Error::Runtime { .. } => None,
+        }
+    }
+}
+
+/// Turns a caught panic payload into its message.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_owned()
+    }
+}

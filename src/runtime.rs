@@ -1,0 +1,225 @@
+//! The tokio context that rmcp needs, kept out of sight of callers.
+//!
+//! rmcp spawns tokio tasks, uses tokio timers and `tokio::process`. We give it one
+//! current-thread tokio runtime, driven by one named thread, and enter that runtime's handle
+//! around every poll and every drop of the futures we run for rmcp ([`InContext`]). Besides
+//! `stdio.rs`, which builds the `tokio::process` command, this is the only module that names
+//! tokio.
+
+use std::cell::Cell;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, Weak};
+use std::task::{Context, Poll};
+use std::thread;
+use std::time::Duration;
+
+use crate::error::panic_message;
+use crate::sync::lock;
+
+/// Name of the thread that drives the tokio runtime.
+pub(crate) const TOKIO_THREAD_NAME: &str = "mcp-dispatch-rt";
+
+/// How long dropping the last handle waits for the tokio thread to finish.
+const JOIN_BOUND: Duration = Duration::from_secs(2);
+
+/// One current-thread tokio runtime driven by one named thread.
+pub(crate) struct Runtime {
+    handle: tokio::runtime::Handle,
+    stop: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+    thread: Mutex<Option<thread::JoinHandle<()>>>,
+    finished: Arc<(Mutex<bool>, std::sync::Condvar)>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime").finish_non_exhaustive()
+    }
+}
+
+static SHARED: Mutex<Weak<Runtime>> = Mutex::new(Weak::new());
+
+impl Runtime {
+    /// The runtime shared by every client of this process, started if none is alive.
+    ///
+    /// The runtime stops, and its thread is joined, when the last `Arc` to it drops.
+    pub(crate) fn shared() -> std::io::Result<Arc<Runtime>> {
+        let mut shared = lock(&SHARED);
+        if let Some(runtime) = shared.upgrade() {
+            return Ok(runtime);
+        }
+        let runtime = Arc::new(Runtime::start()?);
+        *shared = Arc::downgrade(&runtime);
+        Ok(runtime)
+    }
+
+    fn start() -> std::io::Result<Runtime> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .thread_name(TOKIO_THREAD_NAME)
+            .build()?;
+        let handle = runtime.handle().clone();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let finished = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+        let finished_in_thread = finished.clone();
+        let thread = thread::Builder::new()
+            .name(TOKIO_THREAD_NAME.into())
+            .spawn(move || {
+                let _ = runtime.block_on(stop_rx);
+                // Give tasks spawned during teardown (child cleanup) a moment, bounded.
+                runtime.shutdown_timeout(Duration::from_millis(500));
+                let (done, cvar) = &*finished_in_thread;
+                *lock(done) = true;
+                cvar.notify_all();
+            })?;
+        Ok(Runtime {
+            handle,
+            stop: Mutex::new(Some(stop_tx)),
+            thread: Mutex::new(Some(thread)),
+            finished,
+        })
+    }
+
+    /// Wraps `future` so that it is polled and dropped inside this runtime's context.
+    pub(crate) fn wrap<F: Future>(&self, future: F) -> InContext<F> {
+        InContext {
+            handle: self.handle.clone(),
+            future: Some(Box::pin(future)),
+        }
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        if let Some(stop) = lock(&self.stop).take() {
+            let _ = stop.send(());
+        }
+        let Some(thread) = lock(&self.thread).take() else {
+            return;
+        };
+        if thread.thread().id() == thread::current().id() {
+            // Dropped from a task on the runtime thread itself: it finishes on its own.
+            return;
+        }
+        let (done, cvar) = &*self.finished;
+        let guard = lock(done);
+        let (guard, _) = cvar
+            .wait_timeout_while(guard, JOIN_BOUND, |done| !*done)
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if *guard {
+            drop(guard);
+            let _ = thread.join();
+        } else {
+            log::warn!("mcp-dispatch: the tokio thread did not stop within {JOIN_BOUND:?}");
+        }
+    }
+}
+
+thread_local! {
+    static IN_JOB: Cell<bool> = const { Cell::new(false) };
+}
+
+/// True while the current thread is polling or dropping one of this library's jobs.
+pub(crate) fn in_job() -> bool {
+    IN_JOB.with(Cell::get)
+}
+
+struct JobMark(bool);
+
+impl JobMark {
+    fn enter() -> JobMark {
+        JobMark(IN_JOB.with(|flag| flag.replace(true)))
+    }
+}
+
+impl Drop for JobMark {
+    fn drop(&mut self) {
+        let previous = self.0;
+        IN_JOB.with(|flag| flag.set(previous));
+    }
+}
+
+/// A future polled and dropped with the tokio handle entered, and never unwinding.
+///
+/// A panic while polling or dropping the inner future is caught and logged; the future then
+/// completes, so no panic from rmcp (or from user callbacks it runs) reaches the host's loop.
+pub(crate) struct InContext<F: Future> {
+    handle: tokio::runtime::Handle,
+    future: Option<Pin<Box<F>>>,
+}
+
+impl<F: Future> InContext<F> {
+    fn drop_inner(&mut self) {
+        if let Some(future) = self.future.take() {
+            let _enter = self.handle.enter();
+            let _mark = JobMark::enter();
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(future))) {
+                log::error!(
+                    "mcp-dispatch: a job panicked while being dropped: {}",
+                    panic_message(&*payload)
+                );
+            }
+        }
+    }
+}
+
+impl<F: Future> Future for InContext<F> {
+    type Output = Option<F::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<F::Output>> {
+        let this = self.get_mut();
+        let Some(future) = this.future.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let polled = {
+            let _enter = this.handle.enter();
+            let _mark = JobMark::enter();
+            catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx)))
+        };
+        match polled {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(output)) => {
+                this.drop_inner();
+                Poll::Ready(Some(output))
+            }
+            Err(payload) => {
+                log::error!(
+                    "mcp-dispatch: a job panicked: {}",
+                    panic_message(&*payload)
+                );
+                this.drop_inner();
+                Poll::Ready(None)
+            }
+        }
+    }
+}
+
+impl<F: Future> Drop for InContext<F> {
+    fn drop(&mut self) {
+        self.drop_inner();
+    }
+}
+
+/// `tokio::time::timeout`, for code that must not name tokio. `None` means it elapsed.
+///
+/// Must be polled inside an [`InContext`].
+pub(crate) async fn timeout<F: Future>(duration: Duration, future: F) -> Option<F::Output> {
+    tokio::time::timeout(duration, future).await.ok()
+}
+
+/// `tokio::time::sleep`, for code that must not name tokio. Must be polled inside an
+/// [`InContext`].
+#[allow(dead_code)]
+pub(crate) async fn sleep(duration: Duration) {
+    tokio::time::sleep(duration).await
+}
+
+/// `tokio::spawn` onto the runtime, for code that must not name tokio. Must be called inside
+/// an [`InContext`].
+pub(crate) fn spawn<F>(future: F)
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    drop(tokio::spawn(future));
+}
