@@ -1,0 +1,101 @@
+//! Shared helpers for the integration tests: locating the bundled test server, reading
+//! results, and watching processes and threads.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use mcp_dispatch::ServerConfig;
+use mcp_dispatch::model::CallToolResult;
+
+/// Path of the bundled test server (`examples/test_server.rs`), building it if needed.
+pub fn server_path() -> PathBuf {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let exe = std::env::current_exe().expect("test executable path");
+        // target/<profile>/deps/<test> -> target/<profile>/examples/test_server
+        let profile_dir = exe
+            .parent()
+            .and_then(|deps| deps.parent())
+            .expect("test executable lives in target/<profile>/deps");
+        let path = profile_dir.join("examples").join("test_server");
+        if !path.exists() {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+            let status = std::process::Command::new(cargo)
+                .args(["build", "--example", "test_server"])
+                .status()
+                .expect("run cargo build --example test_server");
+            assert!(status.success(), "building the test server failed");
+        }
+        assert!(path.exists(), "test server not found at {}", path.display());
+        path
+    })
+    .clone()
+}
+
+/// A config for the test server, named `name`.
+pub fn server(name: &str) -> ServerConfig {
+    ServerConfig::stdio(server_path()).name(name)
+}
+
+/// The text of the first content item of a tool result.
+pub fn text(result: &CallToolResult) -> String {
+    result
+        .content
+        .iter()
+        .find_map(|content| content.as_text().map(|text| text.text.clone()))
+        .unwrap_or_else(|| panic!("no text content in {result:?}"))
+}
+
+/// True while `pid` is a live (not zombie) process.
+pub fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            // The state is the first field after the parenthesised command name.
+            let state = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next())
+                .unwrap_or("X");
+            state != "Z" && state != "X"
+        }
+        Err(_) => false,
+    }
+}
+
+/// Sends SIGKILL to `pid`.
+pub fn kill(pid: u32) {
+    let status = std::process::Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -KILL {pid} failed");
+}
+
+/// Polls `condition` every few milliseconds until it holds, failing the test after `bound`.
+pub fn wait_until(bound: Duration, what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + bound;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out after {bound:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Names of this process's threads.
+pub fn thread_names() -> Vec<String> {
+    std::fs::read_dir("/proc/self/task")
+        .expect("read /proc/self/task")
+        .filter_map(|entry| {
+            let path = entry.ok()?.path().join("comm");
+            Some(std::fs::read_to_string(path).ok()?.trim().to_owned())
+        })
+        .collect()
+}
+
+/// How many of this process's threads the library started.
+pub fn library_threads() -> usize {
+    thread_names()
+        .iter()
+        .filter(|name| name.starts_with("mcp-dispatch"))
+        .count()
+}

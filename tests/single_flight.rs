@@ -1,0 +1,116 @@
+//! The single-flight lock, observed from outside: one process per connect, one per reconnect.
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
+
+use common::{kill, server_path, text, wait_until};
+use mcp_dispatch::{Client, ServerConfig};
+use serde_json::json;
+
+/// The test server started through `sh`, which first appends a line to `log`, so the test can
+/// count process starts independently of what the client reports.
+fn counted_server(log: &std::path::Path) -> ServerConfig {
+    ServerConfig::stdio("sh")
+        .args(["-c", "echo started >> \"$1\"; exec \"$0\""])
+        .arg(server_path())
+        .arg(log)
+        .name("counted")
+}
+
+fn starts(log: &std::path::Path) -> usize {
+    std::fs::read_to_string(log)
+        .map(|log| log.lines().count())
+        .unwrap_or(0)
+}
+
+fn temp_log(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("mcp-dispatch-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("starts.log");
+    let _ = std::fs::remove_file(&log);
+    log
+}
+
+#[test]
+fn concurrent_first_calls_start_one_server_and_a_dead_one_is_replaced_once() {
+    let log = temp_log("single-flight");
+    let client = Client::new(counted_server(&log));
+    let barrier = Arc::new(Barrier::new(16));
+    let threads: Vec<_> = (0..16)
+        .map(|thread| {
+            let client = client.clone();
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                barrier.wait();
+                let calls: Vec<_> = (0..4)
+                    .map(|call| {
+                        let message = format!("{thread}-{call}");
+                        client.call_tool(
+                            "echo",
+                            json!({ "text": message }),
+                        )
+                    })
+                    .collect();
+                let mut pids = Vec::new();
+                for (call, future) in calls.into_iter().enumerate() {
+                    let result = futures::executor::block_on(future).expect("echo succeeds");
+                    assert_eq!(text(&result), format!("{thread}-{call}"));
+                    let pid = client.call_tool_blocking("pid", json!({})).expect("pid");
+                    pids.push(text(&pid).parse::<u32>().unwrap());
+                }
+                pids
+            })
+        })
+        .collect();
+    let pids: HashSet<u32> = threads
+        .into_iter()
+        .flat_map(|thread| thread.join().expect("caller thread"))
+        .collect();
+    assert_eq!(pids.len(), 1, "64 concurrent first calls saw servers {pids:?}");
+    assert_eq!(starts(&log), 1, "exactly one server process was started");
+    let first = *pids.iter().next().unwrap();
+
+    kill(first);
+    wait_until(Duration::from_secs(10), "the client to see the server die", || {
+        !client.is_connected()
+    });
+
+    let barrier = Arc::new(Barrier::new(16));
+    let threads: Vec<_> = (0..16)
+        .map(|_| {
+            let client = client.clone();
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                barrier.wait();
+                let pid = client.call_tool_blocking("pid", json!({})).expect("pid after reconnect");
+                text(&pid).parse::<u32>().unwrap()
+            })
+        })
+        .collect();
+    let pids: HashSet<u32> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    assert_eq!(pids.len(), 1, "16 callers after the kill saw servers {pids:?}");
+    assert!(!pids.contains(&first), "the dead server was replaced");
+    assert_eq!(starts(&log), 2, "exactly one new server process was started");
+    client.close_blocking().unwrap();
+}
+
+#[test]
+fn calls_on_one_session_run_concurrently() {
+    let client = Client::new(common::server("concurrent"));
+    client.call_tool_blocking("pid", json!({})).unwrap();
+    // Eight 400 ms sleeps on one session: serialised they would take 3.2 s.
+    let started = std::time::Instant::now();
+    let calls: Vec<_> = (0..8)
+        .map(|_| client.call_tool("sleep", json!({ "ms": 400 })))
+        .collect();
+    let results = futures::executor::block_on(futures::future::join_all(calls));
+    let elapsed = started.elapsed();
+    for result in results {
+        assert_eq!(text(&result.unwrap()), "slept 400");
+    }
+    assert!(elapsed < Duration::from_millis(2400), "calls were serialised: {elapsed:?}");
+    client.close_blocking().unwrap();
+}
