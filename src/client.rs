@@ -12,7 +12,7 @@ use rmcp::model::{CallToolRequestParams, CallToolResult, ServerPeerInfo, Tool};
 
 use crate::blocking::block_on_bounded;
 use crate::config::ServerConfig;
-use crate::dispatcher::{Dispatcher, job};
+use crate::dispatcher::{Dispatcher, dispatch, job};
 use crate::error::{Error, Result, panic_message};
 use crate::executor::Executor;
 use crate::runtime::{self, Runtime};
@@ -379,7 +379,7 @@ impl Client {
             let dispatcher = backend.dispatcher.clone();
             let runtime = backend.runtime.clone();
             let task = runtime.wrap(run_job(work, inner, reply));
-            dispatcher.dispatch(job(task.map(drop)));
+            dispatch(&*dispatcher, job(task.map(drop)));
             answer
                 .await
                 .unwrap_or_else(|_| Err(Error::Shutdown { server }))
@@ -389,8 +389,11 @@ impl Client {
 
 /// The body of every job: runs `work`, sends its result (or its panic), and stops early if
 /// the caller has gone.
-async fn run_job<T, W, F>(work: W, inner: Arc<Inner>, mut reply: futures::channel::oneshot::Sender<Result<T>>)
-where
+async fn run_job<T, W, F>(
+    work: W,
+    inner: Arc<Inner>,
+    mut reply: futures::channel::oneshot::Sender<Result<T>>,
+) where
     W: FnOnce(Arc<Inner>) -> F,
     F: Future<Output = Result<T>>,
 {
@@ -438,7 +441,7 @@ impl Inner {
                     // if this caller is dropped; this caller then waits for it like the others.
                     handed_off = Some(claim.attempt());
                     let inner = self.clone();
-                    backend.dispatcher.dispatch(job(backend.runtime.wrap(async move {
+                    dispatch(&*backend.dispatcher, job(backend.runtime.wrap(async move {
                         match session::connect(&inner.name, &inner.config, inner.connect_timeout)
                             .await
                         {
@@ -500,10 +503,13 @@ impl Inner {
         if let Ok(backend) = &self.backend {
             let name = self.name.clone();
             let bound = self.close_timeout;
-            backend.dispatcher.dispatch(job(backend
-                .runtime
-                .wrap(async move { session.close(&name, bound).await })
-                .map(drop)));
+            dispatch(
+                &*backend.dispatcher,
+                job(backend
+                    .runtime
+                    .wrap(async move { session.close(&name, bound).await })
+                    .map(drop)),
+            );
         }
     }
 }

@@ -55,3 +55,17 @@ where
 pub(crate) fn job<F: Future<Output = ()> + Send + 'static>(future: F) -> Job {
     Box::pin(future)
 }
+
+/// Hands `job` to `dispatcher`, containing a panic of the dispatcher itself (the job is then
+/// dropped, and its caller sees [`Error::Shutdown`](crate::Error::Shutdown)). This matters
+/// because jobs are also dispatched from `Drop`, where an unwind would abort.
+pub(crate) fn dispatch(dispatcher: &dyn Dispatcher, job: Job) {
+    let dispatched =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| dispatcher.dispatch(job)));
+    if let Err(payload) = dispatched {
+        log::error!(
+            "mcp-dispatch: the dispatcher panicked: {}",
+            crate::error::panic_message(&*payload)
+        );
+    }
+}

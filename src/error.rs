@@ -189,11 +189,9 @@ impl fmt::Display for Error {
                 "server `{server}`{}: error {code}: {message}",
                 tool_part(tool)
             ),
-            Error::TransportClosed { server, tool } => write!(
-                f,
-                "server `{server}`{}: connection closed",
-                tool_part(tool)
-            ),
+            Error::TransportClosed { server, tool } => {
+                write!(f, "server `{server}`{}: connection closed", tool_part(tool))
+            }
             Error::Protocol { server, message } => {
                 write!(f, "server `{server}`: protocol error: {message}")
             }

@@ -184,10 +184,7 @@ impl<F: Future> Future for InContext<F> {
                 Poll::Ready(Some(output))
             }
             Err(payload) => {
-                log::error!(
-                    "mcp-dispatch: a job panicked: {}",
-                    panic_message(&*payload)
-                );
+                log::error!("mcp-dispatch: a job panicked: {}", panic_message(&*payload));
                 this.drop_inner();
                 Poll::Ready(None)
             }

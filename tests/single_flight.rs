@@ -48,10 +48,7 @@ fn concurrent_first_calls_start_one_server_and_a_dead_one_is_replaced_once() {
                 let calls: Vec<_> = (0..4)
                     .map(|call| {
                         let message = format!("{thread}-{call}");
-                        client.call_tool(
-                            "echo",
-                            json!({ "text": message }),
-                        )
+                        client.call_tool("echo", json!({ "text": message }))
                     })
                     .collect();
                 let mut pids = Vec::new();
@@ -69,14 +66,20 @@ fn concurrent_first_calls_start_one_server_and_a_dead_one_is_replaced_once() {
         .into_iter()
         .flat_map(|thread| thread.join().expect("caller thread"))
         .collect();
-    assert_eq!(pids.len(), 1, "64 concurrent first calls saw servers {pids:?}");
+    assert_eq!(
+        pids.len(),
+        1,
+        "64 concurrent first calls saw servers {pids:?}"
+    );
     assert_eq!(starts(&log), 1, "exactly one server process was started");
     let first = *pids.iter().next().unwrap();
 
     kill(first);
-    wait_until(Duration::from_secs(10), "the client to see the server die", || {
-        !client.is_connected()
-    });
+    wait_until(
+        Duration::from_secs(10),
+        "the client to see the server die",
+        || !client.is_connected(),
+    );
 
     let barrier = Arc::new(Barrier::new(16));
     let threads: Vec<_> = (0..16)
@@ -85,15 +88,25 @@ fn concurrent_first_calls_start_one_server_and_a_dead_one_is_replaced_once() {
             let barrier = barrier.clone();
             std::thread::spawn(move || {
                 barrier.wait();
-                let pid = client.call_tool_blocking("pid", json!({})).expect("pid after reconnect");
+                let pid = client
+                    .call_tool_blocking("pid", json!({}))
+                    .expect("pid after reconnect");
                 text(&pid).parse::<u32>().unwrap()
             })
         })
         .collect();
     let pids: HashSet<u32> = threads.into_iter().map(|t| t.join().unwrap()).collect();
-    assert_eq!(pids.len(), 1, "16 callers after the kill saw servers {pids:?}");
+    assert_eq!(
+        pids.len(),
+        1,
+        "16 callers after the kill saw servers {pids:?}"
+    );
     assert!(!pids.contains(&first), "the dead server was replaced");
-    assert_eq!(starts(&log), 2, "exactly one new server process was started");
+    assert_eq!(
+        starts(&log),
+        2,
+        "exactly one new server process was started"
+    );
     client.close_blocking().unwrap();
 }
 
@@ -111,6 +124,9 @@ fn calls_on_one_session_run_concurrently() {
     for result in results {
         assert_eq!(text(&result.unwrap()), "slept 400");
     }
-    assert!(elapsed < Duration::from_millis(2400), "calls were serialised: {elapsed:?}");
+    assert!(
+        elapsed < Duration::from_millis(2400),
+        "calls were serialised: {elapsed:?}"
+    );
     client.close_blocking().unwrap();
 }

@@ -76,7 +76,10 @@ pub fn kill(pid: u32) {
 pub fn wait_until(bound: Duration, what: &str, mut condition: impl FnMut() -> bool) {
     let deadline = Instant::now() + bound;
     while !condition() {
-        assert!(Instant::now() < deadline, "timed out after {bound:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {bound:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
 }

@@ -1,0 +1,219 @@
+//! Bad input gets a clear, typed error that names the server, tool, command or path.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::text;
+use mcp_dispatch::{Client, Error, ServerConfig};
+use serde_json::json;
+
+#[test]
+fn a_missing_command_fails_at_once_with_a_spawn_error_naming_it() {
+    let client = Client::new(ServerConfig::stdio("/nonexistent/mcp-server").name("ghost"));
+    let started = Instant::now();
+    let error = client
+        .call_tool_blocking("echo", json!({"text": "x"}))
+        .unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
+    match &error {
+        Error::Spawn {
+            server,
+            command,
+            source,
+        } => {
+            assert_eq!(server, "ghost");
+            assert_eq!(command, "/nonexistent/mcp-server");
+            assert_eq!(source.kind(), std::io::ErrorKind::NotFound);
+        }
+        other => panic!("expected Error::Spawn, got {other:?}"),
+    }
+    let message = error.to_string();
+    assert!(
+        message.contains("ghost") && message.contains("/nonexistent/mcp-server"),
+        "{message}"
+    );
+    assert!(std::error::Error::source(&error).is_some());
+    // A failure is not cached: the next call tries (and fails) again, just as fast.
+    assert!(matches!(
+        client.list_tools_blocking(),
+        Err(Error::Spawn { .. })
+    ));
+}
+
+#[test]
+fn a_missing_working_directory_is_named() {
+    let client = Client::new(common::server("nowhere").cwd("/nonexistent/dir"));
+    let error = client.list_tools_blocking().unwrap_err();
+    assert!(matches!(error, Error::Spawn { .. }), "{error:?}");
+    assert!(error.to_string().contains("/nonexistent/dir"), "{error}");
+}
+
+#[test]
+fn an_unknown_tool_gives_the_servers_error() {
+    let client = Client::new(common::server("plain"));
+    match client
+        .call_tool_blocking("no_such_tool", json!({}))
+        .unwrap_err()
+    {
+        Error::Server {
+            server,
+            tool,
+            code,
+            message,
+            ..
+        } => {
+            assert_eq!(server, "plain");
+            assert_eq!(tool.as_deref(), Some("no_such_tool"));
+            assert_eq!(code, -32602);
+            assert!(message.contains("not found"), "{message}");
+        }
+        other => panic!("expected Error::Server, got {other:?}"),
+    }
+    // The session is still healthy.
+    let echo = client
+        .call_tool_blocking("echo", json!({"text": "still here"}))
+        .unwrap();
+    assert_eq!(text(&echo), "still here");
+    client.close_blocking().unwrap();
+}
+
+#[test]
+fn a_failing_tool_is_ok_with_the_error_flag_set() {
+    let client = Client::new(common::server("plain"));
+    let result = client
+        .call_tool_blocking("fail", json!({"message": "nope"}))
+        .unwrap();
+    assert_eq!(result.is_error, Some(true));
+    assert_eq!(text(&result), "nope");
+    let fine = client
+        .call_tool_blocking("echo", json!({"text": "ok"}))
+        .unwrap();
+    assert_ne!(fine.is_error, Some(true));
+    client.close_blocking().unwrap();
+}
+
+#[test]
+fn arguments_that_are_not_an_object_are_refused_before_sending() {
+    let client = Client::new(common::server("args"));
+    match client
+        .call_tool_blocking("echo", json!(["text"]))
+        .unwrap_err()
+    {
+        Error::InvalidArguments {
+            server,
+            tool,
+            found,
+        } => {
+            assert_eq!(
+                (server.as_str(), tool.as_str(), found),
+                ("args", "echo", "an array")
+            );
+        }
+        other => panic!("expected Error::InvalidArguments, got {other:?}"),
+    }
+    assert!(
+        !client.is_connected(),
+        "nothing was started for a refused call"
+    );
+    // `null` means no arguments.
+    let pid = client
+        .call_tool_blocking("pid", serde_json::Value::Null)
+        .unwrap();
+    assert!(text(&pid).parse::<u32>().is_ok());
+    client.close_blocking().unwrap();
+}
+
+#[test]
+fn a_server_that_exits_during_initialize_reports_its_stderr() {
+    let client = Client::new(common::server("quitter").env("MCP_TEST_EXIT_BEFORE_INIT", "7"));
+    match client.list_tools_blocking().unwrap_err() {
+        Error::Initialize { server, stderr, .. } => {
+            assert_eq!(server, "quitter");
+            assert!(
+                stderr.iter().any(|line| line.contains("refusing to start")),
+                "stderr tail: {stderr:?}"
+            );
+        }
+        other => panic!("expected Error::Initialize, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_server_that_never_answers_initialize_hits_the_connect_timeout() {
+    let client = Client::builder(common::server("mute").env("MCP_TEST_HANG_INIT", "1"))
+        .connect_timeout(Duration::from_millis(500))
+        .build();
+    let started = Instant::now();
+    match client.list_tools_blocking().unwrap_err() {
+        Error::ConnectTimeout { server, timeout } => {
+            assert_eq!(server, "mute");
+            assert_eq!(timeout, Duration::from_millis(500));
+        }
+        other => panic!("expected Error::ConnectTimeout, got {other:?}"),
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_slow_call_times_out_and_is_cancelled_on_the_server() {
+    let client = Client::builder(common::server("slow"))
+        .call_timeout(Duration::from_millis(300))
+        .build();
+    match client
+        .call_tool_blocking("sleep", json!({"ms": 20_000}))
+        .unwrap_err()
+    {
+        Error::Timeout {
+            server,
+            tool,
+            timeout,
+        } => {
+            assert_eq!(server, "slow");
+            assert_eq!(tool.as_deref(), Some("sleep"));
+            assert_eq!(timeout, Duration::from_millis(300));
+        }
+        other => panic!("expected Error::Timeout, got {other:?}"),
+    }
+    common::wait_until(
+        Duration::from_secs(10),
+        "the server to see the cancellation",
+        || {
+            let count = client
+                .call_tool_blocking("cancellations", json!({}))
+                .unwrap();
+            text(&count) == "1"
+        },
+    );
+    client.close_blocking().unwrap();
+}
+
+#[test]
+fn a_closed_client_refuses_calls() {
+    let client = Client::new(common::server("closing"));
+    client.call_tool_blocking("pid", json!({})).unwrap();
+    client.close_blocking().unwrap();
+    client.close_blocking().unwrap();
+    match client.call_tool_blocking("pid", json!({})).unwrap_err() {
+        Error::Closed { server } => assert_eq!(server, "closing"),
+        other => panic!("expected Error::Closed, got {other:?}"),
+    }
+}
+
+#[test]
+fn server_info_reports_the_handshake() {
+    let client = Client::new(common::server("info"));
+    let info = client.server_info_blocking().unwrap();
+    let implementation = info.server_info.expect("the test server names itself");
+    assert_eq!(implementation.name, "mcp-dispatch-test-server");
+    assert!(info.capabilities.tools.is_some());
+    client.close_blocking().unwrap();
+}

@@ -1,0 +1,70 @@
+//! The library starts a small, constant number of threads, whatever the servers and calls.
+
+mod common;
+
+use common::text;
+use mcp_dispatch::Client;
+use serde_json::json;
+
+#[test]
+fn eight_servers_and_a_thousand_calls_stay_within_the_thread_bound() {
+    let before = common::thread_names().len();
+    assert_eq!(common::library_threads(), 0);
+
+    let clients: Vec<Client> = (0..8)
+        .map(|i| Client::new(common::server(&format!("server-{i}"))))
+        .collect();
+    let after_first_calls = {
+        for client in &clients {
+            client.call_tool_blocking("pid", json!({})).unwrap();
+        }
+        common::thread_names().len()
+    };
+
+    // 1000 calls: 8 caller threads, each spreading 125 calls over the 8 servers.
+    let callers: Vec<_> = (0..8)
+        .map(|caller| {
+            let clients = clients.clone();
+            std::thread::spawn(move || {
+                for call in 0..125 {
+                    let client = &clients[(caller + call) % clients.len()];
+                    let message = format!("{caller}/{call}");
+                    let result = client
+                        .call_tool_blocking("echo", json!({ "text": message }))
+                        .unwrap();
+                    assert_eq!(text(&result), message);
+                }
+            })
+        })
+        .collect();
+    let mut peak_library_threads = 0;
+    for caller in callers {
+        peak_library_threads = peak_library_threads.max(common::library_threads());
+        caller.join().unwrap();
+    }
+    let after = common::thread_names().len();
+    let library = common::library_threads();
+
+    assert!(
+        library <= 2,
+        "library threads: {:?}",
+        common::thread_names()
+    );
+    assert!(
+        peak_library_threads <= 2,
+        "peak library threads: {peak_library_threads}"
+    );
+    assert!(
+        after_first_calls - before <= 3,
+        "threads grew from {before} to {after_first_calls} for 8 servers: {:?}",
+        common::thread_names()
+    );
+    assert!(
+        after - before <= 3,
+        "threads grew from {before} to {after} after 1000 calls: {:?}",
+        common::thread_names()
+    );
+    for client in &clients {
+        client.close_blocking().unwrap();
+    }
+}
