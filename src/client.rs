@@ -256,7 +256,7 @@ impl Client {
                 found: json_type(&other),
             }),
         };
-        let call = self.run(move |inner| async move {
+        self.run(move |inner| async move {
             let arguments = arguments?;
             let session = inner.session().await?;
             let mut params = CallToolRequestParams::new(name.clone());
@@ -265,8 +265,7 @@ impl Client {
             }
             let called = runtime::timeout(inner.call_timeout, session.peer.call_tool(params)).await;
             inner.finish(&session, Some(&name), called)
-        });
-        call
+        })
     }
 
     /// What the server said about itself in the handshake: name, version, protocol version,

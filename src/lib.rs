@@ -1,4 +1,109 @@
-//! Model Context Protocol clients for Rust programs that do not run tokio.
+//! Model Context Protocol (MCP) clients for Rust programs that do not run tokio: sync code,
+//! async-std and smol applications, GUI and game loops, custom executors.
+//!
+//! ```no_run
+//! use mcp_dispatch::{Client, ServerConfig};
+//! use serde_json::json;
+//!
+//! // Any MCP server that speaks stdio. Nothing starts until the first call.
+//! let client = Client::new(ServerConfig::stdio("npx").args(["-y", "@modelcontextprotocol/server-everything"]));
+//!
+//! // From plain threads: the blocking forms.
+//! for tool in client.list_tools_blocking()? {
+//!     println!("{}", tool.name);
+//! }
+//! let sum = client.call_tool_blocking("add", json!({"a": 2, "b": 3}))?;
+//! assert_ne!(sum.is_error, Some(true));
+//!
+//! // From any executor: the same calls as `Send + 'static` futures.
+//! let echo = futures::executor::block_on(client.call_tool("echo", json!({"message": "hi"})))?;
+//! assert_ne!(echo.is_error, Some(true));
+//! # Ok::<(), mcp_dispatch::Error>(())
+//! ```
+//!
+//! `cargo run --example quickstart` runs the same thing against the server bundled with the
+//! crate, from several threads at once.
+//!
+//! # Why
+//!
+//! rmcp, the official Rust MCP SDK, only runs inside a tokio runtime. This crate runs every
+//! rmcp future for you on one small executor thread, with a private current-thread tokio
+//! runtime on a second thread, so callers never see tokio. Each server gets one persistent
+//! session, shared safely by every thread and task.
+//!
+//! # Blocking or async
+//!
+//! Every [`Client`] method has an `async` form, whose future is `Send + 'static` and can be
+//! awaited on any executor, and a `_blocking` form that waits on the calling thread. Both do
+//! the same work on the dispatcher; they differ only in how the caller waits. Blocking calls
+//! are bounded by the connect and call timeouts. A blocking call made on a thread that is
+//! running this crate's jobs would deadlock, so it returns [`Error::WouldDeadlock`] at once.
+//!
+//! # Dispatchers
+//!
+//! The work of each call runs as a [`Job`] on a [`Dispatcher`]:
+//!
+//! - by default on the shared [`Executor`], one named thread (`mcp-dispatch`) started on
+//!   first use;
+//! - or on an [`Executor`] of your own;
+//! - or on your own loop: any `Fn(Job) + Send + Sync + 'static` closure is a dispatcher, for
+//!   example `|job| smol::spawn(job).detach()`.
+//!
+//! Jobs carry the tokio context rmcp needs and catch their own panics, so a host loop needs
+//! no tokio and never sees an rmcp panic. Whatever the dispatcher, the crate starts at most
+//! two threads: the executor (if used) and the tokio runtime thread (`mcp-dispatch-rt`).
+//!
+//! ```
+//! use mcp_dispatch::{Client, Job, ServerConfig};
+//!
+//! let (jobs, to_poll) = std::sync::mpsc::channel::<Job>();
+//! let jobs = std::sync::Mutex::new(jobs);
+//! let client = Client::builder(ServerConfig::stdio("my-mcp-server"))
+//!     .dispatcher(move |job: Job| {
+//!         let _ = jobs.lock().unwrap().send(job);
+//!     })
+//!     .build();
+//! // ... the host's loop polls what arrives on `to_poll` between frames.
+//! # drop((client, to_poll));
+//! ```
+//!
+//! # The single-flight lock
+//!
+//! Each client holds at most one session with its server:
+//!
+//! - at most one connect is in flight; callers that arrive during it wait and share its
+//!   outcome, the same session or the same error;
+//! - a failed connect is not remembered: the next call tries again;
+//! - calls on a live session run concurrently (requests are multiplexed, not serialised);
+//! - when a session dies, the callers that saw it die cause exactly one new session: each
+//!   session has a generation number, and only the first report of a generation's death
+//!   retires it;
+//! - the connect runs as its own job, so a caller dropped mid-connect leaves nothing stuck.
+//!
+//! # Timeouts and cancellation
+//!
+//! Connecting (start plus handshake) is bounded by the connect timeout (30 s by default),
+//! and each request by the call timeout (60 s), both set on [`ClientBuilder`]. A request
+//! that times out, and a call whose future is dropped, is cancelled on the server with
+//! `notifications/cancelled`; the session stays usable.
+//!
+//! # Shutdown
+//!
+//! [`Client::close`] closes the session gracefully: stdin is closed, then the server's
+//! process group gets SIGTERM, then SIGKILL, each step bounded. Dropping the last clone of a
+//! client does the same in the background. Servers run in their own process group, so
+//! wrappers such as `npx` or `sh -c` do not leave their children behind.
+//!
+//! # Errors
+//!
+//! One [`Error`] enum, whose variants name the server and, where relevant, the tool. A tool
+//! that runs and reports failure (`isError: true`) is an `Ok` result with the flag set.
+//!
+//! # Logging
+//!
+//! The crate logs connects, reconnects, closes and errors through the `log` crate, and each
+//! line a server writes to stderr at debug level under the target `mcp_dispatch::stderr`.
+//! rmcp's own `tracing` events are forwarded to `log` when no `tracing` subscriber is set.
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
@@ -21,8 +126,24 @@ pub use error::{Error, Result};
 pub use executor::Executor;
 
 /// The MCP data model, re-exported from rmcp unchanged: [`CallToolResult`](model::CallToolResult),
-/// [`Tool`](model::Tool), [`Content`](model::Content), [`ServerPeerInfo`](model::ServerPeerInfo)
-/// and the rest.
+/// [`Tool`](model::Tool), [`ContentBlock`](model::ContentBlock),
+/// [`ServerPeerInfo`](model::ServerPeerInfo) and the rest.
 pub mod model {
     pub use rmcp::model::*;
+}
+
+/// Compile-time checks that handles and returned futures can cross threads.
+#[allow(dead_code)]
+fn assert_send_sync() {
+    fn is_send_sync<T: Send + Sync>() {}
+    fn is_send_static<T: Send + 'static>(_: &T) {}
+    is_send_sync::<Client>();
+    is_send_sync::<Executor>();
+    is_send_sync::<Error>();
+    is_send_sync::<ServerConfig>();
+    let client = Client::new(ServerConfig::stdio("x"));
+    is_send_static(&client.list_tools());
+    is_send_static(&client.call_tool("x", serde_json::Value::Null));
+    is_send_static(&client.server_info());
+    is_send_static(&client.close());
 }

@@ -1,0 +1,105 @@
+//! Quickstart: start the bundled MCP server, then call its tools from several threads at once
+//! through one shared `Client`, and print the results and per-call timings.
+//!
+//! Run: `cargo run --example quickstart` (add `--release` for representative timings).
+//! `cargo run --example quickstart -- --serve` runs the bundled server on stdin/stdout instead.
+
+#[path = "support/server.rs"]
+mod server;
+
+use std::time::{Duration, Instant};
+
+use mcp_dispatch::{Client, ServerConfig};
+use serde_json::json;
+
+const THREADS: usize = 4;
+const CALLS_PER_THREAD: usize = 250;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    if std::env::args().any(|arg| arg == "--serve") {
+        server::run();
+        return Ok(());
+    }
+
+    // The bundled server is this very program, started with `--serve`.
+    let config = ServerConfig::stdio(std::env::current_exe()?)
+        .arg("--serve")
+        .name("bundled");
+    let client = Client::new(config);
+
+    let started = Instant::now();
+    let tools = client.list_tools_blocking()?;
+    println!(
+        "connected to `{}` in {:?}; it offers {} tools: {}",
+        client.server_name(),
+        started.elapsed(),
+        tools.len(),
+        tools
+            .iter()
+            .map(|tool| tool.name.as_ref())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+
+    let echo = client.call_tool_blocking("echo", json!({ "text": "hello, MCP" }))?;
+    println!("echo -> {}", first_text(&echo));
+
+    // Several threads share one client; their calls are multiplexed on one session.
+    let wall = Instant::now();
+    let workers: Vec<_> = (0..THREADS)
+        .map(|worker| {
+            let client = client.clone();
+            std::thread::spawn(move || -> Result<Vec<Duration>, mcp_dispatch::Error> {
+                let mut timings = Vec::with_capacity(CALLS_PER_THREAD);
+                for call in 0..CALLS_PER_THREAD {
+                    let (a, b) = (worker as f64, call as f64);
+                    let started = Instant::now();
+                    let sum = client.call_tool_blocking("add", json!({ "a": a, "b": b }))?;
+                    timings.push(started.elapsed());
+                    assert_eq!(first_text(&sum), format!("{}", a + b));
+                }
+                Ok(timings)
+            })
+        })
+        .collect();
+    let mut timings = Vec::new();
+    for worker in workers {
+        timings.extend(worker.join().expect("worker thread")?);
+    }
+    let wall = wall.elapsed();
+    timings.sort();
+    let percentile = |p: f64| timings[((timings.len() as f64 - 1.0) * p).round() as usize];
+    println!(
+        "{} calls of `add` from {THREADS} threads in {wall:?}: {:.0} calls/s",
+        timings.len(),
+        timings.len() as f64 / wall.as_secs_f64()
+    );
+    println!(
+        "per call: median {:?}, p90 {:?}, p99 {:?}, max {:?}",
+        percentile(0.5),
+        percentile(0.9),
+        percentile(0.99),
+        percentile(1.0)
+    );
+
+    let failed = client.call_tool_blocking("fail", json!({ "message": "a tool-level error" }))?;
+    println!(
+        "fail -> is_error = {:?}: {}",
+        failed.is_error,
+        first_text(&failed)
+    );
+    if let Ok(threads) = std::fs::read_dir("/proc/self/task") {
+        println!("threads in this process: {}", threads.count());
+    }
+    client.close_blocking()?;
+    println!("closed");
+    Ok(())
+}
+
+fn first_text(result: &mcp_dispatch::model::CallToolResult) -> String {
+    result
+        .content
+        .iter()
+        .find_map(|content| content.as_text().map(|text| text.text.clone()))
+        .unwrap_or_default()
+}
