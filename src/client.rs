@@ -1,23 +1,29 @@
 //! The client of one server.
 
+use std::any::Any;
+use std::collections::HashMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::pin;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::FutureExt;
-use futures::future::Either;
+use futures::future::{BoxFuture, Either};
 use rmcp::model::{CallToolRequestParams, CallToolResult, ServerPeerInfo, Tool};
 
 use crate::blocking::block_on_bounded;
 use crate::config::ServerConfig;
 use crate::dispatcher::{Dispatcher, dispatch, job};
 use crate::error::{Error, Result, panic_message};
-use crate::executor::Executor;
+use crate::executor::{Executor, OnShutdown, on_executor_thread};
+use crate::options::{CallOptions, Retry, Stats};
+use crate::request::{self, Deadline, Failure};
 use crate::runtime::{self, Runtime};
-use crate::session::{self, Session};
+use crate::session::{self, Backoff, Session};
 use crate::single_flight::{Acquired, SingleFlight};
+use crate::sync::lock;
 
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(60);
@@ -77,6 +83,15 @@ struct Inner {
     connect_timeout: Duration,
     call_timeout: Duration,
     close_timeout: Duration,
+    retry: Retry,
+    backoff: Backoff,
+    /// Tool name -> whether its annotations make a retry safe, from the last listing.
+    safe_tools: Mutex<HashMap<String, bool>>,
+    /// Set when the executor shut down: calls then fail with `Error::Shutdown`.
+    shut_down: AtomicBool,
+    connects: AtomicU64,
+    connect_failures: AtomicU64,
+    retries: AtomicU64,
 }
 
 /// Configures a [`Client`] before it is built. Made by [`Client::builder`].
@@ -96,9 +111,11 @@ struct Inner {
 pub struct ClientBuilder {
     config: ServerConfig,
     dispatcher: Option<Arc<dyn Dispatcher>>,
+    executor: Option<Executor>,
     connect_timeout: Duration,
     call_timeout: Duration,
     close_timeout: Duration,
+    retry: Retry,
 }
 
 impl std::fmt::Debug for ClientBuilder {
@@ -108,14 +125,33 @@ impl std::fmt::Debug for ClientBuilder {
             .field("connect_timeout", &self.connect_timeout)
             .field("call_timeout", &self.call_timeout)
             .field("close_timeout", &self.close_timeout)
+            .field("retry", &self.retry)
             .finish_non_exhaustive()
     }
 }
 
 impl ClientBuilder {
     /// Runs this client's jobs on `dispatcher` instead of the shared [`Executor`].
-    pub fn dispatcher(mut self, dispatcher: impl Dispatcher) -> ClientBuilder {
-        self.dispatcher = Some(Arc::new(dispatcher));
+    ///
+    /// Given an [`Executor`], the client also uses that executor's tokio thread, and the
+    /// executor's shutdown closes the client's session. Given any other dispatcher, the
+    /// client uses a tokio thread shared by all such clients, stopped when the last of them
+    /// is dropped.
+    pub fn dispatcher<D: Dispatcher>(mut self, dispatcher: D) -> ClientBuilder {
+        let any: &dyn Any = &dispatcher;
+        if let Some(executor) = any.downcast_ref::<Executor>() {
+            self.executor = Some(executor.clone());
+            self.dispatcher = None;
+        } else {
+            self.executor = None;
+            self.dispatcher = Some(Arc::new(dispatcher));
+        }
+        self
+    }
+
+    /// When a call whose session died mid-flight is retried. Default: [`Retry::IfSafe`].
+    pub fn retry(mut self, retry: Retry) -> ClientBuilder {
+        self.retry = retry;
         self
     }
 
@@ -145,33 +181,56 @@ impl ClientBuilder {
     /// [`Error::Runtime`].
     pub fn build(self) -> Client {
         let name = self.config.server_name();
-        let backend = (|| {
-            let dispatcher = match self.dispatcher {
-                Some(dispatcher) => dispatcher,
-                None => Arc::new(Executor::shared()?) as Arc<dyn Dispatcher>,
-            };
-            let runtime = Runtime::shared().map_err(|source| Error::Runtime {
-                source: Arc::new(source),
-            })?;
-            Ok(Backend {
-                dispatcher,
-                runtime,
-            })
-        })();
+        let (executor, backend) = match (self.dispatcher, self.executor) {
+            (Some(dispatcher), _) => {
+                let backend = Runtime::shared()
+                    .map(|runtime| Backend {
+                        dispatcher,
+                        runtime,
+                    })
+                    .map_err(|source| Error::Runtime {
+                        source: Arc::new(source),
+                    });
+                (None, backend)
+            }
+            (None, executor) => match executor.map_or_else(Executor::shared, Ok) {
+                Ok(executor) => {
+                    let backend = Backend {
+                        runtime: executor.runtime(),
+                        dispatcher: Arc::new(executor.clone()),
+                    };
+                    (Some(executor), Ok(backend))
+                }
+                Err(error) => (None, Err(error)),
+            },
+        };
         let abandoned = Error::Shutdown {
             server: name.clone(),
         };
-        Client {
-            inner: Arc::new(Inner {
-                name,
-                config: self.config,
-                backend,
-                slot: SingleFlight::new(abandoned),
-                connect_timeout: self.connect_timeout,
-                call_timeout: self.call_timeout,
-                close_timeout: self.close_timeout,
-            }),
+        let inner = Arc::new(Inner {
+            name,
+            config: self.config,
+            backend,
+            slot: SingleFlight::new(abandoned),
+            connect_timeout: self.connect_timeout,
+            call_timeout: self.call_timeout,
+            close_timeout: self.close_timeout,
+            retry: self.retry,
+            backoff: Backoff::new(),
+            safe_tools: Mutex::new(HashMap::new()),
+            shut_down: AtomicBool::new(false),
+            connects: AtomicU64::new(0),
+            connect_failures: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
+        });
+        if let Some(executor) = executor {
+            let hook: Arc<dyn OnShutdown> = inner.clone();
+            executor.on_shutdown(Arc::downgrade(&hook));
+            if executor.is_shut_down() {
+                inner.shut_down.store(true, Ordering::Release);
+            }
         }
+        Client { inner }
     }
 }
 
@@ -188,9 +247,11 @@ impl Client {
         ClientBuilder {
             config,
             dispatcher: None,
+            executor: None,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             call_timeout: DEFAULT_CALL_TIMEOUT,
             close_timeout: DEFAULT_CLOSE_TIMEOUT,
+            retry: Retry::default(),
         }
     }
 
@@ -223,9 +284,24 @@ impl Client {
     /// [`Error::Closed`] / [`Error::Shutdown`].
     pub fn list_tools(&self) -> impl Future<Output = Result<Vec<Tool>>> + Send + 'static {
         self.run(|inner| async move {
-            let session = inner.session().await?;
-            let listed = runtime::timeout(inner.call_timeout, session.peer.list_all_tools()).await;
-            inner.finish(&session, None, listed)
+            let mut retried = false;
+            loop {
+                let session = inner.session().await?;
+                let listed =
+                    runtime::timeout(inner.call_timeout, session.peer.list_all_tools()).await;
+                match inner.finish(&session, None, listed) {
+                    Ok(tools) => {
+                        inner.remember_hints(&tools);
+                        return Ok(tools);
+                    }
+                    // Listing is read-only, so always safe to repeat once.
+                    Err(Error::TransportClosed { .. }) if !retried => {
+                        retried = true;
+                        inner.count_retry(None);
+                    }
+                    Err(error) => return Err(error),
+                }
+            }
         })
     }
 
@@ -246,6 +322,21 @@ impl Client {
         name: impl Into<String>,
         arguments: serde_json::Value,
     ) -> impl Future<Output = Result<CallToolResult>> + Send + 'static {
+        self.call_tool_with(name, arguments, CallOptions::new())
+    }
+
+    /// [`call_tool`](Client::call_tool) with per-call options: timeout, timeout reset on
+    /// progress, retry policy.
+    ///
+    /// # Errors
+    ///
+    /// As [`call_tool`](Client::call_tool).
+    pub fn call_tool_with(
+        &self,
+        name: impl Into<String>,
+        arguments: serde_json::Value,
+        options: CallOptions,
+    ) -> impl Future<Output = Result<CallToolResult>> + Send + 'static {
         let name = name.into();
         let arguments = match arguments {
             serde_json::Value::Object(map) => Ok(Some(map)),
@@ -257,17 +348,13 @@ impl Client {
             }),
         };
         self.run(move |inner| async move {
-            let arguments = arguments?;
-            let session = inner.session().await?;
             let mut params = CallToolRequestParams::new(name.clone());
-            if let Some(arguments) = arguments {
+            if let Some(arguments) = arguments? {
                 params = params.with_arguments(arguments);
             }
-            let called = runtime::timeout(inner.call_timeout, session.peer.call_tool(params)).await;
-            inner.finish(&session, Some(&name), called)
+            inner.call_tool(&name, params, &options).await
         })
     }
-
     /// What the server said about itself in the handshake: name, version, protocol version,
     /// capabilities and instructions. Connects if needed.
     ///
@@ -322,6 +409,30 @@ impl Client {
         self.block("call_tool_blocking", Some(name), call)
     }
 
+    /// Blocking form of [`call_tool_with`](Client::call_tool_with). See
+    /// [`list_tools_blocking`](Client::list_tools_blocking) for how it blocks; the bound
+    /// follows the call's own timeout.
+    pub fn call_tool_with_blocking(
+        &self,
+        name: impl Into<String>,
+        arguments: serde_json::Value,
+        options: CallOptions,
+    ) -> Result<CallToolResult> {
+        let name = name.into();
+        let longest = self.inner.deadline(&options).longest();
+        let call = self.call_tool_with(name.clone(), arguments, options);
+        self.block_for("call_tool_with_blocking", Some(name), longest, call)
+    }
+
+    /// What this client has done so far: connects, failed connects, retries.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            connects: self.inner.connects.load(Ordering::Relaxed),
+            connect_failures: self.inner.connect_failures.load(Ordering::Relaxed),
+            retries: self.inner.retries.load(Ordering::Relaxed),
+        }
+    }
+
     /// Blocking form of [`server_info`](Client::server_info). See
     /// [`list_tools_blocking`](Client::list_tools_blocking) for how it blocks.
     pub fn server_info_blocking(&self) -> Result<ServerPeerInfo> {
@@ -341,15 +452,26 @@ impl Client {
         tool: Option<String>,
         future: impl Future<Output = Result<T>>,
     ) -> Result<T> {
-        if runtime::in_job() {
+        let longest = self.inner.call_timeout.max(self.inner.close_timeout);
+        self.block_for(method, tool, longest, future)
+    }
+
+    /// [`block`](Client::block) for a request that can take `longest` once connected. A
+    /// retry may connect and send again, so the bound covers two rounds.
+    fn block_for<T>(
+        &self,
+        method: &'static str,
+        tool: Option<String>,
+        longest: Duration,
+        future: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        if runtime::in_job() || on_executor_thread() {
             return Err(Error::WouldDeadlock {
                 server: self.inner.name.clone(),
                 method,
             });
         }
-        let bound = self.inner.connect_timeout
-            + self.inner.call_timeout.max(self.inner.close_timeout)
-            + BLOCKING_SLACK;
+        let bound = (self.inner.connect_timeout + longest) * 2 + BLOCKING_SLACK;
         block_on_bounded(future, bound).unwrap_or_else(|| {
             Err(Error::Timeout {
                 server: self.inner.name.clone(),
@@ -441,10 +563,16 @@ impl Inner {
                     handed_off = Some(claim.attempt());
                     let inner = self.clone();
                     dispatch(&*backend.dispatcher, job(backend.runtime.wrap(async move {
-                        match session::connect(&inner.name, &inner.config, inner.connect_timeout)
-                            .await
+                        match session::connect(
+                            &inner.name,
+                            &inner.config,
+                            inner.connect_timeout,
+                            &inner.backoff,
+                        )
+                        .await
                         {
                             Ok(started) => {
+                                inner.connects.fetch_add(1, Ordering::Relaxed);
                                 if claim.succeed(|generation| started.into_session(generation)).is_err() {
                                     log::info!(
                                         "mcp-dispatch: server `{}`: closed while connecting",
@@ -452,17 +580,134 @@ impl Inner {
                                     );
                                 }
                             }
-                            Err(error) => claim.fail(error),
+                            Err(error) => {
+                                inner.connect_failures.fetch_add(1, Ordering::Relaxed);
+                                claim.fail(error)
+                            }
                         }
                     }).map(drop)));
                 }
                 Acquired::Failed(error) => return Err(error),
+                Acquired::Closed if self.shut_down.load(Ordering::Acquire) => {
+                    return Err(Error::Shutdown {
+                        server: self.name.clone(),
+                    });
+                }
                 Acquired::Closed => {
                     return Err(Error::Closed {
                         server: self.name.clone(),
                     });
                 }
             }
+        }
+    }
+
+    /// The deadline of a call with `options`.
+    fn deadline(&self, options: &CallOptions) -> Deadline {
+        Deadline {
+            timeout: options.timeout.unwrap_or(self.call_timeout),
+            reset_on_progress: options.reset_on_progress,
+        }
+    }
+
+    /// One `tools/call`, retried once on a new session when that is safe (see [`Retry`]).
+    async fn call_tool(
+        self: &Arc<Self>,
+        tool: &str,
+        params: CallToolRequestParams,
+        options: &CallOptions,
+    ) -> Result<CallToolResult> {
+        let deadline = self.deadline(options);
+        let retry = options.retry.unwrap_or(self.retry);
+        let mut retried = false;
+        loop {
+            let session = self.session().await?;
+            let sent = request::send(
+                &session.peer,
+                request::call_tool_request(params.clone()),
+                deadline,
+            )
+            .await;
+            let error = match sent {
+                Ok(result) => {
+                    return request::call_tool_result(result).map_err(|message| Error::Protocol {
+                        server: self.name.clone(),
+                        message,
+                    });
+                }
+                Err(Failure::NotSent) => {
+                    self.retire(&session);
+                    Error::TransportClosed {
+                        server: self.name.clone(),
+                        tool: Some(tool.to_owned()),
+                    }
+                }
+                Err(Failure::Sent(error)) => {
+                    match session::request_error(&self.name, Some(tool), error) {
+                        Error::Timeout { server, tool, .. } => {
+                            return Err(Error::Timeout {
+                                server,
+                                tool,
+                                timeout: deadline.timeout,
+                            });
+                        }
+                        closed @ Error::TransportClosed { .. } => {
+                            self.retire(&session);
+                            let safe = match retry {
+                                Retry::Never => false,
+                                Retry::IfSafe => self.is_safe(tool),
+                                Retry::Always => true,
+                            };
+                            if !safe {
+                                return Err(closed);
+                            }
+                            closed
+                        }
+                        other => return Err(other),
+                    }
+                }
+            };
+            if retried {
+                return Err(error);
+            }
+            retried = true;
+            self.count_retry(Some(tool));
+        }
+    }
+
+    fn is_safe(&self, tool: &str) -> bool {
+        lock(&self.safe_tools).get(tool).copied().unwrap_or(false)
+    }
+
+    fn remember_hints(&self, tools: &[Tool]) {
+        let mut safe_tools = lock(&self.safe_tools);
+        safe_tools.clear();
+        for tool in tools {
+            let safe = tool.annotations.as_ref().is_some_and(|hints| {
+                hints.read_only_hint == Some(true) || hints.idempotent_hint == Some(true)
+            });
+            safe_tools.insert(tool.name.to_string(), safe);
+        }
+    }
+
+    fn count_retry(&self, tool: Option<&str>) {
+        self.retries.fetch_add(1, Ordering::Relaxed);
+        log::info!(
+            "mcp-dispatch: server `{}`: retrying {} on a new session",
+            self.name,
+            tool.map_or_else(|| "tools/list".to_owned(), |tool| format!("tool `{tool}`"))
+        );
+    }
+
+    /// Retires `session`'s generation (once, however many callers saw it die) and closes it.
+    fn retire(&self, session: &Session) {
+        if let Some(dead) = self.slot.invalidate(session.generation) {
+            log::info!(
+                "mcp-dispatch: server `{}`: session {} closed; reconnecting on the next call",
+                self.name,
+                session.generation
+            );
+            self.close_in_background(dead);
         }
     }
 
@@ -482,15 +727,8 @@ impl Inner {
             }),
             Some(Err(error)) => {
                 let error = session::request_error(&self.name, tool, error);
-                if matches!(error, Error::TransportClosed { .. })
-                    && let Some(dead) = self.slot.invalidate(session.generation)
-                {
-                    log::info!(
-                        "mcp-dispatch: server `{}`: session {} closed; the next call reconnects",
-                        self.name,
-                        session.generation
-                    );
-                    self.close_in_background(dead);
+                if matches!(error, Error::TransportClosed { .. }) {
+                    self.retire(session);
                 }
                 Err(error)
             }
@@ -510,6 +748,16 @@ impl Inner {
                     .map(drop)),
             );
         }
+    }
+}
+
+impl OnShutdown for Inner {
+    fn shut_down(&self) -> Option<BoxFuture<'static, ()>> {
+        self.shut_down.store(true, Ordering::Release);
+        let session = self.slot.close()?;
+        let name = self.name.clone();
+        let bound = self.close_timeout;
+        Some(async move { session.close(&name, bound).await }.boxed())
     }
 }
 

@@ -50,6 +50,8 @@ pub enum Error {
         message: String,
         /// The last lines the server wrote to stderr, oldest first (may be empty).
         stderr: Vec<String>,
+        /// How many times the server was started before giving up.
+        attempts: u32,
     },
     /// The server did not finish starting and initializing in time.
     ConnectTimeout {
@@ -156,8 +158,13 @@ impl fmt::Display for Error {
                 server,
                 message,
                 stderr,
+                attempts,
             } => {
-                write!(f, "server `{server}`: initialize failed: {message}")?;
+                write!(f, "server `{server}`: initialize failed")?;
+                if *attempts > 1 {
+                    write!(f, " after {attempts} attempts")?;
+                }
+                write!(f, ": {message}")?;
                 if !stderr.is_empty() {
                     write!(f, "; its stderr ended with:")?;
                     for line in stderr {

@@ -1,16 +1,20 @@
-//! The built-in executor: one named thread that polls every job.
+//! The built-in executor: one named thread that polls every job, plus its tokio thread.
 
+use std::cell::Cell;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::task::Poll;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use futures::StreamExt;
+use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
+use futures::{FutureExt, StreamExt};
 
 use crate::dispatcher::{Dispatcher, Job};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, panic_message};
+use crate::runtime::Runtime;
 use crate::sync::lock;
 
 /// Name of the executor thread.
@@ -19,16 +23,39 @@ pub(crate) const EXECUTOR_THREAD_NAME: &str = "mcp-dispatch";
 /// Default bound of [`Executor::shutdown`].
 const DEFAULT_SHUTDOWN_BOUND: Duration = Duration::from_secs(5);
 
+thread_local! {
+    static ON_EXECUTOR: Cell<bool> = const { Cell::new(false) };
+}
+
+/// True on an executor thread.
+pub(crate) fn on_executor_thread() -> bool {
+    ON_EXECUTOR.with(Cell::get)
+}
+
+/// Something that must be closed when its executor shuts down (a client's session).
+pub(crate) trait OnShutdown: Send + Sync {
+    /// Refuses later calls and returns the work that closes what is open.
+    fn shut_down(&self) -> Option<BoxFuture<'static, ()>>;
+}
+
 /// The built-in [`Dispatcher`]: one named thread that polls every job it is given.
 ///
 /// Jobs arrive on a channel and are all driven concurrently on that one thread, so the number
-/// of threads does not grow with servers, calls or CPUs. Clients use a shared default
-/// executor, started on first use, unless they are given another dispatcher. Create your own
-/// when you want a separate thread, or control over its shutdown.
+/// of threads does not grow with servers, calls or CPUs. Beside it runs the thread of the
+/// current-thread tokio runtime that rmcp needs (`mcp-dispatch-rt`). Clients use a shared
+/// default executor, started on first use, unless they are given another dispatcher. Create
+/// your own when you want separate threads, or control over their shutdown.
 ///
-/// The executor stops when [`shutdown`](Executor::shutdown) is called or when the last clone
-/// of it is dropped; jobs still running are dropped, and their callers get
-/// [`Error::Shutdown`].
+/// A job that panics is dropped; the executor and the other jobs carry on.
+///
+/// # Shutdown
+///
+/// [`shutdown`](Executor::shutdown), or dropping the last clone (clients hold clones):
+///
+/// 1. closes every session of the clients on this executor gracefully, within the bound,
+///    then kills their process groups;
+/// 2. drops the jobs still running, whose callers get [`Error::Shutdown`], as do later calls;
+/// 3. joins the executor thread and the tokio thread.
 ///
 /// # Example
 ///
@@ -39,8 +66,11 @@ const DEFAULT_SHUTDOWN_BOUND: Duration = Duration::from_secs(5);
 /// let client = Client::builder(ServerConfig::stdio("my-mcp-server"))
 ///     .dispatcher(executor.clone())
 ///     .build();
-/// # drop(client);
 /// assert!(executor.shutdown());
+/// assert!(matches!(
+///     client.list_tools_blocking(),
+///     Err(mcp_dispatch::Error::Shutdown { .. })
+/// ));
 /// ```
 #[derive(Clone)]
 pub struct Executor {
@@ -51,46 +81,57 @@ struct Inner {
     jobs: async_channel::Sender<Job>,
     stop: Arc<AtomicBool>,
     thread: Mutex<Option<thread::JoinHandle<()>>>,
+    runtime: Arc<Runtime>,
+    shutdown_hooks: Mutex<Vec<Weak<dyn OnShutdown>>>,
+    shut_down: AtomicBool,
 }
 
 impl std::fmt::Debug for Executor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Executor").finish_non_exhaustive()
+        f.debug_struct("Executor")
+            .field("shut_down", &self.is_shut_down())
+            .finish_non_exhaustive()
     }
 }
 
 impl Executor {
-    /// Starts a new executor thread.
+    /// Starts a new executor: its job thread and its tokio thread.
     ///
     /// # Errors
     ///
-    /// [`Error::Runtime`] if the operating system refuses to start the thread.
+    /// [`Error::Runtime`] if the operating system refuses to start a thread.
     pub fn new() -> Result<Executor> {
+        let runtime_error = |source: std::io::Error| Error::Runtime {
+            source: Arc::new(source),
+        };
+        let runtime = Arc::new(Runtime::start().map_err(runtime_error)?);
         let (jobs, receiver) = async_channel::unbounded::<Job>();
         let stop = Arc::new(AtomicBool::new(false));
         let stop_in_thread = stop.clone();
         let thread = thread::Builder::new()
             .name(EXECUTOR_THREAD_NAME.into())
             .spawn(move || run(receiver, stop_in_thread))
-            .map_err(|source| Error::Runtime {
-                source: Arc::new(source),
-            })?;
+            .map_err(runtime_error)?;
         Ok(Executor {
             inner: Arc::new(Inner {
                 jobs,
                 stop,
                 thread: Mutex::new(Some(thread)),
+                runtime,
+                shutdown_hooks: Mutex::new(Vec::new()),
+                shut_down: AtomicBool::new(false),
             }),
         })
     }
 
     /// The executor shared by every client built without an explicit dispatcher.
     ///
-    /// It is started on first use and lives until the process exits.
+    /// It is started on first use and lives until the process exits (or until someone calls
+    /// [`shutdown`](Executor::shutdown) on it).
     ///
     /// # Errors
     ///
-    /// [`Error::Runtime`] if the thread cannot be started.
+    /// [`Error::Runtime`] if the threads cannot be started.
     pub fn shared() -> Result<Executor> {
         static SHARED: OnceLock<Executor> = OnceLock::new();
         static START: Mutex<()> = Mutex::new(());
@@ -105,71 +146,120 @@ impl Executor {
         Ok(SHARED.get_or_init(|| executor).clone())
     }
 
-    /// Stops the executor and joins its thread, waiting at most 5 seconds.
+    /// Shuts the executor down (see [Shutdown](Executor#shutdown)), waiting at most 5 s.
     ///
-    /// Jobs still running are dropped (their callers get [`Error::Shutdown`]) and later jobs
-    /// are refused the same way. Returns `true` if the thread was joined within the bound, or
-    /// had already stopped.
+    /// Returns `true` if everything closed and both threads were joined within the bound
+    /// (or had been already).
     ///
     /// # Blocking
     ///
-    /// Blocks the calling thread for at most the bound. Called on the executor thread itself,
-    /// it only signals the stop and returns `false`.
+    /// Blocks the calling thread for at most the bound. Called on the executor thread itself
+    /// (from a job), it closes nothing, only signals the stop, and returns `false`.
     pub fn shutdown(&self) -> bool {
         self.shutdown_timeout(DEFAULT_SHUTDOWN_BOUND)
     }
 
     /// [`shutdown`](Executor::shutdown) with an explicit bound.
     pub fn shutdown_timeout(&self, bound: Duration) -> bool {
-        self.inner.signal_stop();
-        let Some(thread) = lock(&self.inner.thread).take() else {
-            return true;
-        };
-        if thread.thread().id() == thread::current().id() {
-            return false;
-        }
-        join_bounded(thread, bound)
+        self.inner.shutdown(bound)
     }
 
-    /// True once the executor has been told to stop.
+    /// True once the executor has been shut down.
     pub fn is_shut_down(&self) -> bool {
-        self.inner.stop.load(Ordering::Acquire)
+        self.inner.shut_down.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn runtime(&self) -> Arc<Runtime> {
+        self.inner.runtime.clone()
+    }
+
+    /// Registers what must be closed on shutdown.
+    pub(crate) fn on_shutdown(&self, hook: Weak<dyn OnShutdown>) {
+        let mut hooks = lock(&self.inner.shutdown_hooks);
+        hooks.retain(|hook| hook.strong_count() > 0);
+        hooks.push(hook);
     }
 }
 
 impl Inner {
-    fn signal_stop(&self) {
+    fn shutdown(&self, bound: Duration) -> bool {
+        let deadline = Instant::now() + bound;
+        let first = !self.shut_down.swap(true, Ordering::AcqRel);
+        let Some(thread) = lock(&self.thread).take() else {
+            return !first || self.runtime.stop(remaining(deadline));
+        };
+        if thread.thread().id() == thread::current().id() {
+            // On our own thread we cannot wait for ourselves: signal and let it wind down.
+            self.stop.store(true, Ordering::Release);
+            self.jobs.close();
+            self.runtime.signal_stop();
+            return false;
+        }
+        let mut clean = true;
+        if first {
+            clean &= self.close_sessions(deadline);
+        }
         self.stop.store(true, Ordering::Release);
-        // Closing the channel wakes the thread, which then sees the stop flag.
         self.jobs.close();
+        clean &= join_bounded(thread, remaining(deadline));
+        clean &= self.runtime.stop(remaining(deadline));
+        clean
     }
+
+    /// Closes the sessions of every client on this executor, on the executor, within the
+    /// deadline.
+    fn close_sessions(&self, deadline: Instant) -> bool {
+        let hooks = std::mem::take(&mut *lock(&self.shutdown_hooks));
+        let closing: Vec<_> = hooks
+            .iter()
+            .filter_map(Weak::upgrade)
+            .filter_map(|hook| hook.shut_down())
+            .collect();
+        if closing.is_empty() {
+            return true;
+        }
+        let (done, wait) = std::sync::mpsc::channel::<()>();
+        let job = self.runtime.wrap(async move {
+            futures::future::join_all(closing).await;
+            let _ = done.send(());
+        });
+        if self.jobs.try_send(Box::pin(job.map(drop))).is_err() {
+            return false;
+        }
+        wait.recv_timeout(remaining(deadline)).is_ok()
+    }
+}
+
+fn remaining(deadline: Instant) -> Duration {
+    deadline.saturating_duration_since(Instant::now())
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        self.signal_stop();
-        if let Some(thread) = lock(&self.thread).take()
-            && thread.thread().id() != thread::current().id()
-        {
-            join_bounded(thread, DEFAULT_SHUTDOWN_BOUND);
-        }
+        self.shutdown(DEFAULT_SHUTDOWN_BOUND);
     }
 }
 
 impl Dispatcher for Executor {
     fn dispatch(&self, job: Job) {
-        // A closed channel drops the job; its caller then sees `Error::Shutdown`.
+        if self.is_shut_down() {
+            // Dropping the job resolves its caller with `Error::Shutdown`.
+            return;
+        }
         let _ = self.inner.jobs.try_send(job);
     }
 }
 
 /// Joins `thread`, giving up (and leaving it detached) after `bound`.
-fn join_bounded(thread: thread::JoinHandle<()>, bound: Duration) -> bool {
-    let deadline = std::time::Instant::now() + bound;
+pub(crate) fn join_bounded(thread: thread::JoinHandle<()>, bound: Duration) -> bool {
+    let deadline = Instant::now() + bound;
     while !thread.is_finished() {
-        let now = std::time::Instant::now();
+        let now = Instant::now();
         if now >= deadline {
-            log::warn!("mcp-dispatch: the executor thread did not stop within {bound:?}");
+            log::warn!(
+                "mcp-dispatch: thread `{}` did not stop within {bound:?}",
+                thread.thread().name().unwrap_or("?")
+            );
             return false;
         }
         thread::sleep((deadline - now).min(Duration::from_millis(1)));
@@ -180,6 +270,7 @@ fn join_bounded(thread: thread::JoinHandle<()>, bound: Duration) -> bool {
 
 /// The executor thread's loop: receive jobs and poll them all until told to stop.
 fn run(receiver: async_channel::Receiver<Job>, stop: Arc<AtomicBool>) {
+    ON_EXECUTOR.with(|flag| flag.set(true));
     let mut receiver = Box::pin(receiver);
     let mut jobs = FuturesUnordered::new();
     let mut receiving = true;
@@ -189,7 +280,8 @@ fn run(receiver: async_channel::Receiver<Job>, stop: Arc<AtomicBool>) {
         }
         while receiving {
             match receiver.poll_next_unpin(cx) {
-                Poll::Ready(Some(job)) => jobs.push(job),
+                // A job that panics is dropped; the others carry on.
+                Poll::Ready(Some(job)) => jobs.push(AssertUnwindSafe(job).catch_unwind()),
                 Poll::Ready(None) => receiving = false,
                 Poll::Pending => break,
             }
@@ -197,13 +289,23 @@ fn run(receiver: async_channel::Receiver<Job>, stop: Arc<AtomicBool>) {
         if stop.load(Ordering::Acquire) {
             return Poll::Ready(());
         }
-        while let Poll::Ready(Some(())) = jobs.poll_next_unpin(cx) {}
+        while let Poll::Ready(Some(outcome)) = jobs.poll_next_unpin(cx) {
+            if let Err(payload) = outcome {
+                log::error!(
+                    "mcp-dispatch: a job panicked on the executor: {}",
+                    panic_message(&*payload)
+                );
+            }
+        }
         if !receiving && jobs.is_empty() {
             Poll::Ready(())
         } else {
             Poll::Pending
         }
     }));
-    // Dropping the remaining jobs here resolves their callers with `Error::Shutdown`.
-    drop(jobs);
+    // Dropping the remaining jobs resolves their callers with `Error::Shutdown`.
+    let dropped = std::panic::catch_unwind(AssertUnwindSafe(move || drop(jobs)));
+    if dropped.is_err() {
+        log::error!("mcp-dispatch: a job panicked while being dropped at shutdown");
+    }
 }

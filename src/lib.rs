@@ -113,6 +113,8 @@ mod config;
 mod dispatcher;
 mod error;
 mod executor;
+mod options;
+mod request;
 mod runtime;
 mod session;
 mod single_flight;
@@ -124,6 +126,7 @@ pub use config::ServerConfig;
 pub use dispatcher::{Dispatcher, Job};
 pub use error::{Error, Result};
 pub use executor::Executor;
+pub use options::{CallOptions, Retry, Stats};
 
 /// The MCP data model, re-exported from rmcp unchanged: [`CallToolResult`](model::CallToolResult),
 /// [`Tool`](model::Tool), [`ContentBlock`](model::ContentBlock),

@@ -54,7 +54,8 @@ impl Runtime {
         Ok(runtime)
     }
 
-    fn start() -> std::io::Result<Runtime> {
+    /// Starts a runtime of its own (an [`Executor`](crate::Executor)'s).
+    pub(crate) fn start() -> std::io::Result<Runtime> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .thread_name(TOKIO_THREAD_NAME)
@@ -90,29 +91,45 @@ impl Runtime {
     }
 }
 
-impl Drop for Runtime {
-    fn drop(&mut self) {
+impl Runtime {
+    /// Tells the runtime thread to stop, without waiting.
+    pub(crate) fn signal_stop(&self) {
         if let Some(stop) = lock(&self.stop).take() {
             let _ = stop.send(());
         }
+    }
+
+    /// Stops the runtime and joins its thread, waiting at most `bound`. Returns `true` if the
+    /// thread was joined (now or before).
+    pub(crate) fn stop(&self, bound: Duration) -> bool {
+        self.signal_stop();
         let Some(thread) = lock(&self.thread).take() else {
-            return;
+            return true;
         };
         if thread.thread().id() == thread::current().id() {
-            // Dropped from a task on the runtime thread itself: it finishes on its own.
-            return;
+            // Stopped from a task on the runtime thread itself: it finishes on its own.
+            return false;
         }
         let (done, cvar) = &*self.finished;
         let guard = lock(done);
         let (guard, _) = cvar
-            .wait_timeout_while(guard, JOIN_BOUND, |done| !*done)
+            .wait_timeout_while(guard, bound, |done| !*done)
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         if *guard {
             drop(guard);
             let _ = thread.join();
+            true
         } else {
-            log::warn!("mcp-dispatch: the tokio thread did not stop within {JOIN_BOUND:?}");
+            log::warn!("mcp-dispatch: the tokio thread did not stop within {bound:?}");
+            *lock(&self.thread) = Some(thread);
+            false
         }
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.stop(JOIN_BOUND);
     }
 }
 
@@ -207,7 +224,6 @@ pub(crate) async fn timeout<F: Future>(duration: Duration, future: F) -> Option<
 
 /// `tokio::time::sleep`, for code that must not name tokio. Must be polled inside an
 /// [`InContext`].
-#[allow(dead_code)]
 pub(crate) async fn sleep(duration: Duration) {
     tokio::time::sleep(duration).await
 }

@@ -91,32 +91,148 @@ impl Session {
         self.peer.is_transport_closed()
     }
 
-    /// Closes the session gracefully (stdin closed, then SIGTERM, then SIGKILL to the process
-    /// group), waiting at most `bound`. Must run inside the library's tokio context.
+    /// Closes the session gracefully (stdin closed, then SIGTERM, then SIGKILL), waiting at
+    /// most `bound`, then kills whatever is left of the server's process group (children a
+    /// wrapper such as `sh -c` or `npx` started). Must run inside the library's tokio context.
     pub(crate) async fn close(&self, server: &str, bound: Duration) {
         let service = lock(&self.service).take();
         if let Some(mut service) = service {
             match service.close_with_timeout(bound).await {
-                Ok(Some(_)) => log::info!("mcp-dispatch: server `{server}`: closed"),
+                Ok(Some(_)) => log::info!(
+                    "mcp-dispatch: server `{server}`: session {} closed",
+                    self.generation
+                ),
                 Ok(None) => log::warn!(
                     "mcp-dispatch: server `{server}`: close did not finish within {bound:?}; \
-                     the process is killed"
+                     killing its process group"
                 ),
                 Err(error) => log::warn!("mcp-dispatch: server `{server}`: close failed: {error}"),
+            }
+            if let Some(pid) = self.pid {
+                kill_process_group(pid);
             }
         }
     }
 }
 
-/// Starts the server and runs the MCP handshake, bounded by `timeout`. Must run inside the
-/// library's tokio context.
+/// Sends SIGKILL to the process group led by `pid`, if any of it is left.
+#[cfg(unix)]
+fn kill_process_group(pid: u32) {
+    use nix::sys::signal::{Signal, killpg};
+    use nix::unistd::Pid;
+    let Ok(pid) = i32::try_from(pid) else {
+        return;
+    };
+    match killpg(Pid::from_raw(pid), Signal::SIGKILL) {
+        Ok(()) => log::debug!("mcp-dispatch: killed what was left of process group {pid}"),
+        Err(nix::errno::Errno::ESRCH) => {}
+        Err(error) => log::debug!("mcp-dispatch: killpg({pid}) failed: {error}"),
+    }
+}
+
+#[cfg(not(unix))]
+fn kill_process_group(_pid: u32) {}
+
+/// How connect attempts back off after failures.
+#[derive(Debug)]
+pub(crate) struct Backoff {
+    /// Failed connects since the last success (shared by all callers of one client).
+    pub(crate) failures: std::sync::atomic::AtomicU32,
+}
+
+/// Attempts per connect when the server dies during start-up.
+const CONNECT_ATTEMPTS: u32 = 3;
+const BACKOFF_BASE: Duration = Duration::from_millis(100);
+const BACKOFF_CAP: Duration = Duration::from_secs(5);
+
+impl Backoff {
+    pub(crate) fn new() -> Backoff {
+        Backoff {
+            failures: std::sync::atomic::AtomicU32::new(0),
+        }
+    }
+
+    /// The delay before the next attempt: doubling from 100 ms per consecutive failure, capped
+    /// at 5 s, with ±20% jitter so that many clients do not respawn in step.
+    fn delay(&self) -> Duration {
+        let failures = self.failures.load(std::sync::atomic::Ordering::Relaxed);
+        if failures == 0 {
+            return Duration::ZERO;
+        }
+        let exponential = BACKOFF_BASE.saturating_mul(1 << (failures - 1).min(16));
+        let capped = exponential.min(BACKOFF_CAP);
+        capped.mul_f64(0.8 + 0.4 * jitter())
+    }
+}
+
+/// A number in [0, 1) that differs between calls.
+fn jitter() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(Instant::now().elapsed().as_nanos());
+    (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Starts the server and runs the MCP handshake, bounded by `timeout` in all.
+///
+/// A server that dies during start-up is tried up to three times, backing off between
+/// attempts (and across calls, while connects keep failing), so a crashing server does not
+/// get a hot respawn loop. A command that cannot be spawned at all is not retried. Must run
+/// inside the library's tokio context.
 pub(crate) async fn connect(
     server: &str,
     config: &ServerConfig,
     timeout: Duration,
+    backoff: &Backoff,
 ) -> Result<Started> {
+    use std::sync::atomic::Ordering;
     let started_at = Instant::now();
-    let outcome = crate::runtime::timeout(timeout, start(server, config)).await;
+    let deadline = started_at + timeout;
+    let mut attempts = 0;
+    let outcome = loop {
+        let delay = backoff.delay();
+        if !delay.is_zero() {
+            if Instant::now() + delay >= deadline {
+                break None;
+            }
+            log::debug!("mcp-dispatch: server `{server}`: waiting {delay:?} before connecting");
+            crate::runtime::sleep(delay).await;
+        }
+        attempts += 1;
+        let left = deadline.saturating_duration_since(Instant::now());
+        match crate::runtime::timeout(left, start(server, config)).await {
+            Some(Err(Error::Initialize {
+                server: name,
+                message,
+                stderr,
+                ..
+            })) => {
+                backoff.failures.fetch_add(1, Ordering::Relaxed);
+                let error = Error::Initialize {
+                    server: name,
+                    message,
+                    stderr,
+                    attempts,
+                };
+                if attempts >= CONNECT_ATTEMPTS {
+                    break Some(Err(error));
+                }
+                log::info!("mcp-dispatch: {error}; retrying");
+            }
+            Some(Err(error)) => {
+                backoff.failures.fetch_add(1, Ordering::Relaxed);
+                break Some(Err(error));
+            }
+            None => {
+                backoff.failures.fetch_add(1, Ordering::Relaxed);
+                break None;
+            }
+            Some(Ok(started)) => {
+                backoff.failures.store(0, Ordering::Relaxed);
+                break Some(Ok(started));
+            }
+        }
+    };
     match outcome {
         None => {
             log::warn!("mcp-dispatch: server `{server}`: connect timed out after {timeout:?}");
@@ -161,6 +277,7 @@ async fn initialize_error(
         server: server.to_owned(),
         message: error.to_string(),
         stderr: stderr.lines_after_close(STDERR_GRACE).await,
+        attempts: 1,
     }
 }
 

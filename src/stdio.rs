@@ -113,20 +113,45 @@ pub(crate) fn spawn(server: &str, config: &StdioConfig) -> Result<Spawned> {
 }
 
 /// Reads the server's stderr to its end, logging each line at debug and keeping the last few.
+///
+/// Memory stays bounded whatever the server writes: a line is cut at 4 KiB and the rest of it
+/// is skipped. Reading never stops early, so a chatty server never blocks on a full pipe.
 async fn forward_stderr(server: &str, stderr: tokio::process::ChildStderr, tail: &StderrTail) {
-    let mut reader = tokio::io::BufReader::new(stderr);
-    let mut buffer = Vec::with_capacity(256);
+    let mut reader = tokio::io::BufReader::with_capacity(16 * 1024, stderr);
+    let mut line = Vec::with_capacity(256);
+    let mut cut = false;
     loop {
-        buffer.clear();
-        match reader.read_until(b'\n', &mut buffer).await {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {
-                let end = buffer.len().min(STDERR_LINE_BYTES);
-                let line = String::from_utf8_lossy(&buffer[..end]);
-                let line = line.trim_end_matches(['\n', '\r']).to_owned();
-                log::debug!(target: "mcp_dispatch::stderr", "[{server}] {line}");
-                tail.push(line);
-            }
+        let chunk = match reader.fill_buf().await {
+            Ok([]) | Err(_) => break,
+            Ok(chunk) => chunk,
+        };
+        let (used, end_of_line) = match chunk.iter().position(|&byte| byte == b'\n') {
+            Some(newline) => (newline + 1, true),
+            None => (chunk.len(), false),
+        };
+        let content = &chunk[..if end_of_line { used - 1 } else { used }];
+        let room = STDERR_LINE_BYTES.saturating_sub(line.len());
+        line.extend_from_slice(&content[..content.len().min(room)]);
+        cut |= content.len() > room;
+        reader.consume(used);
+        if end_of_line {
+            emit(server, &line, cut, tail);
+            line.clear();
+            cut = false;
         }
     }
+    if !line.is_empty() {
+        emit(server, &line, cut, tail);
+    }
+}
+
+fn emit(server: &str, line: &[u8], cut: bool, tail: &StderrTail) {
+    let mut line = String::from_utf8_lossy(line)
+        .trim_end_matches('\r')
+        .to_owned();
+    if cut {
+        line.push_str(" [...]");
+    }
+    log::debug!(target: "mcp_dispatch::stderr", "[{server}] {line}");
+    tail.push(line);
 }

@@ -1,0 +1,101 @@
+//! Per-server and per-call policy: retries and timeouts.
+
+use std::time::Duration;
+
+/// When a call whose session died mid-flight is retried on a new session.
+///
+/// A tool call that dies in flight may already have run on the server, so retrying it can run
+/// it twice. Whatever the policy, a request that never left (the session was already dead) is
+/// always retried, once, on a new session.
+///
+/// # Example
+///
+/// ```
+/// use mcp_dispatch::{Client, Retry, ServerConfig};
+///
+/// // This server's tools are all safe to repeat.
+/// let client = Client::builder(ServerConfig::stdio("my-mcp-server"))
+///     .retry(Retry::Always)
+///     .build();
+/// # drop(client);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Retry {
+    /// Never retry a call that was sent: return [`Error::TransportClosed`](crate::Error::TransportClosed).
+    Never,
+    /// Retry once if the tool says it is safe: `readOnlyHint` or `idempotentHint` in its
+    /// annotations, as last seen by [`Client::list_tools`](crate::Client::list_tools).
+    /// Listing requests are always safe. This is the default.
+    #[default]
+    IfSafe,
+    /// Retry once, whatever the tool says.
+    Always,
+}
+
+/// Options for one call, overriding the client's defaults.
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use mcp_dispatch::{CallOptions, Retry};
+///
+/// // A long job that reports progress: give up after 10 s of silence or 10 min in all.
+/// let options = CallOptions::new()
+///     .timeout(Duration::from_secs(10))
+///     .reset_timeout_on_progress(Duration::from_secs(600))
+///     .retry(Retry::Never);
+/// # drop(options);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct CallOptions {
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) reset_on_progress: Option<Duration>,
+    pub(crate) retry: Option<Retry>,
+}
+
+impl CallOptions {
+    /// The client's defaults.
+    pub fn new() -> CallOptions {
+        CallOptions::default()
+    }
+
+    /// How long to wait for the answer before cancelling the call.
+    pub fn timeout(mut self, timeout: Duration) -> CallOptions {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Restarts the timeout whenever the server reports progress on this call, but gives up
+    /// after `max_total` in all.
+    pub fn reset_timeout_on_progress(mut self, max_total: Duration) -> CallOptions {
+        self.reset_on_progress = Some(max_total);
+        self
+    }
+
+    /// The retry policy for this call.
+    pub fn retry(mut self, retry: Retry) -> CallOptions {
+        self.retry = Some(retry);
+        self
+    }
+}
+
+/// Counters of what a client has done, for monitoring and tests.
+///
+/// ```
+/// use mcp_dispatch::{Client, ServerConfig};
+///
+/// let client = Client::new(ServerConfig::stdio("my-mcp-server"));
+/// assert_eq!(client.stats().connects, 0);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Sessions started (the first connect and every reconnect).
+    pub connects: u64,
+    /// Connect attempts that failed.
+    pub connect_failures: u64,
+    /// Calls retried on a new session after theirs died.
+    pub retries: u64,
+}

@@ -1,0 +1,117 @@
+//! Sending one request on a session: timeouts, cancellation, and telling "never sent" apart
+//! from "lost in flight".
+
+use std::time::Duration;
+
+use rmcp::model::{
+    CallToolRequest, CallToolRequestParams, CallToolResult, CancelledNotificationParam,
+    ClientRequest, ServerResult,
+};
+use rmcp::service::{PeerRequestOptions, ServiceError};
+use rmcp::{Peer, RoleClient};
+
+/// How long to wait for a request's answer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Deadline {
+    /// Without an answer (or, with `reset_on_progress`, without progress) for this long, the
+    /// request is cancelled.
+    pub(crate) timeout: Duration,
+    /// With `Some`, progress notifications restart the timeout, up to this total.
+    pub(crate) reset_on_progress: Option<Duration>,
+}
+
+impl Deadline {
+    fn options(&self) -> PeerRequestOptions {
+        let options = PeerRequestOptions::with_timeout(self.timeout);
+        match self.reset_on_progress {
+            Some(total) => options
+                .reset_timeout_on_progress()
+                .with_max_total_timeout(total),
+            None => options,
+        }
+    }
+
+    /// The longest the request can take.
+    pub(crate) fn longest(&self) -> Duration {
+        self.reset_on_progress
+            .map_or(self.timeout, |total| total.max(self.timeout))
+    }
+}
+
+/// Why a request failed.
+pub(crate) enum Failure {
+    /// The request never left: the session was already closed. Always safe to retry.
+    NotSent,
+    /// The request was handed to the session and then failed.
+    Sent(ServiceError),
+}
+
+/// Sends `request` and waits for its answer.
+///
+/// A timeout, or dropping the returned future while waiting, sends
+/// `notifications/cancelled` to the server. Must run inside the library's tokio context.
+pub(crate) async fn send(
+    peer: &Peer<RoleClient>,
+    request: ClientRequest,
+    deadline: Deadline,
+) -> Result<ServerResult, Failure> {
+    let handle = match peer
+        .send_cancellable_request(request, deadline.options())
+        .await
+    {
+        Ok(handle) => handle,
+        Err(ServiceError::TransportClosed) => return Err(Failure::NotSent),
+        Err(error) => return Err(Failure::Sent(error)),
+    };
+    let mut guard = CancelOnDrop {
+        peer: Some(peer.clone()),
+        id: handle.id.clone(),
+    };
+    let answer = handle.await_response().await;
+    // Answered, or timed out (rmcp then sent the cancellation itself).
+    guard.peer = None;
+    answer.map_err(Failure::Sent)
+}
+
+/// Sends `notifications/cancelled` for a request whose caller went away.
+struct CancelOnDrop {
+    peer: Option<Peer<RoleClient>>,
+    id: rmcp::model::RequestId,
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some(peer) = self.peer.take() {
+            let param = CancelledNotificationParam::new(
+                Some(self.id.clone()),
+                Some("request abandoned by the caller".to_owned()),
+            );
+            // Dropped inside a job, so the tokio context is entered.
+            crate::runtime::spawn(async move {
+                let _ = peer.notify_cancelled(param).await;
+            });
+        }
+    }
+}
+
+/// A `tools/call` request.
+pub(crate) fn call_tool_request(params: CallToolRequestParams) -> ClientRequest {
+    ClientRequest::CallToolRequest(CallToolRequest::new(params))
+}
+
+/// The `CallToolResult` in a server's answer.
+pub(crate) fn call_tool_result(result: ServerResult) -> Result<CallToolResult, String> {
+    match result {
+        ServerResult::CallToolResult(result) => Ok(result),
+        ServerResult::InputRequiredResult(_) => {
+            Err("the server asked for more input (input_required), which is not supported".into())
+        }
+        ServerResult::CreateTaskResult(_) => {
+            Err("the server answered with a task, which is not supported".into())
+        }
+        // A result with no content can parse as another shape; read it as a tool result.
+        other => serde_json::to_value(&other)
+            .and_then(serde_json::from_value::<CallToolResult>)
+            .map_err(|error| format!("unexpected answer to tools/call: {error}")),
+    }
+}
