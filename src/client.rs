@@ -275,6 +275,21 @@ impl Client {
             .is_some_and(|(session, _)| !session.is_dead())
     }
 
+    /// The process id of the server behind the live session, if there is one.
+    ///
+    /// ```
+    /// use mcp_dispatch::{Client, ServerConfig};
+    ///
+    /// let client = Client::new(ServerConfig::stdio("my-mcp-server"));
+    /// assert_eq!(client.pid(), None, "nothing starts before the first call");
+    /// ```
+    pub fn pid(&self) -> Option<u32> {
+        self.inner
+            .slot
+            .current()
+            .and_then(|(session, _)| session.pid)
+    }
+
     /// Lists every tool the server offers (all pages).
     ///
     /// # Errors

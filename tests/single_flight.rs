@@ -6,38 +6,14 @@ use std::collections::HashSet;
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use common::{kill, server_path, text, wait_until};
-use mcp_dispatch::{Client, ServerConfig};
+use common::{kill, text, wait_until};
+use mcp_dispatch::Client;
 use serde_json::json;
-
-/// The test server started through `sh`, which first appends a line to `log`, so the test can
-/// count process starts independently of what the client reports.
-fn counted_server(log: &std::path::Path) -> ServerConfig {
-    ServerConfig::stdio("sh")
-        .args(["-c", "echo started >> \"$1\"; exec \"$0\""])
-        .arg(server_path())
-        .arg(log)
-        .name("counted")
-}
-
-fn starts(log: &std::path::Path) -> usize {
-    std::fs::read_to_string(log)
-        .map(|log| log.lines().count())
-        .unwrap_or(0)
-}
-
-fn temp_log(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("mcp-dispatch-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let log = dir.join("starts.log");
-    let _ = std::fs::remove_file(&log);
-    log
-}
 
 #[test]
 fn concurrent_first_calls_start_one_server_and_a_dead_one_is_replaced_once() {
-    let log = temp_log("single-flight");
-    let client = Client::new(counted_server(&log));
+    let log = common::temp_dir("single-flight").join("starts.log");
+    let client = Client::new(common::counted_server("counted", &log));
     let barrier = Arc::new(Barrier::new(16));
     let threads: Vec<_> = (0..16)
         .map(|thread| {
@@ -71,7 +47,11 @@ fn concurrent_first_calls_start_one_server_and_a_dead_one_is_replaced_once() {
         1,
         "64 concurrent first calls saw servers {pids:?}"
     );
-    assert_eq!(starts(&log), 1, "exactly one server process was started");
+    assert_eq!(
+        common::count_lines(&log),
+        1,
+        "exactly one server process was started"
+    );
     let first = *pids.iter().next().unwrap();
 
     kill(first);
@@ -103,7 +83,7 @@ fn concurrent_first_calls_start_one_server_and_a_dead_one_is_replaced_once() {
     );
     assert!(!pids.contains(&first), "the dead server was replaced");
     assert_eq!(
-        starts(&log),
+        common::count_lines(&log),
         2,
         "exactly one new server process was started"
     );

@@ -47,6 +47,25 @@ const SERVER_NAME: &str = "mcp-dispatch-test-server";
 /// their handler being dropped) since the process started.
 static CANCELLATIONS: AtomicU64 = AtomicU64::new(0);
 
+/// How many `sleep` and `slow_echo` calls are running right now.
+static SLEEPING: AtomicU64 = AtomicU64::new(0);
+
+/// Counts one running sleep for as long as it lives.
+struct Sleeping;
+
+impl Sleeping {
+    fn start() -> Sleeping {
+        SLEEPING.fetch_add(1, Ordering::SeqCst);
+        Sleeping
+    }
+}
+
+impl Drop for Sleeping {
+    fn drop(&mut self) {
+        SLEEPING.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// Set to `true` once stdin reaches end of file (or fails).
 ///
 /// rmcp lets in-flight handlers finish for up to 5 s after stdin closes before
@@ -133,6 +152,14 @@ struct AddArgs {
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 struct SleepArgs {
     /// How long to sleep, in milliseconds.
+    ms: u64,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+struct SlowEchoArgs {
+    /// The text to return.
+    text: String,
+    /// Milliseconds to wait first.
     ms: u64,
 }
 
@@ -260,6 +287,7 @@ impl TestServer {
         Parameters(SleepArgs { ms }): Parameters<SleepArgs>,
         context: RequestContext<RoleServer>,
     ) -> CallToolResult {
+        let _sleeping = Sleeping::start();
         // Counts on drop unless the sleep completes: covers both the token
         // firing (the select below returns and drops it) and rmcp dropping
         // this future outright.
@@ -296,6 +324,39 @@ impl TestServer {
     )]
     fn crash(&self, Parameters(CrashArgs { code }): Parameters<CrashArgs>) -> String {
         std::process::exit(code.unwrap_or(3))
+    }
+
+    #[tool(
+        description = "How many sleep and slow_echo calls are running now.",
+        annotations(read_only_hint = true)
+    )]
+    fn sleeping(&self) -> String {
+        SLEEPING.load(Ordering::SeqCst).to_string()
+    }
+
+    #[tool(
+        description = "Waits ms milliseconds, then returns text; read-only, so safe to retry.",
+        annotations(read_only_hint = true)
+    )]
+    async fn slow_echo(
+        &self,
+        Parameters(SlowEchoArgs { text: message, ms }): Parameters<SlowEchoArgs>,
+    ) -> String {
+        let _sleeping = Sleeping::start();
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        message
+    }
+
+    #[tool(
+        description = "Writes half a JSON-RPC message to stdout, then exits with code 4; \
+                          never answers."
+    )]
+    fn half_line(&self) -> String {
+        use std::io::Write;
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout.write_all(br#"{"jsonrpc":"2.0","id":1,"result":{"con"#);
+        let _ = stdout.flush();
+        std::process::exit(4)
     }
 
     #[tool(description = "Returns a tool error (isError true) with the given message.")]

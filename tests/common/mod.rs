@@ -102,3 +102,72 @@ pub fn library_threads() -> usize {
         .filter(|name| name.starts_with("mcp-dispatch"))
         .count()
 }
+
+/// Calls the `sleeping` tool: how many sleeps are running on the server.
+pub fn sleeping(client: &mcp_dispatch::Client) -> u64 {
+    let result = client
+        .call_tool_blocking("sleeping", serde_json::json!({}))
+        .expect("sleeping");
+    text(&result).parse().expect("a count")
+}
+
+/// Calls the `cancellations` tool: how many requests the server saw cancelled.
+pub fn cancellations(client: &mcp_dispatch::Client) -> u64 {
+    let result = client
+        .call_tool_blocking("cancellations", serde_json::json!({}))
+        .expect("cancellations");
+    text(&result).parse().expect("a count")
+}
+
+/// A fresh directory under the system temp dir, unique to this test process and `name`.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("mcp-dispatch-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create temp dir");
+    dir
+}
+
+/// The test server started through `sh`, which first appends a line to `log`, so a test can
+/// count process starts independently of what the client reports.
+pub fn counted_server(name: &str, log: &std::path::Path) -> ServerConfig {
+    ServerConfig::stdio("sh")
+        .args(["-c", "echo started >> \"$1\"; exec \"$0\""])
+        .arg(server_path())
+        .arg(log)
+        .name(name)
+}
+
+/// How many lines `log` has (0 if it does not exist).
+pub fn count_lines(log: &std::path::Path) -> usize {
+    std::fs::read_to_string(log)
+        .map(|log| log.lines().count())
+        .unwrap_or(0)
+}
+
+/// True while a process with this pid exists at all (a zombie counts: it is not reaped).
+pub fn exists(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Process ids of this process's children.
+pub fn children() -> Vec<u32> {
+    let mut children = Vec::new();
+    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+        for task in tasks.flatten() {
+            if let Ok(list) = std::fs::read_to_string(task.path().join("children")) {
+                children.extend(
+                    list.split_whitespace()
+                        .filter_map(|pid| pid.parse::<u32>().ok()),
+                );
+            }
+        }
+    }
+    children
+}
+
+/// How many file descriptors this process has open.
+pub fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .map(|fds| fds.count())
+        .unwrap_or(0)
+}
