@@ -73,6 +73,8 @@ impl std::fmt::Debug for Client {
 struct Backend {
     dispatcher: Arc<dyn Dispatcher>,
     runtime: Arc<Runtime>,
+    /// Set when the dispatcher is an [`Executor`], which runs cleanup through shutdown.
+    executor: Option<Executor>,
 }
 
 struct Inner {
@@ -187,6 +189,7 @@ impl ClientBuilder {
                     .map(|runtime| Backend {
                         dispatcher,
                         runtime,
+                        executor: None,
                     })
                     .map_err(|source| Error::Runtime {
                         source: Arc::new(source),
@@ -198,6 +201,7 @@ impl ClientBuilder {
                     let backend = Backend {
                         runtime: executor.runtime(),
                         dispatcher: Arc::new(executor.clone()),
+                        executor: Some(executor.clone()),
                     };
                     (Some(executor), Ok(backend))
                 }
@@ -667,6 +671,10 @@ impl Inner {
                             });
                         }
                         closed @ Error::TransportClosed { .. } => {
+                            let closed = self.closed_under(closed);
+                            if !matches!(closed, Error::TransportClosed { .. }) {
+                                return Err(closed);
+                            }
                             self.retire(&session);
                             let safe = match retry {
                                 Retry::Never => false,
@@ -714,6 +722,22 @@ impl Inner {
         );
     }
 
+    /// The error for a request whose session was closed under it: [`Error::Shutdown`] or
+    /// [`Error::Closed`] if the client was shut down or closed meanwhile, else `error`.
+    fn closed_under(&self, error: Error) -> Error {
+        if self.shut_down.load(Ordering::Acquire) {
+            Error::Shutdown {
+                server: self.name.clone(),
+            }
+        } else if self.slot.is_closed() {
+            Error::Closed {
+                server: self.name.clone(),
+            }
+        } else {
+            error
+        }
+    }
+
     /// Retires `session`'s generation (once, however many callers saw it die) and closes it.
     fn retire(&self, session: &Session) {
         if let Some(dead) = self.slot.invalidate(session.generation) {
@@ -744,6 +768,7 @@ impl Inner {
                 let error = session::request_error(&self.name, tool, error);
                 if matches!(error, Error::TransportClosed { .. }) {
                     self.retire(session);
+                    return Err(self.closed_under(error));
                 }
                 Err(error)
             }
@@ -751,17 +776,22 @@ impl Inner {
     }
 
     /// Closes a retired session on the dispatcher without waiting for it.
+    ///
+    /// The job keeps the tokio runtime alive until the close is done, and on an [`Executor`]
+    /// it runs even through the executor's shutdown.
     fn close_in_background(&self, session: Arc<Session>) {
         if let Ok(backend) = &self.backend {
             let name = self.name.clone();
             let bound = self.close_timeout;
-            dispatch(
-                &*backend.dispatcher,
-                job(backend
-                    .runtime
-                    .wrap(async move { session.close(&name, bound).await })
-                    .map(drop)),
-            );
+            let runtime = backend.runtime.clone();
+            let close = backend.runtime.wrap(async move {
+                session.close(&name, bound).await;
+                drop(runtime);
+            });
+            match &backend.executor {
+                Some(executor) => executor.dispatch_cleanup(job(close.map(drop))),
+                None => dispatch(&*backend.dispatcher, job(close.map(drop))),
+            }
         }
     }
 }

@@ -77,8 +77,16 @@ pub struct Executor {
     inner: Arc<Inner>,
 }
 
+/// A job on the executor's queue.
+enum Queued {
+    /// A caller's job: dropped at shutdown, its caller then gets `Error::Shutdown`.
+    Call(Job),
+    /// Closing a session: run to completion even during shutdown (it is bounded itself).
+    Cleanup(Job),
+}
+
 struct Inner {
-    jobs: async_channel::Sender<Job>,
+    jobs: async_channel::Sender<Queued>,
     stop: Arc<AtomicBool>,
     thread: Mutex<Option<thread::JoinHandle<()>>>,
     runtime: Arc<Runtime>,
@@ -105,7 +113,7 @@ impl Executor {
             source: Arc::new(source),
         };
         let runtime = Arc::new(Runtime::start().map_err(runtime_error)?);
-        let (jobs, receiver) = async_channel::unbounded::<Job>();
+        let (jobs, receiver) = async_channel::unbounded::<Queued>();
         let stop = Arc::new(AtomicBool::new(false));
         let stop_in_thread = stop.clone();
         let thread = thread::Builder::new()
@@ -173,6 +181,11 @@ impl Executor {
         self.inner.runtime.clone()
     }
 
+    /// Queues a cleanup job: it runs to completion even if the executor is shutting down.
+    pub(crate) fn dispatch_cleanup(&self, job: Job) {
+        let _ = self.inner.jobs.try_send(Queued::Cleanup(job));
+    }
+
     /// Registers what must be closed on shutdown.
     pub(crate) fn on_shutdown(&self, hook: Weak<dyn OnShutdown>) {
         let mut hooks = lock(&self.inner.shutdown_hooks);
@@ -223,7 +236,11 @@ impl Inner {
             futures::future::join_all(closing).await;
             let _ = done.send(());
         });
-        if self.jobs.try_send(Box::pin(job.map(drop))).is_err() {
+        if self
+            .jobs
+            .try_send(Queued::Cleanup(Box::pin(job.map(drop))))
+            .is_err()
+        {
             return false;
         }
         wait.recv_timeout(remaining(deadline)).is_ok()
@@ -246,7 +263,7 @@ impl Dispatcher for Executor {
             // Dropping the job resolves its caller with `Error::Shutdown`.
             return;
         }
-        let _ = self.inner.jobs.try_send(job);
+        let _ = self.inner.jobs.try_send(Queued::Call(job));
     }
 }
 
@@ -268,44 +285,71 @@ pub(crate) fn join_bounded(thread: thread::JoinHandle<()>, bound: Duration) -> b
     true
 }
 
-/// The executor thread's loop: receive jobs and poll them all until told to stop.
-fn run(receiver: async_channel::Receiver<Job>, stop: Arc<AtomicBool>) {
+/// The executor thread's loop: receive jobs and poll them all until told to stop; then drop
+/// the callers' jobs and finish the cleanup jobs.
+fn run(receiver: async_channel::Receiver<Queued>, stop: Arc<AtomicBool>) {
     ON_EXECUTOR.with(|flag| flag.set(true));
     let mut receiver = Box::pin(receiver);
-    let mut jobs = FuturesUnordered::new();
+    let mut calls = Some(FuturesUnordered::new());
+    let mut cleanups = FuturesUnordered::new();
     let mut receiving = true;
     futures::executor::block_on(futures::future::poll_fn(|cx| {
-        if stop.load(Ordering::Acquire) {
-            return Poll::Ready(());
-        }
-        while receiving {
-            match receiver.poll_next_unpin(cx) {
-                // A job that panics is dropped; the others carry on.
-                Poll::Ready(Some(job)) => jobs.push(AssertUnwindSafe(job).catch_unwind()),
-                Poll::Ready(None) => receiving = false,
-                Poll::Pending => break,
+        loop {
+            let stopping = stop.load(Ordering::Acquire);
+            if stopping && let Some(calls) = calls.take() {
+                // Dropping the callers' jobs resolves them with `Error::Shutdown`.
+                drop_jobs(calls);
             }
-        }
-        if stop.load(Ordering::Acquire) {
-            return Poll::Ready(());
-        }
-        while let Poll::Ready(Some(outcome)) = jobs.poll_next_unpin(cx) {
-            if let Err(payload) = outcome {
-                log::error!(
-                    "mcp-dispatch: a job panicked on the executor: {}",
-                    panic_message(&*payload)
-                );
+            while receiving {
+                match receiver.poll_next_unpin(cx) {
+                    // A job that panics is dropped; the others carry on.
+                    Poll::Ready(Some(Queued::Call(job))) => match &mut calls {
+                        Some(calls) => calls.push(AssertUnwindSafe(job).catch_unwind()),
+                        None => drop_jobs([job]),
+                    },
+                    Poll::Ready(Some(Queued::Cleanup(job))) => {
+                        cleanups.push(AssertUnwindSafe(job).catch_unwind())
+                    }
+                    Poll::Ready(None) => receiving = false,
+                    Poll::Pending => break,
+                }
             }
-        }
-        if !receiving && jobs.is_empty() {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
+            if let Some(calls) = &mut calls {
+                poll_all(calls, cx);
+            }
+            poll_all(&mut cleanups, cx);
+            // A job may have set the stop flag (shutdown from inside a job): go round again.
+            if stop.load(Ordering::Acquire) != stopping {
+                continue;
+            }
+            let idle = calls.as_ref().is_none_or(FuturesUnordered::is_empty) && cleanups.is_empty();
+            return if idle && (!receiving || stopping) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            };
         }
     }));
-    // Dropping the remaining jobs resolves their callers with `Error::Shutdown`.
-    let dropped = std::panic::catch_unwind(AssertUnwindSafe(move || drop(jobs)));
-    if dropped.is_err() {
-        log::error!("mcp-dispatch: a job panicked while being dropped at shutdown");
+}
+
+fn poll_all<F>(jobs: &mut FuturesUnordered<F>, cx: &mut std::task::Context<'_>)
+where
+    F: std::future::Future<Output = std::thread::Result<()>> + Unpin,
+{
+    while let Poll::Ready(Some(outcome)) = jobs.poll_next_unpin(cx) {
+        if let Err(payload) = outcome {
+            log::error!(
+                "mcp-dispatch: a job panicked on the executor: {}",
+                panic_message(&*payload)
+            );
+        }
+    }
+}
+
+fn drop_jobs<I: IntoIterator>(jobs: I) {
+    for job in jobs {
+        if std::panic::catch_unwind(AssertUnwindSafe(move || drop(job))).is_err() {
+            log::error!("mcp-dispatch: a job panicked while being dropped at shutdown");
+        }
     }
 }

@@ -115,6 +115,11 @@ impl<T: Clone, E: Clone> SingleFlight<T, E> {
         }
     }
 
+    /// True once [`close`](Self::close) has been called.
+    pub(crate) fn is_closed(&self) -> bool {
+        matches!(lock(&self.state).slot, Slot::Closed)
+    }
+
     /// Removes the live value if it is still `generation`, and returns it (for closing).
     pub(crate) fn invalidate(&self, generation: u64) -> Option<T> {
         let mut state = lock(&self.state);

@@ -171,3 +171,18 @@ pub fn open_fds() -> usize {
         .map(|fds| fds.count())
         .unwrap_or(0)
 }
+
+/// Extension for tests: the server's pid through the `pid` tool.
+pub trait PidExt {
+    /// Calls the `pid` tool.
+    fn pid_blocking(&self) -> u32;
+}
+
+impl PidExt for mcp_dispatch::Client {
+    fn pid_blocking(&self) -> u32 {
+        let result = self
+            .call_tool_blocking("pid", serde_json::json!({}))
+            .expect("pid");
+        text(&result).parse().expect("a pid")
+    }
+}

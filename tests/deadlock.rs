@@ -1,0 +1,74 @@
+//! The deadlock guard: a blocking call on a thread that runs this library's jobs fails at once.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use mcp_dispatch::{Client, Dispatcher, Error, Executor};
+use serde_json::json;
+
+#[test]
+fn a_blocking_call_on_the_executor_thread_returns_would_deadlock_at_once() {
+    let executor = Executor::new().unwrap();
+    let client = Client::builder(common::server("guarded"))
+        .dispatcher(executor.clone())
+        .build();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let in_job = client.clone();
+    executor.dispatch(Box::pin(async move {
+        let started = Instant::now();
+        let outcome = in_job.call_tool_blocking("echo", json!({"text": "x"}));
+        let _ = tx.send((outcome, started.elapsed()));
+    }));
+    let (outcome, took) = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the job ran");
+    assert!(took < Duration::from_secs(1), "took {took:?}");
+    let error = outcome.unwrap_err();
+    match &error {
+        Error::WouldDeadlock { server, method } => {
+            assert_eq!(server, "guarded");
+            assert_eq!(*method, "call_tool_blocking");
+        }
+        other => panic!("expected Error::WouldDeadlock, got {other:?}"),
+    }
+    assert!(error.to_string().contains("async form"), "{error}");
+    // The executor is unharmed: the async form works from outside.
+    let echo = client
+        .call_tool_blocking("echo", json!({"text": "ok"}))
+        .unwrap();
+    assert_eq!(common::text(&echo), "ok");
+    assert!(executor.shutdown());
+}
+
+#[test]
+fn every_blocking_method_is_guarded() {
+    let executor = Executor::new().unwrap();
+    let client = Client::builder(common::server("guarded-all"))
+        .dispatcher(executor.clone())
+        .build();
+    let (tx, rx) = std::sync::mpsc::channel();
+    executor.dispatch(Box::pin(async move {
+        let methods = [
+            client.list_tools_blocking().err(),
+            client.server_info_blocking().err(),
+            client.close_blocking().err(),
+        ];
+        let _ = tx.send(methods.map(|error| match error {
+            Some(Error::WouldDeadlock { method, .. }) => method,
+            other => panic!("expected Error::WouldDeadlock, got {other:?}"),
+        }));
+    }));
+    let methods = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the job ran");
+    assert_eq!(
+        methods,
+        [
+            "list_tools_blocking",
+            "server_info_blocking",
+            "close_blocking"
+        ]
+    );
+    assert!(executor.shutdown());
+}

@@ -1,0 +1,114 @@
+//! No orphans, no zombies: servers run in their own process group, the group is cleaned up on
+//! close, children are reaped, and servers do not outlive a host that exits without closing.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{alive, exists, server_path, wait_until};
+use mcp_dispatch::{Client, ServerConfig};
+use serde_json::json;
+
+const BOUND: Duration = Duration::from_secs(20);
+
+fn pid_of(client: &Client) -> u32 {
+    common::text(&client.call_tool_blocking("pid", json!({})).unwrap())
+        .parse()
+        .unwrap()
+}
+
+fn read_pid(path: &std::path::Path) -> u32 {
+    let mut pid = None;
+    wait_until(BOUND, "the pid file", || {
+        pid = std::fs::read_to_string(path)
+            .ok()
+            .and_then(|text| text.trim().parse().ok());
+        pid.is_some()
+    });
+    pid.unwrap()
+}
+
+#[test]
+fn a_server_runs_in_its_own_process_group() {
+    let client = Client::new(common::server("group"));
+    let pid = pid_of(&client);
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    // Fields after the command: state, ppid, pgrp.
+    assert_eq!(
+        fields[2],
+        pid.to_string(),
+        "the server leads its own process group"
+    );
+    client.close_blocking().unwrap();
+}
+
+#[test]
+fn closing_a_wrapped_server_kills_the_grandchildren_it_started() {
+    let dir = common::temp_dir("grandchild");
+    let grandchild_file = dir.join("grandchild.pid");
+    // A wrapper script that leaves a long-lived grandchild behind, then becomes the server.
+    let config = ServerConfig::stdio("sh")
+        .args(["-c", "sleep 300 & echo $! > \"$1\"; exec \"$0\""])
+        .arg(server_path())
+        .arg(&grandchild_file)
+        .name("wrapped");
+    let client = Client::new(config);
+    let server = pid_of(&client);
+    let grandchild = read_pid(&grandchild_file);
+    assert!(alive(grandchild));
+    client.close_blocking().unwrap();
+    wait_until(BOUND, "the server to be reaped", || !exists(server));
+    wait_until(BOUND, "the grandchild to die", || !alive(grandchild));
+}
+
+#[test]
+fn a_killed_server_is_reaped_and_a_dropped_client_closes_its_server() {
+    let client = Client::new(common::server("reaped"));
+    let first = pid_of(&client);
+    common::kill(first);
+    wait_until(BOUND, "the killed server to be reaped", || !exists(first));
+    let second = pid_of(&client);
+    drop(client);
+    wait_until(BOUND, "the dropped client's server to be reaped", || {
+        !exists(second)
+    });
+}
+
+/// Run by `a_host_that_exits_without_closing_leaves_no_server` in a child process: connect,
+/// report the server's pid, and exit without closing anything.
+#[test]
+#[ignore = "run in a child process by a_host_that_exits_without_closing_leaves_no_server"]
+fn host_process_that_exits_abruptly() {
+    let pid_file = std::env::var("MCP_ORPHAN_PID_FILE").expect("set by the parent test");
+    let client = Client::new(common::server("abandoned"));
+    let pid = pid_of(&client);
+    std::fs::write(pid_file, pid.to_string()).unwrap();
+    std::process::exit(0);
+}
+
+#[test]
+fn a_host_that_exits_without_closing_leaves_no_server() {
+    let dir = common::temp_dir("abrupt-host");
+    let pid_file = dir.join("server.pid");
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "host_process_that_exits_abruptly",
+            "--include-ignored",
+            "--nocapture",
+        ])
+        .env("MCP_ORPHAN_PID_FILE", &pid_file)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let server = read_pid(&pid_file);
+    // The server sees stdin close when its host dies, and exits.
+    wait_until(BOUND, "the orphaned server to exit", || !alive(server));
+}

@@ -1,0 +1,50 @@
+//! Panics stay where they happen: the executor, other jobs and other servers keep working.
+
+mod common;
+
+use std::time::Duration;
+
+use common::text;
+use mcp_dispatch::{Client, Dispatcher, Error, Executor, Job};
+use serde_json::json;
+
+#[test]
+fn a_panicking_job_does_not_kill_the_executor_or_its_other_jobs() {
+    let executor = Executor::new().unwrap();
+    let client = Client::builder(common::server("survivor"))
+        .dispatcher(executor.clone())
+        .build();
+    client.call_tool_blocking("pid", json!({})).unwrap();
+    // A long call is in flight on the executor when another job panics.
+    let in_flight = client.call_tool("slow_echo", json!({"text": "kept", "ms": 300}));
+    let in_flight = std::thread::spawn(move || futures::executor::block_on(in_flight));
+    common::wait_until(Duration::from_secs(10), "the call to start", || {
+        common::sleeping(&client) == 1
+    });
+    executor.dispatch(Box::pin(async { panic!("a job panicked on purpose") }));
+    assert_eq!(text(&in_flight.join().unwrap().unwrap()), "kept");
+    let echo = client
+        .call_tool_blocking("echo", json!({"text": "after"}))
+        .unwrap();
+    assert_eq!(text(&echo), "after");
+    assert!(!executor.is_shut_down());
+    assert!(executor.shutdown());
+}
+
+#[test]
+fn a_panicking_dispatcher_fails_its_own_calls_only() {
+    let broken = Client::builder(common::server("broken"))
+        .dispatcher(|_job: Job| panic!("this dispatcher panics on purpose"))
+        .build();
+    match broken.call_tool_blocking("echo", json!({"text": "x"})) {
+        Err(Error::Shutdown { server }) => assert_eq!(server, "broken"),
+        other => panic!("expected Error::Shutdown, got {other:?}"),
+    }
+    let healthy = Client::new(common::server("healthy"));
+    let echo = healthy
+        .call_tool_blocking("echo", json!({"text": "fine"}))
+        .unwrap();
+    assert_eq!(text(&echo), "fine");
+    healthy.close_blocking().unwrap();
+    drop(broken);
+}

@@ -1,0 +1,131 @@
+//! Shutdown: sessions closed, callers told, threads joined, bounded, from any thread.
+
+mod common;
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use common::{exists, library_threads, sleeping, thread_names, wait_until};
+use mcp_dispatch::{Client, Dispatcher, Error, Executor};
+use serde_json::json;
+
+const BOUND: Duration = Duration::from_secs(20);
+
+/// Tests here count the library's threads (none of them uses the shared executor), so they
+/// run one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn pid_of(client: &Client) -> u32 {
+    common::text(&client.call_tool_blocking("pid", json!({})).unwrap())
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn shutdown_closes_every_session_fails_callers_and_joins_both_threads() {
+    let _serial = serial();
+    assert_eq!(library_threads(), 0);
+    let executor = Executor::new().unwrap();
+    let clients: Vec<Client> = (0..3)
+        .map(|i| {
+            Client::builder(common::server(&format!("shut-{i}")))
+                .dispatcher(executor.clone())
+                .build()
+        })
+        .collect();
+    let pids: Vec<u32> = clients.iter().map(pid_of).collect();
+    let in_flight = {
+        let client = clients[0].clone();
+        std::thread::spawn(move || client.call_tool_blocking("sleep", json!({"ms": 30_000})))
+    };
+    wait_until(BOUND, "the sleep to start", || sleeping(&clients[0]) == 1);
+
+    let started = Instant::now();
+    assert!(executor.shutdown(), "shutdown finished within its bound");
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(executor.is_shut_down());
+
+    match in_flight.join().unwrap() {
+        Err(Error::Shutdown { server }) => assert_eq!(server, "shut-0"),
+        other => panic!("expected Error::Shutdown for the call in flight, got {other:?}"),
+    }
+    for client in &clients {
+        match client.call_tool_blocking("pid", json!({})) {
+            Err(Error::Shutdown { server }) => assert_eq!(server, client.server_name()),
+            other => panic!("expected Error::Shutdown after shutdown, got {other:?}"),
+        }
+    }
+    for pid in pids {
+        wait_until(BOUND, "the server to be gone and reaped", || !exists(pid));
+    }
+    assert_eq!(library_threads(), 0, "threads: {:?}", thread_names());
+    assert!(executor.shutdown(), "a second shutdown is a no-op");
+}
+
+#[test]
+fn dropping_the_last_handles_closes_servers_and_stops_the_threads() {
+    let _serial = serial();
+    assert_eq!(library_threads(), 0);
+    let executor = Executor::new().unwrap();
+    let client = Client::builder(common::server("dropped"))
+        .dispatcher(executor.clone())
+        .build();
+    let pid = pid_of(&client);
+    drop(executor);
+    drop(client);
+    wait_until(BOUND, "the server to be gone and reaped", || !exists(pid));
+    wait_until(BOUND, "the library's threads to stop", || {
+        library_threads() == 0
+    });
+}
+
+#[test]
+fn dropping_the_last_handle_on_the_executor_thread_does_not_block() {
+    let _serial = serial();
+    assert_eq!(library_threads(), 0);
+    let executor = Executor::new().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let last = executor.clone();
+    executor.dispatch(Box::pin(async move {
+        // Wait until the test has dropped its handle, so this one is the last.
+        let _ = rx.recv();
+        let started = Instant::now();
+        drop(last);
+        assert!(started.elapsed() < Duration::from_secs(1));
+    }));
+    drop(executor);
+    tx.send(()).unwrap();
+    wait_until(BOUND, "the library's threads to stop", || {
+        library_threads() == 0
+    });
+}
+
+#[test]
+fn shutdown_from_inside_a_job_returns_without_waiting_for_itself() {
+    let _serial = serial();
+    assert_eq!(library_threads(), 0);
+    let executor = Executor::new().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let inside = executor.clone();
+    executor.dispatch(Box::pin(async move {
+        let _ = tx.send(inside.shutdown());
+    }));
+    let joined = rx.recv_timeout(BOUND).expect("the job ran");
+    assert!(!joined, "it cannot join its own thread");
+    assert!(executor.is_shut_down());
+    assert!(executor.shutdown(), "joined from outside");
+    drop(executor);
+    wait_until(BOUND, "the library's threads to stop", || {
+        library_threads() == 0
+    });
+}

@@ -1,0 +1,125 @@
+//! Timeouts and cancellation: a timed-out or abandoned call is cancelled on the server and the
+//! session stays healthy.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{cancellations, sleeping, text, wait_until};
+use mcp_dispatch::{CallOptions, Client, Error};
+use serde_json::json;
+
+const BOUND: Duration = Duration::from_secs(20);
+
+#[test]
+fn a_per_call_timeout_overrides_the_clients_and_cancels_on_the_server() {
+    let client = Client::new(common::server("per-call"));
+    let pid = client.call_tool_blocking("pid", json!({})).unwrap();
+    let started = Instant::now();
+    let error = client
+        .call_tool_with_blocking(
+            "sleep",
+            json!({"ms": 30_000}),
+            CallOptions::new().timeout(Duration::from_millis(200)),
+        )
+        .unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    match &error {
+        Error::Timeout {
+            server,
+            tool,
+            timeout,
+        } => {
+            assert_eq!(server, "per-call");
+            assert_eq!(tool.as_deref(), Some("sleep"));
+            assert_eq!(*timeout, Duration::from_millis(200));
+        }
+        other => panic!("expected Error::Timeout, got {other:?}"),
+    }
+    assert!(error.to_string().contains("200ms"), "{error}");
+    wait_until(BOUND, "the server to see the cancellation", || {
+        cancellations(&client) == 1
+    });
+    assert_eq!(sleeping(&client), 0);
+    // Same session, still healthy.
+    assert_eq!(client.call_tool_blocking("pid", json!({})).unwrap(), pid);
+    client.close_blocking().unwrap();
+}
+
+#[test]
+fn progress_resets_the_timeout_when_asked_to() {
+    let client = Client::new(common::server("progress"));
+    // Five steps 150 ms apart: 750 ms in all, never 300 ms without progress.
+    let steps = json!({"steps": 5, "delay_ms": 150});
+    let short = CallOptions::new().timeout(Duration::from_millis(300));
+    let result = client
+        .call_tool_with_blocking(
+            "progress",
+            steps.clone(),
+            short
+                .clone()
+                .reset_timeout_on_progress(Duration::from_secs(10)),
+        )
+        .unwrap();
+    assert_eq!(text(&result), "done 5");
+    let error = client
+        .call_tool_with_blocking("progress", steps, short)
+        .unwrap_err();
+    assert!(matches!(error, Error::Timeout { .. }), "{error:?}");
+    client.close_blocking().unwrap();
+}
+
+#[test]
+fn the_total_bound_still_applies_with_progress_resets() {
+    let client = Client::new(common::server("total"));
+    let error = client
+        .call_tool_with_blocking(
+            "progress",
+            json!({"steps": 50, "delay_ms": 100}),
+            CallOptions::new()
+                .timeout(Duration::from_millis(400))
+                .reset_timeout_on_progress(Duration::from_millis(800)),
+        )
+        .unwrap_err();
+    assert!(matches!(error, Error::Timeout { .. }), "{error:?}");
+    client.close_blocking().unwrap();
+}
+
+#[test]
+fn dropping_a_call_future_cancels_it_on_the_server() {
+    let client = Client::new(common::server("dropped"));
+    let pid = client.call_tool_blocking("pid", json!({})).unwrap();
+    let task = smol::spawn(client.call_tool("sleep", json!({"ms": 30_000})));
+    wait_until(BOUND, "the sleep to start", || sleeping(&client) == 1);
+    drop(task);
+    wait_until(BOUND, "the server to see the cancellation", || {
+        cancellations(&client) == 1
+    });
+    assert_eq!(sleeping(&client), 0);
+    assert_eq!(client.call_tool_blocking("pid", json!({})).unwrap(), pid);
+    client.close_blocking().unwrap();
+}
+
+#[test]
+fn a_blocking_caller_that_gives_up_cancels_the_call() {
+    let client = Client::builder(common::server("impatient"))
+        .call_timeout(Duration::from_millis(300))
+        .build();
+    let error = client
+        .call_tool_blocking("sleep", json!({"ms": 30_000}))
+        .unwrap_err();
+    assert!(matches!(error, Error::Timeout { .. }), "{error:?}");
+    wait_until(BOUND, "the server to see the cancellation", || {
+        cancellations(&client) == 1
+    });
+    // Other callers were not disturbed.
+    let echo = client
+        .call_tool_blocking("echo", json!({"text": "fine"}))
+        .unwrap();
+    assert_eq!(text(&echo), "fine");
+    client.close_blocking().unwrap();
+}
