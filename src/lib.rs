@@ -12,7 +12,7 @@
 //! for tool in client.list_tools_blocking()? {
 //!     println!("{}", tool.name);
 //! }
-//! let sum = client.call_tool_blocking("add", json!({"a": 2, "b": 3}))?;
+//! let sum = client.call_tool_blocking("get-sum", json!({"a": 2, "b": 3}))?;
 //! assert_ne!(sum.is_error, Some(true));
 //!
 //! // From any executor: the same calls as `Send + 'static` futures.
@@ -80,24 +80,49 @@
 //!   retires it;
 //! - the connect runs as its own job, so a caller dropped mid-connect leaves nothing stuck.
 //!
+//! # Reconnects and retry safety
+//!
+//! A session found dead before a request is sent is replaced transparently. A call whose
+//! server dies while the call is in flight may already have run, so it is retried once, on a
+//! new session, only when that is safe ([`Retry`]):
+//!
+//! - the request never left (the session was already closed);
+//! - the tool's annotations say `readOnlyHint` or `idempotentHint` (as last seen by
+//!   [`Client::list_tools`]; listing requests themselves are always safe);
+//! - or the client or the call was configured with [`Retry::Always`].
+//!
+//! Otherwise the call returns [`Error::TransportClosed`] and the next call reconnects. A
+//! server that dies during start-up is started up to three times per connect, with a
+//! jittered, doubling backoff from 100 ms (capped at 5 s, and carried across calls while
+//! connects keep failing), so a crashing server never gets a hot respawn loop; the error
+//! says how many attempts were made. [`Client::stats`] counts connects and retries.
+//!
 //! # Timeouts and cancellation
 //!
-//! Connecting (start plus handshake) is bounded by the connect timeout (30 s by default),
-//! and each request by the call timeout (60 s), both set on [`ClientBuilder`]. A request
-//! that times out, and a call whose future is dropped, is cancelled on the server with
-//! `notifications/cancelled`; the session stays usable.
+//! Connecting (start plus handshake, retries included) is bounded by the connect timeout
+//! (30 s by default), and each request by the call timeout (60 s), both set on
+//! [`ClientBuilder`]; [`CallOptions`] overrides them per call and can restart the timeout
+//! whenever the server reports progress, up to a total. A request that times out, and a call
+//! whose future is dropped, is cancelled on the server with `notifications/cancelled`; the
+//! session stays usable.
 //!
 //! # Shutdown
 //!
-//! [`Client::close`] closes the session gracefully: stdin is closed, then the server's
-//! process group gets SIGTERM, then SIGKILL, each step bounded. Dropping the last clone of a
-//! client does the same in the background. Servers run in their own process group, so
-//! wrappers such as `npx` or `sh -c` do not leave their children behind.
+//! [`Client::close`] closes the session gracefully: stdin is closed, then SIGTERM, then
+//! SIGKILL, each step bounded; then whatever is left of the server's process group is
+//! killed, so wrappers such as `npx` or `sh -c` leave nothing behind. Dropping the last
+//! clone of a client does the same in the background. [`Executor::shutdown`] (or dropping
+//! the last handle of an executor) closes every session on it, fails calls in flight and
+//! later calls with [`Error::Shutdown`], and joins both of its threads, all within a bound.
+//! A server whose host exits without any of this sees its stdin close, which MCP servers
+//! take as the signal to exit.
 //!
 //! # Errors
 //!
 //! One [`Error`] enum, whose variants name the server and, where relevant, the tool. A tool
-//! that runs and reports failure (`isError: true`) is an `Ok` result with the flag set.
+//! that runs and reports failure (`isError: true`) is an `Ok` result with the flag set. A
+//! panic in a job is caught: the caller gets [`Error::Panicked`] (or [`Error::Shutdown`] if
+//! the dispatcher itself panicked) and everything else keeps working.
 //!
 //! # Logging
 //!
