@@ -5,9 +5,11 @@ use std::path::{Path, PathBuf};
 
 /// How to start or reach one MCP server, and what to call it in errors and logs.
 ///
-/// Today servers are child processes spoken to over stdin/stdout
-/// ([`ServerConfig::stdio`]). The type is opaque so that other transports can be added
-/// without breaking changes.
+/// A server is either a child process spoken to over stdin/stdout ([`ServerConfig::stdio`])
+/// or a remote endpoint spoken to over streamable HTTP ([`ServerConfig::http`], with the
+/// default `http` feature). The type is opaque so that other transports can be added without
+/// breaking changes. Settings that do not apply to a server's transport (arguments for an
+/// HTTP server, headers for a process) are ignored.
 ///
 /// # Example
 ///
@@ -21,6 +23,9 @@ use std::path::{Path, PathBuf};
 ///     .name("everything");
 /// assert_eq!(config.server_name(), "everything");
 /// assert_eq!(ServerConfig::stdio("/usr/bin/my-server").server_name(), "my-server");
+///
+/// let remote = ServerConfig::http("http://127.0.0.1:8000/mcp").header("Authorization", "Bearer t");
+/// assert_eq!(remote.server_name(), "127.0.0.1:8000");
 /// ```
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
@@ -32,6 +37,13 @@ pub struct ServerConfig {
 #[non_exhaustive]
 pub(crate) enum TransportConfig {
     Stdio(StdioConfig),
+    Http(HttpConfig),
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct HttpConfig {
+    pub(crate) url: String,
+    pub(crate) headers: Vec<(String, String)>,
 }
 
 #[derive(Clone, Debug)]
@@ -60,10 +72,36 @@ impl ServerConfig {
         }
     }
 
+    /// A remote server spoken to over MCP's streamable HTTP transport at `url`
+    /// (for example `http://127.0.0.1:8000/mcp`).
+    ///
+    /// Nothing is contacted until the first call. An unreachable URL fails that call with
+    /// [`Error::Initialize`](crate::Error::Initialize) (or
+    /// [`Error::ConnectTimeout`](crate::Error::ConnectTimeout)); without the `http` feature,
+    /// with [`Error::Unsupported`](crate::Error::Unsupported).
+    pub fn http(url: impl Into<String>) -> ServerConfig {
+        ServerConfig {
+            name: None,
+            transport: TransportConfig::Http(HttpConfig {
+                url: url.into(),
+                headers: Vec::new(),
+            }),
+        }
+    }
+
+    /// Adds an HTTP header sent with every request, such as `Authorization`.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> ServerConfig {
+        if let TransportConfig::Http(http) = &mut self.transport {
+            http.headers.push((name.into(), value.into()));
+        }
+        self
+    }
+
     /// Appends one argument to the command line.
     pub fn arg(mut self, arg: impl Into<OsString>) -> ServerConfig {
-        let TransportConfig::Stdio(stdio) = &mut self.transport;
-        stdio.args.push(arg.into());
+        if let TransportConfig::Stdio(stdio) = &mut self.transport {
+            stdio.args.push(arg.into());
+        }
         self
     }
 
@@ -73,15 +111,17 @@ impl ServerConfig {
         I: IntoIterator<Item = S>,
         S: Into<OsString>,
     {
-        let TransportConfig::Stdio(stdio) = &mut self.transport;
-        stdio.args.extend(args.into_iter().map(Into::into));
+        if let TransportConfig::Stdio(stdio) = &mut self.transport {
+            stdio.args.extend(args.into_iter().map(Into::into));
+        }
         self
     }
 
     /// Sets an environment variable for the server process (on top of the inherited ones).
     pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> ServerConfig {
-        let TransportConfig::Stdio(stdio) = &mut self.transport;
-        stdio.env.push((key.into(), value.into()));
+        if let TransportConfig::Stdio(stdio) = &mut self.transport {
+            stdio.env.push((key.into(), value.into()));
+        }
         self
     }
 
@@ -90,8 +130,9 @@ impl ServerConfig {
     /// A directory that does not exist gives [`Error::Spawn`](crate::Error::Spawn) naming it
     /// on the first call.
     pub fn cwd(mut self, dir: impl AsRef<Path>) -> ServerConfig {
-        let TransportConfig::Stdio(stdio) = &mut self.transport;
-        stdio.cwd = Some(dir.as_ref().to_path_buf());
+        if let TransportConfig::Stdio(stdio) = &mut self.transport {
+            stdio.cwd = Some(dir.as_ref().to_path_buf());
+        }
         self
     }
 
@@ -101,7 +142,8 @@ impl ServerConfig {
         self
     }
 
-    /// The name used in errors and logs.
+    /// The name used in errors and logs: the one given to [`name`](ServerConfig::name), else
+    /// the command's file name, or the URL's host and port.
     pub fn server_name(&self) -> String {
         if let Some(name) = &self.name {
             return name.clone();
@@ -112,6 +154,16 @@ impl ServerConfig {
                 .unwrap_or(stdio.command.as_os_str())
                 .to_string_lossy()
                 .into_owned(),
+            TransportConfig::Http(http) => {
+                let rest = http
+                    .url
+                    .split_once("://")
+                    .map_or(&*http.url, |(_, rest)| rest);
+                rest.split(['/', '?', '#'])
+                    .next()
+                    .unwrap_or(rest)
+                    .to_owned()
+            }
         }
     }
 }

@@ -132,6 +132,27 @@ pub enum Error {
         /// The panic message, when it was a string.
         message: String,
     },
+    /// A configuration file or string is invalid.
+    Config {
+        /// The server whose entry is wrong, if the error is about one.
+        server: Option<String>,
+        /// The field that is wrong (for example `command` or `url`), if known.
+        field: Option<String>,
+        /// Where in the text: 1-based line, or 0 if unknown.
+        line: usize,
+        /// Where in the text: 1-based column, or 0 if unknown.
+        column: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// The server's configuration asks for something this build does not support (for
+    /// example the legacy SSE transport, or HTTP without the `http` feature).
+    Unsupported {
+        /// The server's name.
+        server: String,
+        /// What is not supported.
+        what: String,
+    },
     /// The library's background threads could not be started.
     Runtime {
         /// The operating system's error.
@@ -222,6 +243,28 @@ impl fmt::Display for Error {
             Error::Panicked { server, message } => {
                 write!(f, "server `{server}`: a job panicked: {message}")
             }
+            Error::Config {
+                server,
+                field,
+                line,
+                column,
+                message,
+            } => {
+                write!(f, "config")?;
+                if *line > 0 {
+                    write!(f, " line {line} column {column}")?;
+                }
+                if let Some(server) = server {
+                    write!(f, ": server `{server}`")?;
+                }
+                if let Some(field) = field {
+                    write!(f, ": field `{field}`")?;
+                }
+                write!(f, ": {message}")
+            }
+            Error::Unsupported { server, what } => {
+                write!(f, "server `{server}`: {what} is not supported")
+            }
             Error::Runtime { source } => {
                 write!(f, "cannot start the mcp-dispatch threads: {source}")
             }
@@ -260,7 +303,9 @@ impl Error {
             | Error::Closed { server }
             | Error::Shutdown { server }
             | Error::WouldDeadlock { server, .. }
-            | Error::Panicked { server, .. } => Some(server),
+            | Error::Panicked { server, .. }
+            | Error::Unsupported { server, .. } => Some(server),
+            Error::Config { server, .. } => server.as_deref(),
             Error::Runtime { .. } => None,
         }
     }

@@ -259,13 +259,74 @@ pub(crate) async fn connect(
 }
 
 async fn start(server: &str, config: &ServerConfig) -> Result<Started> {
-    let TransportConfig::Stdio(stdio) = &config.transport;
+    let stdio = match &config.transport {
+        TransportConfig::Stdio(stdio) => stdio,
+        TransportConfig::Http(http) => return start_http(server, http).await,
+    };
     let spawned = stdio::spawn(server, stdio)?;
     let pid = spawned.pid;
     match rmcp::serve_client(Handler::new(), spawned.transport).await {
         Ok(service) => Ok(Started { service, pid }),
         Err(error) => Err(initialize_error(server, error, &spawned.stderr).await),
     }
+}
+
+#[cfg(feature = "http")]
+async fn start_http(server: &str, config: &crate::config::HttpConfig) -> Result<Started> {
+    use rmcp::transport::StreamableHttpClientTransport;
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+
+    let header_error = |name: &str, message: String| Error::Config {
+        server: Some(server.to_owned()),
+        field: Some(format!("headers.{name}")),
+        line: 0,
+        column: 0,
+        message,
+    };
+    let mut headers = std::collections::HashMap::new();
+    for (name, value) in &config.headers {
+        let header = http::HeaderName::try_from(name.as_str())
+            .map_err(|error| header_error(name, format!("invalid header name: {error}")))?;
+        let value = http::HeaderValue::try_from(value.as_str())
+            .map_err(|error| header_error(name, format!("invalid header value: {error}")))?;
+        headers.insert(header, value);
+    }
+    let transport = StreamableHttpClientTransport::from_config(
+        StreamableHttpClientTransportConfig::with_uri(config.url.as_str()).custom_headers(headers),
+    );
+    match rmcp::serve_client(Handler::new(), transport).await {
+        Ok(service) => Ok(Started { service, pid: None }),
+        Err(error) => Err(Error::Initialize {
+            server: server.to_owned(),
+            message: error_chain(&error),
+            stderr: Vec::new(),
+            attempts: 1,
+        }),
+    }
+}
+
+#[cfg(not(feature = "http"))]
+async fn start_http(server: &str, _config: &crate::config::HttpConfig) -> Result<Started> {
+    Err(Error::Unsupported {
+        server: server.to_owned(),
+        what: "streamable HTTP (the `http` feature is off)".to_owned(),
+    })
+}
+
+/// An error's message followed by its sources', so that "connection refused" is not hidden
+/// behind "send message error".
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !message.contains(&cause_text) {
+            message.push_str(": ");
+            message.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    message
 }
 
 async fn initialize_error(
@@ -275,7 +336,7 @@ async fn initialize_error(
 ) -> Error {
     Error::Initialize {
         server: server.to_owned(),
-        message: error.to_string(),
+        message: error_chain(&error),
         stderr: stderr.lines_after_close(STDERR_GRACE).await,
         attempts: 1,
     }
