@@ -4,26 +4,30 @@ use std::any::Any;
 use std::collections::HashMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::FutureExt;
-use futures::future::{BoxFuture, Either};
-use rmcp::model::{CallToolRequestParams, CallToolResult, ServerPeerInfo, Tool};
+use futures::future::Either;
+use futures::{FutureExt, StreamExt};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResult, GetPromptRequestParams, GetPromptResult, Prompt,
+    ReadResourceRequestParams, ReadResourceResult, Resource, ResourceTemplate, ServerPeerInfo,
+    SubscribeRequestParams, Tool, UnsubscribeRequestParams,
+};
 
 use crate::blocking::block_on_bounded;
 use crate::config::ServerConfig;
 use crate::dispatcher::{Dispatcher, dispatch, job};
 use crate::error::{Error, Result, panic_message};
 use crate::executor::{Executor, OnShutdown, on_executor_thread};
+use crate::handlers::Handlers;
+use crate::inner::{Backend, Inner, run_job};
+use crate::notify::{Bus, Notifications, Progress, ProgressRoutes};
 use crate::options::{CallOptions, Retry, Stats};
-use crate::request::{self, Deadline, Failure};
 use crate::runtime::{self, Runtime};
-use crate::session::{self, Backoff, Session};
-use crate::single_flight::{Acquired, SingleFlight};
-use crate::sync::lock;
+use crate::session::{Backoff, Hooks};
+use crate::single_flight::SingleFlight;
 
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(60);
@@ -70,32 +74,6 @@ impl std::fmt::Debug for Client {
     }
 }
 
-struct Backend {
-    dispatcher: Arc<dyn Dispatcher>,
-    runtime: Arc<Runtime>,
-    /// Set when the dispatcher is an [`Executor`], which runs cleanup through shutdown.
-    executor: Option<Executor>,
-}
-
-struct Inner {
-    name: String,
-    config: ServerConfig,
-    backend: Result<Backend>,
-    slot: Arc<SingleFlight<Arc<Session>, Error>>,
-    connect_timeout: Duration,
-    call_timeout: Duration,
-    close_timeout: Duration,
-    retry: Retry,
-    backoff: Backoff,
-    /// Tool name -> whether its annotations make a retry safe, from the last listing.
-    safe_tools: Mutex<HashMap<String, bool>>,
-    /// Set when the executor shut down: calls then fail with `Error::Shutdown`.
-    shut_down: AtomicBool,
-    connects: AtomicU64,
-    connect_failures: AtomicU64,
-    retries: AtomicU64,
-}
-
 /// Configures a [`Client`] before it is built. Made by [`Client::builder`].
 ///
 /// # Example
@@ -118,6 +96,8 @@ pub struct ClientBuilder {
     call_timeout: Duration,
     close_timeout: Duration,
     retry: Retry,
+    handlers: Handlers,
+    hub_bus: Option<Arc<Bus>>,
 }
 
 impl std::fmt::Debug for ClientBuilder {
@@ -148,6 +128,19 @@ impl ClientBuilder {
             self.executor = None;
             self.dispatcher = Some(Arc::new(dispatcher));
         }
+        self
+    }
+
+    /// Answers the requests the server may send (elicitation, sampling, roots). Only the
+    /// capabilities with a handler are advertised. Default: none.
+    pub fn handlers(mut self, handlers: Handlers) -> ClientBuilder {
+        self.handlers = handlers;
+        self
+    }
+
+    /// Also publishes this client's notifications on a Hub's bus.
+    pub(crate) fn hub_bus(mut self, bus: Arc<Bus>) -> ClientBuilder {
+        self.hub_bus = Some(bus);
         self
     }
 
@@ -211,6 +204,19 @@ impl ClientBuilder {
         let abandoned = Error::Shutdown {
             server: name.clone(),
         };
+        let hooks = Arc::new(Hooks {
+            server: name.clone(),
+            bus: Bus::default(),
+            hub_bus: self.hub_bus,
+            progress: Arc::new(ProgressRoutes::default()),
+            handlers: self.handlers,
+            tools: SingleFlight::new(abandoned.clone()),
+            tool_changes: AtomicU64::new(0),
+            runner: backend
+                .as_ref()
+                .ok()
+                .map(|backend| (backend.dispatcher.clone(), backend.runtime.clone())),
+        });
         let inner = Arc::new(Inner {
             name,
             config: self.config,
@@ -226,6 +232,7 @@ impl ClientBuilder {
             connects: AtomicU64::new(0),
             connect_failures: AtomicU64::new(0),
             retries: AtomicU64::new(0),
+            hooks,
         });
         if let Some(executor) = executor {
             let hook: Arc<dyn OnShutdown> = inner.clone();
@@ -256,6 +263,8 @@ impl Client {
             call_timeout: DEFAULT_CALL_TIMEOUT,
             close_timeout: DEFAULT_CLOSE_TIMEOUT,
             retry: Retry::default(),
+            handlers: Handlers::default(),
+            hub_bus: None,
         }
     }
 
@@ -296,32 +305,23 @@ impl Client {
 
     /// Lists every tool the server offers (all pages).
     ///
+    /// The list is cached: later calls return it without asking the server, until the server
+    /// says it changed (`notifications/tools/list_changed`) or the session is replaced.
+    /// Callers that ask while the list is being fetched share that one fetch.
+    ///
     /// # Errors
     ///
     /// Connect errors ([`Error::Spawn`], [`Error::Initialize`], [`Error::ConnectTimeout`]),
     /// [`Error::Timeout`], [`Error::Server`], [`Error::TransportClosed`], and
     /// [`Error::Closed`] / [`Error::Shutdown`].
     pub fn list_tools(&self) -> impl Future<Output = Result<Vec<Tool>>> + Send + 'static {
-        self.run(|inner| async move {
-            let mut retried = false;
-            loop {
-                let session = inner.session().await?;
-                let listed =
-                    runtime::timeout(inner.call_timeout, session.peer.list_all_tools()).await;
-                match inner.finish(&session, None, listed) {
-                    Ok(tools) => {
-                        inner.remember_hints(&tools);
-                        return Ok(tools);
-                    }
-                    // Listing is read-only, so always safe to repeat once.
-                    Err(Error::TransportClosed { .. }) if !retried => {
-                        retried = true;
-                        inner.count_retry(None);
-                    }
-                    Err(error) => return Err(error),
-                }
-            }
-        })
+        self.run(|inner| async move { Ok(inner.tools().await?.as_ref().clone()) })
+    }
+
+    /// Subscribes to the server's [`Notification`](crate::Notification)s: log messages,
+    /// resource updates, list changes. Only notifications sent after this call are seen.
+    pub fn notifications(&self) -> Notifications {
+        self.inner.hooks.bus.subscribe()
     }
 
     /// Calls the tool `name` with `arguments`, a JSON object (or `null` for none).
@@ -357,22 +357,298 @@ impl Client {
         options: CallOptions,
     ) -> impl Future<Output = Result<CallToolResult>> + Send + 'static {
         let name = name.into();
-        let arguments = match arguments {
+        let arguments = self.arguments(&name, arguments);
+        self.run(move |inner| async move {
+            let params = params(&name, arguments?);
+            inner.call_tool(&name, params, &options, None).await
+        })
+    }
+
+    /// [`call_tool_with`](Client::call_tool_with), reporting the server's progress on this
+    /// call to `on_progress`, in order.
+    ///
+    /// `on_progress` runs in the caller's context, while the returned future is polled (for
+    /// the blocking form, on the calling thread), so a slow callback delays only this caller.
+    /// If it panics, the call is cancelled and returns [`Error::Panicked`].
+    ///
+    /// # Errors
+    ///
+    /// As [`call_tool`](Client::call_tool), plus [`Error::Panicked`].
+    pub fn call_tool_with_progress<P>(
+        &self,
+        name: impl Into<String>,
+        arguments: serde_json::Value,
+        options: CallOptions,
+        mut on_progress: P,
+    ) -> impl Future<Output = Result<CallToolResult>> + Send + 'static
+    where
+        P: FnMut(Progress) + Send + 'static,
+    {
+        let name = name.into();
+        let server = self.inner.name.clone();
+        let arguments = self.arguments(&name, arguments);
+        let (sink, mut reports) = futures::channel::mpsc::unbounded::<Progress>();
+        let call = self.run(move |inner| async move {
+            let params = params(&name, arguments?);
+            inner.call_tool(&name, params, &options, Some(sink)).await
+        });
+        async move {
+            let mut call = std::pin::pin!(call);
+            loop {
+                match futures::future::select(call.as_mut(), reports.next()).await {
+                    Either::Left((result, _)) => {
+                        // Reports that arrived before the answer still go out, in order.
+                        while let Ok(progress) = reports.try_recv() {
+                            deliver(&mut on_progress, progress, &server)?;
+                        }
+                        return result;
+                    }
+                    Either::Right((Some(progress), _)) => {
+                        deliver(&mut on_progress, progress, &server)?;
+                    }
+                    Either::Right((None, _)) => return call.await,
+                }
+            }
+        }
+    }
+
+    /// Blocking form of [`call_tool_with_progress`](Client::call_tool_with_progress): the
+    /// callback runs on the calling thread. See
+    /// [`list_tools_blocking`](Client::list_tools_blocking) for how it blocks.
+    pub fn call_tool_with_progress_blocking<P>(
+        &self,
+        name: impl Into<String>,
+        arguments: serde_json::Value,
+        options: CallOptions,
+        on_progress: P,
+    ) -> Result<CallToolResult>
+    where
+        P: FnMut(Progress) + Send + 'static,
+    {
+        let name = name.into();
+        let longest = self.inner.deadline(&options).longest();
+        let call = self.call_tool_with_progress(name.clone(), arguments, options, on_progress);
+        self.block_for(
+            "call_tool_with_progress_blocking",
+            Some(name),
+            longest,
+            call,
+        )
+    }
+
+    /// Lists the server's resources (all pages).
+    ///
+    /// # Errors
+    ///
+    /// As [`list_tools`](Client::list_tools).
+    pub fn list_resources(&self) -> impl Future<Output = Result<Vec<Resource>>> + Send + 'static {
+        self.run(|inner| async move {
+            inner
+                .read_only("resources/list", |peer| async move {
+                    peer.list_all_resources().await
+                })
+                .await
+        })
+    }
+
+    /// Lists the server's resource templates (all pages).
+    ///
+    /// # Errors
+    ///
+    /// As [`list_tools`](Client::list_tools).
+    pub fn list_resource_templates(
+        &self,
+    ) -> impl Future<Output = Result<Vec<ResourceTemplate>>> + Send + 'static {
+        self.run(|inner| async move {
+            inner
+                .read_only("resources/templates/list", |peer| async move {
+                    peer.list_all_resource_templates().await
+                })
+                .await
+        })
+    }
+
+    /// Reads the resource at `uri`.
+    ///
+    /// # Errors
+    ///
+    /// As [`list_tools`](Client::list_tools); an unknown URI is the server's
+    /// [`Error::Server`].
+    pub fn read_resource(
+        &self,
+        uri: impl Into<String>,
+    ) -> impl Future<Output = Result<ReadResourceResult>> + Send + 'static {
+        let uri = uri.into();
+        self.run(move |inner| async move {
+            inner
+                .read_only("resources/read", |peer| {
+                    let params = ReadResourceRequestParams::new(uri.clone());
+                    async move { peer.read_resource(params).await }
+                })
+                .await
+        })
+    }
+
+    /// Subscribes to changes of the resource at `uri`: the server then sends
+    /// [`Notification::ResourceUpdated`](crate::Notification::ResourceUpdated), received
+    /// through [`notifications`](Client::notifications).
+    ///
+    /// A subscription belongs to a session: after a reconnect, subscribe again.
+    ///
+    /// # Errors
+    ///
+    /// As [`list_tools`](Client::list_tools).
+    #[allow(deprecated)]
+    pub fn subscribe_resource(
+        &self,
+        uri: impl Into<String>,
+    ) -> impl Future<Output = Result<()>> + Send + 'static {
+        let uri = uri.into();
+        self.run(move |inner| async move {
+            inner
+                .read_only("resources/subscribe", |peer| {
+                    let params = SubscribeRequestParams::new(uri.clone());
+                    async move { peer.subscribe(params).await }
+                })
+                .await
+        })
+    }
+
+    /// Ends a subscription made with [`subscribe_resource`](Client::subscribe_resource).
+    ///
+    /// # Errors
+    ///
+    /// As [`list_tools`](Client::list_tools).
+    #[allow(deprecated)]
+    pub fn unsubscribe_resource(
+        &self,
+        uri: impl Into<String>,
+    ) -> impl Future<Output = Result<()>> + Send + 'static {
+        let uri = uri.into();
+        self.run(move |inner| async move {
+            inner
+                .read_only("resources/unsubscribe", |peer| {
+                    let params = UnsubscribeRequestParams::new(uri.clone());
+                    async move { peer.unsubscribe(params).await }
+                })
+                .await
+        })
+    }
+
+    /// Lists the server's prompts (all pages).
+    ///
+    /// # Errors
+    ///
+    /// As [`list_tools`](Client::list_tools).
+    pub fn list_prompts(&self) -> impl Future<Output = Result<Vec<Prompt>>> + Send + 'static {
+        self.run(|inner| async move {
+            inner
+                .read_only("prompts/list", |peer| async move {
+                    peer.list_all_prompts().await
+                })
+                .await
+        })
+    }
+
+    /// Gets the prompt `name`, filled in with `arguments` (a JSON object of strings, or
+    /// `null`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArguments`] if `arguments` is not an object or `null`; otherwise as
+    /// [`list_tools`](Client::list_tools).
+    pub fn get_prompt(
+        &self,
+        name: impl Into<String>,
+        arguments: serde_json::Value,
+    ) -> impl Future<Output = Result<GetPromptResult>> + Send + 'static {
+        let name = name.into();
+        let arguments = self.arguments(&name, arguments);
+        self.run(move |inner| async move {
+            let arguments = arguments?;
+            inner
+                .read_only("prompts/get", |peer| {
+                    let mut params = GetPromptRequestParams::new(name.clone());
+                    if let Some(arguments) = arguments.clone() {
+                        params = params.with_arguments(arguments);
+                    }
+                    async move { peer.get_prompt(params).await }
+                })
+                .await
+        })
+    }
+
+    /// Blocking form of [`list_resources`](Client::list_resources). See
+    /// [`list_tools_blocking`](Client::list_tools_blocking) for how it blocks.
+    pub fn list_resources_blocking(&self) -> Result<Vec<Resource>> {
+        self.block("list_resources_blocking", None, self.list_resources())
+    }
+
+    /// Blocking form of [`list_resource_templates`](Client::list_resource_templates). See
+    /// [`list_tools_blocking`](Client::list_tools_blocking) for how it blocks.
+    pub fn list_resource_templates_blocking(&self) -> Result<Vec<ResourceTemplate>> {
+        let future = self.list_resource_templates();
+        self.block("list_resource_templates_blocking", None, future)
+    }
+
+    /// Blocking form of [`read_resource`](Client::read_resource). See
+    /// [`list_tools_blocking`](Client::list_tools_blocking) for how it blocks.
+    pub fn read_resource_blocking(&self, uri: impl Into<String>) -> Result<ReadResourceResult> {
+        self.block("read_resource_blocking", None, self.read_resource(uri))
+    }
+
+    /// Blocking form of [`subscribe_resource`](Client::subscribe_resource). See
+    /// [`list_tools_blocking`](Client::list_tools_blocking) for how it blocks.
+    pub fn subscribe_resource_blocking(&self, uri: impl Into<String>) -> Result<()> {
+        self.block(
+            "subscribe_resource_blocking",
+            None,
+            self.subscribe_resource(uri),
+        )
+    }
+
+    /// Blocking form of [`unsubscribe_resource`](Client::unsubscribe_resource). See
+    /// [`list_tools_blocking`](Client::list_tools_blocking) for how it blocks.
+    pub fn unsubscribe_resource_blocking(&self, uri: impl Into<String>) -> Result<()> {
+        let future = self.unsubscribe_resource(uri);
+        self.block("unsubscribe_resource_blocking", None, future)
+    }
+
+    /// Blocking form of [`list_prompts`](Client::list_prompts). See
+    /// [`list_tools_blocking`](Client::list_tools_blocking) for how it blocks.
+    pub fn list_prompts_blocking(&self) -> Result<Vec<Prompt>> {
+        self.block("list_prompts_blocking", None, self.list_prompts())
+    }
+
+    /// Blocking form of [`get_prompt`](Client::get_prompt). See
+    /// [`list_tools_blocking`](Client::list_tools_blocking) for how it blocks.
+    pub fn get_prompt_blocking(
+        &self,
+        name: impl Into<String>,
+        arguments: serde_json::Value,
+    ) -> Result<GetPromptResult> {
+        self.block(
+            "get_prompt_blocking",
+            None,
+            self.get_prompt(name, arguments),
+        )
+    }
+
+    /// Checks a call's arguments: a JSON object, or `null` for none.
+    fn arguments(
+        &self,
+        tool: &str,
+        arguments: serde_json::Value,
+    ) -> Result<Option<serde_json::Map<String, serde_json::Value>>> {
+        match arguments {
             serde_json::Value::Object(map) => Ok(Some(map)),
             serde_json::Value::Null => Ok(None),
             other => Err(Error::InvalidArguments {
                 server: self.inner.name.clone(),
-                tool: name.clone(),
+                tool: tool.to_owned(),
                 found: json_type(&other),
             }),
-        };
-        self.run(move |inner| async move {
-            let mut params = CallToolRequestParams::new(name.clone());
-            if let Some(arguments) = arguments? {
-                params = params.with_arguments(arguments);
-            }
-            inner.call_tool(&name, params, &options).await
-        })
+        }
     }
     /// What the server said about itself in the handshake: name, version, protocol version,
     /// capabilities and instructions. Connects if needed.
@@ -527,291 +803,30 @@ impl Client {
     }
 }
 
-/// The body of every job: runs `work`, sends its result (or its panic), and stops early if
-/// the caller has gone.
-async fn run_job<T, W, F>(
-    work: W,
-    inner: Arc<Inner>,
-    mut reply: futures::channel::oneshot::Sender<Result<T>>,
-) where
-    W: FnOnce(Arc<Inner>) -> F,
-    F: Future<Output = Result<T>>,
-{
-    let server = inner.name.clone();
-    let work = AssertUnwindSafe(work(inner)).catch_unwind();
-    let outcome = {
-        let abandoned = reply.cancellation();
-        match futures::future::select(pin!(work), abandoned).await {
-            Either::Left((outcome, _)) => Some(outcome),
-            Either::Right(_) => None,
-        }
-    };
-    if let Some(outcome) = outcome {
-        let result = outcome.unwrap_or_else(|payload| {
-            Err(Error::Panicked {
-                server,
-                message: panic_message(&*payload),
-            })
-        });
-        let _ = reply.send(result);
+/// The `tools/call` parameters.
+fn params(
+    name: &str,
+    arguments: Option<serde_json::Map<String, serde_json::Value>>,
+) -> CallToolRequestParams {
+    let params = CallToolRequestParams::new(name.to_owned());
+    match arguments {
+        Some(arguments) => params.with_arguments(arguments),
+        None => params,
     }
 }
 
-impl Inner {
-    /// The live session, connecting (once, shared) if there is none or it died.
-    async fn session(self: &Arc<Self>) -> Result<Arc<Session>> {
-        let backend = self.backend.as_ref().map_err(Clone::clone)?;
-        let mut handed_off = None;
-        loop {
-            match self.slot.acquire_after(handed_off.take()).await {
-                Acquired::Ready(session, generation) => {
-                    if !session.is_dead() {
-                        return Ok(session);
-                    }
-                    if let Some(dead) = self.slot.invalidate(generation) {
-                        log::info!(
-                            "mcp-dispatch: server `{}`: session {generation} is dead; reconnecting",
-                            self.name
-                        );
-                        self.close_in_background(dead);
-                    }
-                }
-                Acquired::Claimed(claim) => {
-                    // The connect runs as its own job, so it finishes (or fails cleanly) even
-                    // if this caller is dropped; this caller then waits for it like the others.
-                    handed_off = Some(claim.attempt());
-                    let inner = self.clone();
-                    dispatch(&*backend.dispatcher, job(backend.runtime.wrap(async move {
-                        match session::connect(
-                            &inner.name,
-                            &inner.config,
-                            inner.connect_timeout,
-                            &inner.backoff,
-                        )
-                        .await
-                        {
-                            Ok(started) => {
-                                inner.connects.fetch_add(1, Ordering::Relaxed);
-                                if claim.succeed(|generation| started.into_session(generation)).is_err() {
-                                    log::info!(
-                                        "mcp-dispatch: server `{}`: closed while connecting",
-                                        inner.name
-                                    );
-                                }
-                            }
-                            Err(error) => {
-                                inner.connect_failures.fetch_add(1, Ordering::Relaxed);
-                                claim.fail(error)
-                            }
-                        }
-                    }).map(drop)));
-                }
-                Acquired::Failed(error) => return Err(error),
-                Acquired::Closed if self.shut_down.load(Ordering::Acquire) => {
-                    return Err(Error::Shutdown {
-                        server: self.name.clone(),
-                    });
-                }
-                Acquired::Closed => {
-                    return Err(Error::Closed {
-                        server: self.name.clone(),
-                    });
-                }
-            }
+/// Runs a progress callback, turning its panic into an error for this call.
+fn deliver<P: FnMut(Progress)>(
+    on_progress: &mut P,
+    progress: Progress,
+    server: &str,
+) -> Result<()> {
+    std::panic::catch_unwind(AssertUnwindSafe(|| on_progress(progress))).map_err(|payload| {
+        Error::Panicked {
+            server: server.to_owned(),
+            message: format!("progress callback: {}", panic_message(&*payload)),
         }
-    }
-
-    /// The deadline of a call with `options`.
-    fn deadline(&self, options: &CallOptions) -> Deadline {
-        Deadline {
-            timeout: options.timeout.unwrap_or(self.call_timeout),
-            reset_on_progress: options.reset_on_progress,
-        }
-    }
-
-    /// One `tools/call`, retried once on a new session when that is safe (see [`Retry`]).
-    async fn call_tool(
-        self: &Arc<Self>,
-        tool: &str,
-        params: CallToolRequestParams,
-        options: &CallOptions,
-    ) -> Result<CallToolResult> {
-        let deadline = self.deadline(options);
-        let retry = options.retry.unwrap_or(self.retry);
-        let mut retried = false;
-        loop {
-            let session = self.session().await?;
-            let sent = request::send(
-                &session.peer,
-                request::call_tool_request(params.clone()),
-                deadline,
-            )
-            .await;
-            let error = match sent {
-                Ok(result) => {
-                    return request::call_tool_result(result).map_err(|message| Error::Protocol {
-                        server: self.name.clone(),
-                        message,
-                    });
-                }
-                Err(Failure::NotSent) => {
-                    self.retire(&session);
-                    Error::TransportClosed {
-                        server: self.name.clone(),
-                        tool: Some(tool.to_owned()),
-                    }
-                }
-                Err(Failure::Sent(error)) => {
-                    match session::request_error(&self.name, Some(tool), error) {
-                        Error::Timeout { server, tool, .. } => {
-                            return Err(Error::Timeout {
-                                server,
-                                tool,
-                                timeout: deadline.timeout,
-                            });
-                        }
-                        closed @ Error::TransportClosed { .. } => {
-                            let closed = self.closed_under(closed);
-                            if !matches!(closed, Error::TransportClosed { .. }) {
-                                return Err(closed);
-                            }
-                            self.retire(&session);
-                            let safe = match retry {
-                                Retry::Never => false,
-                                Retry::IfSafe => self.is_safe(tool),
-                                Retry::Always => true,
-                            };
-                            if !safe {
-                                return Err(closed);
-                            }
-                            closed
-                        }
-                        other => return Err(other),
-                    }
-                }
-            };
-            if retried {
-                return Err(error);
-            }
-            retried = true;
-            self.count_retry(Some(tool));
-        }
-    }
-
-    fn is_safe(&self, tool: &str) -> bool {
-        lock(&self.safe_tools).get(tool).copied().unwrap_or(false)
-    }
-
-    fn remember_hints(&self, tools: &[Tool]) {
-        let mut safe_tools = lock(&self.safe_tools);
-        safe_tools.clear();
-        for tool in tools {
-            let safe = tool.annotations.as_ref().is_some_and(|hints| {
-                hints.read_only_hint == Some(true) || hints.idempotent_hint == Some(true)
-            });
-            safe_tools.insert(tool.name.to_string(), safe);
-        }
-    }
-
-    fn count_retry(&self, tool: Option<&str>) {
-        self.retries.fetch_add(1, Ordering::Relaxed);
-        log::info!(
-            "mcp-dispatch: server `{}`: retrying {} on a new session",
-            self.name,
-            tool.map_or_else(|| "tools/list".to_owned(), |tool| format!("tool `{tool}`"))
-        );
-    }
-
-    /// The error for a request whose session was closed under it: [`Error::Shutdown`] or
-    /// [`Error::Closed`] if the client was shut down or closed meanwhile, else `error`.
-    fn closed_under(&self, error: Error) -> Error {
-        if self.shut_down.load(Ordering::Acquire) {
-            Error::Shutdown {
-                server: self.name.clone(),
-            }
-        } else if self.slot.is_closed() {
-            Error::Closed {
-                server: self.name.clone(),
-            }
-        } else {
-            error
-        }
-    }
-
-    /// Retires `session`'s generation (once, however many callers saw it die) and closes it.
-    fn retire(&self, session: &Session) {
-        if let Some(dead) = self.slot.invalidate(session.generation) {
-            log::info!(
-                "mcp-dispatch: server `{}`: session {} closed; reconnecting on the next call",
-                self.name,
-                session.generation
-            );
-            self.close_in_background(dead);
-        }
-    }
-
-    /// Maps a request's outcome; a closed transport retires the session's generation.
-    fn finish<T>(
-        &self,
-        session: &Session,
-        tool: Option<&str>,
-        outcome: Option<std::result::Result<T, rmcp::service::ServiceError>>,
-    ) -> Result<T> {
-        match outcome {
-            Some(Ok(value)) => Ok(value),
-            None => Err(Error::Timeout {
-                server: self.name.clone(),
-                tool: tool.map(str::to_owned),
-                timeout: self.call_timeout,
-            }),
-            Some(Err(error)) => {
-                let error = session::request_error(&self.name, tool, error);
-                if matches!(error, Error::TransportClosed { .. }) {
-                    self.retire(session);
-                    return Err(self.closed_under(error));
-                }
-                Err(error)
-            }
-        }
-    }
-
-    /// Closes a retired session on the dispatcher without waiting for it.
-    ///
-    /// The job keeps the tokio runtime alive until the close is done, and on an [`Executor`]
-    /// it runs even through the executor's shutdown.
-    fn close_in_background(&self, session: Arc<Session>) {
-        if let Ok(backend) = &self.backend {
-            let name = self.name.clone();
-            let bound = self.close_timeout;
-            let runtime = backend.runtime.clone();
-            let close = backend.runtime.wrap(async move {
-                session.close(&name, bound).await;
-                drop(runtime);
-            });
-            match &backend.executor {
-                Some(executor) => executor.dispatch_cleanup(job(close.map(drop))),
-                None => dispatch(&*backend.dispatcher, job(close.map(drop))),
-            }
-        }
-    }
-}
-
-impl OnShutdown for Inner {
-    fn shut_down(&self) -> Option<BoxFuture<'static, ()>> {
-        self.shut_down.store(true, Ordering::Release);
-        let session = self.slot.close()?;
-        let name = self.name.clone();
-        let bound = self.close_timeout;
-        Some(async move { session.close(&name, bound).await }.boxed())
-    }
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        if let Some(session) = self.slot.close() {
-            self.close_in_background(session);
-        }
-    }
+    })
 }
 
 fn json_type(value: &serde_json::Value) -> &'static str {

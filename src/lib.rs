@@ -138,6 +138,10 @@ mod config;
 mod dispatcher;
 mod error;
 mod executor;
+mod handlers;
+mod inner;
+mod names;
+mod notify;
 mod options;
 mod request;
 mod runtime;
@@ -151,6 +155,9 @@ pub use config::ServerConfig;
 pub use dispatcher::{Dispatcher, Job};
 pub use error::{Error, Result};
 pub use executor::Executor;
+pub use handlers::Handlers;
+pub use names::{ToolNames, is_valid_tool_name};
+pub use notify::{Notification, Notifications, Progress};
 pub use options::{CallOptions, Retry, Stats};
 
 /// The MCP data model, re-exported from rmcp unchanged: [`CallToolResult`](model::CallToolResult),

@@ -10,6 +10,8 @@ use rmcp::model::{
 use rmcp::service::{PeerRequestOptions, ServiceError};
 use rmcp::{Peer, RoleClient};
 
+use crate::notify::{Progress, ProgressRoutes};
+
 /// How long to wait for a request's answer.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Deadline {
@@ -38,6 +40,13 @@ impl Deadline {
     }
 }
 
+/// Where to send a call's progress: the routes, the session's key, and the caller's sink.
+pub(crate) type ProgressRoute = (
+    std::sync::Arc<ProgressRoutes>,
+    u64,
+    futures::channel::mpsc::UnboundedSender<Progress>,
+);
+
 /// Why a request failed.
 pub(crate) enum Failure {
     /// The request never left: the session was already closed. Always safe to retry.
@@ -54,6 +63,7 @@ pub(crate) async fn send(
     peer: &Peer<RoleClient>,
     request: ClientRequest,
     deadline: Deadline,
+    progress: Option<ProgressRoute>,
 ) -> Result<ServerResult, Failure> {
     let handle = match peer
         .send_cancellable_request(request, deadline.options())
@@ -63,6 +73,9 @@ pub(crate) async fn send(
         Err(ServiceError::TransportClosed) => return Err(Failure::NotSent),
         Err(error) => return Err(Failure::Sent(error)),
     };
+    let _route = progress.map(|(routes, session, sink)| {
+        routes.register(session, handle.progress_token.clone(), sink)
+    });
     let mut guard = CancelOnDrop {
         peer: Some(peer.clone()),
         id: handle.id.clone(),

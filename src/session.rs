@@ -3,38 +3,260 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rmcp::model::{ClientCapabilities, ClientConfig, Implementation, ServerPeerInfo};
-use rmcp::service::{ClientInitializeError, RunningService, ServiceError};
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+#[allow(deprecated)]
+use rmcp::model::{
+    ClientConfig, CreateMessageRequestParams, CreateMessageResult, ElicitRequestParams,
+    ElicitResult, ErrorCode, ErrorData, Implementation, ListRootsResult, ProgressNotificationParam,
+    ResourceUpdatedNotificationParam, ServerPeerInfo, Tool,
+};
+use rmcp::service::{
+    ClientInitializeError, NotificationContext, RequestContext, RunningService, ServiceError,
+};
 use rmcp::{ClientHandler, Peer, RoleClient};
 
 use crate::config::{ServerConfig, TransportConfig};
+use crate::dispatcher::Dispatcher;
 use crate::error::{Error, Result};
+use crate::handlers::Handlers;
+use crate::notify::{Bus, Notification, Progress, ProgressRoutes};
+use crate::runtime::Runtime;
+use crate::single_flight::SingleFlight;
 use crate::stdio::{self, StderrTail};
 use crate::sync::lock;
 
 /// How long a failed initialize waits for the server's last stderr lines.
 const STDERR_GRACE: Duration = Duration::from_millis(500);
 
-/// The rmcp client handler: identifies us to the server.
-#[derive(Debug, Clone)]
+/// What a client's sessions share with it: where notifications, progress and server
+/// requests go.
+pub(crate) struct Hooks {
+    pub(crate) server: String,
+    /// The client's subscribers.
+    pub(crate) bus: Bus,
+    /// A Hub's subscribers, for clients that belong to one.
+    pub(crate) hub_bus: Option<Arc<Bus>>,
+    pub(crate) progress: Arc<ProgressRoutes>,
+    pub(crate) handlers: Handlers,
+    /// The cached tool list, dropped when the server says it changed.
+    pub(crate) tools: Arc<SingleFlight<Arc<Vec<Tool>>, Error>>,
+    /// Bumped on every `tools/list_changed`, so a fetch that raced one is not kept.
+    pub(crate) tool_changes: AtomicU64,
+    /// Where handler futures run: the client's dispatcher, in the library's tokio context.
+    pub(crate) runner: Option<(Arc<dyn Dispatcher>, Arc<Runtime>)>,
+}
+
+impl Hooks {
+    fn publish(&self, notification: Notification) {
+        self.bus.publish(&notification);
+        if let Some(hub) = &self.hub_bus {
+            hub.publish(&notification);
+        }
+    }
+
+    /// Drops the cached tool list.
+    pub(crate) fn tools_changed(&self) {
+        self.tool_changes.fetch_add(1, Ordering::AcqRel);
+        if let Some((_, generation)) = self.tools.current() {
+            self.tools.invalidate(generation);
+        }
+    }
+
+    /// Runs a server request's handler on the dispatcher and returns its answer.
+    async fn answer<P, R>(
+        &self,
+        handler: Option<&HandlerFn<P, R>>,
+        params: P,
+        method: &'static str,
+    ) -> Result<R, ErrorData>
+    where
+        P: Send + 'static,
+        R: Send + 'static,
+    {
+        let Some(handler) = handler else {
+            return Err(ErrorData::new(
+                ErrorCode::METHOD_NOT_FOUND,
+                format!("{method} is not supported by this client"),
+                None,
+            ));
+        };
+        let Some((dispatcher, runtime)) = &self.runner else {
+            return Err(ErrorData::internal_error(
+                "the client has no dispatcher",
+                None,
+            ));
+        };
+        let future = handler(params);
+        let (reply, answer) = futures::channel::oneshot::channel();
+        let server = self.server.clone();
+        let job = runtime.wrap(async move {
+            let outcome = AssertUnwindSafe(future).catch_unwind().await;
+            let _ = reply.send(outcome.unwrap_or_else(|payload| {
+                log::error!(
+                    "mcp-dispatch: server `{server}`: the {method} handler panicked: {}",
+                    crate::error::panic_message(&*payload)
+                );
+                Err(ErrorData::internal_error(
+                    format!("the client's {method} handler failed"),
+                    None,
+                ))
+            }));
+        });
+        crate::dispatcher::dispatch(&**dispatcher, crate::dispatcher::job(job.map(drop)));
+        answer.await.unwrap_or_else(|_| {
+            Err(ErrorData::internal_error(
+                format!("the client's {method} handler was dropped"),
+                None,
+            ))
+        })
+    }
+}
+
+type HandlerFn<P, R> = Arc<dyn Fn(P) -> BoxFuture<'static, Result<R, ErrorData>> + Send + Sync>;
+
+/// The rmcp client handler of one session: identifies us to the server, routes what the
+/// server sends, and answers its requests.
 pub(crate) struct Handler {
+    hooks: Arc<Hooks>,
+    /// Unique per session, to keep progress tokens of different sessions apart.
+    session: u64,
     info: ClientConfig,
 }
 
 impl Handler {
-    fn new() -> Handler {
+    fn new(hooks: Arc<Hooks>) -> Handler {
+        static SESSIONS: AtomicU64 = AtomicU64::new(0);
+        let capabilities = hooks.handlers.capabilities();
         Handler {
+            session: SESSIONS.fetch_add(1, Ordering::Relaxed),
             info: ClientConfig::new(
-                ClientCapabilities::default(),
+                capabilities,
                 Implementation::new("mcp-dispatch", env!("CARGO_PKG_VERSION")),
             ),
+            hooks,
         }
     }
 }
 
+#[allow(deprecated)]
 impl ClientHandler for Handler {
     fn get_info(&self) -> ClientConfig {
         self.info.clone()
+    }
+
+    fn on_progress(
+        &self,
+        params: ProgressNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) -> impl Future<Output = ()> + Send + '_ {
+        let progress = Progress {
+            progress: params.progress,
+            total: params.total,
+            message: params.message,
+        };
+        self.hooks
+            .progress
+            .deliver(self.session, params.progress_token, progress);
+        std::future::ready(())
+    }
+
+    #[allow(deprecated)]
+    fn on_logging_message(
+        &self,
+        params: rmcp::model::LoggingMessageNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) -> impl Future<Output = ()> + Send + '_ {
+        let level = serde_json::to_value(params.level)
+            .ok()
+            .and_then(|level| level.as_str().map(str::to_owned))
+            .unwrap_or_else(|| "info".to_owned());
+        self.hooks.publish(Notification::Log {
+            server: self.hooks.server.clone(),
+            level,
+            logger: params.logger,
+            data: params.data,
+        });
+        std::future::ready(())
+    }
+
+    fn on_resource_updated(
+        &self,
+        params: ResourceUpdatedNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) -> impl Future<Output = ()> + Send + '_ {
+        self.hooks.publish(Notification::ResourceUpdated {
+            server: self.hooks.server.clone(),
+            uri: params.uri,
+        });
+        std::future::ready(())
+    }
+
+    fn on_tool_list_changed(
+        &self,
+        _context: NotificationContext<RoleClient>,
+    ) -> impl Future<Output = ()> + Send + '_ {
+        self.hooks.tools_changed();
+        self.hooks.publish(Notification::ToolListChanged {
+            server: self.hooks.server.clone(),
+        });
+        std::future::ready(())
+    }
+
+    fn on_resource_list_changed(
+        &self,
+        _context: NotificationContext<RoleClient>,
+    ) -> impl Future<Output = ()> + Send + '_ {
+        self.hooks.publish(Notification::ResourceListChanged {
+            server: self.hooks.server.clone(),
+        });
+        std::future::ready(())
+    }
+
+    fn on_prompt_list_changed(
+        &self,
+        _context: NotificationContext<RoleClient>,
+    ) -> impl Future<Output = ()> + Send + '_ {
+        self.hooks.publish(Notification::PromptListChanged {
+            server: self.hooks.server.clone(),
+        });
+        std::future::ready(())
+    }
+
+    fn create_elicitation(
+        &self,
+        request: ElicitRequestParams,
+        _context: RequestContext<RoleClient>,
+    ) -> impl Future<Output = Result<ElicitResult, ErrorData>> + Send + '_ {
+        self.hooks.answer(
+            self.hooks.handlers.elicitation.as_ref(),
+            request,
+            "elicitation/create",
+        )
+    }
+
+    fn create_message(
+        &self,
+        params: CreateMessageRequestParams,
+        _context: RequestContext<RoleClient>,
+    ) -> impl Future<Output = Result<CreateMessageResult, ErrorData>> + Send + '_ {
+        self.hooks.answer(
+            self.hooks.handlers.sampling.as_ref(),
+            params,
+            "sampling/createMessage",
+        )
+    }
+
+    fn list_roots(
+        &self,
+        _context: RequestContext<RoleClient>,
+    ) -> impl Future<Output = Result<ListRootsResult, ErrorData>> + Send + '_ {
+        self.hooks
+            .answer(self.hooks.handlers.roots.as_ref(), (), "roots/list")
     }
 }
 
@@ -45,6 +267,8 @@ pub(crate) struct Session {
     pub(crate) peer: Peer<RoleClient>,
     pub(crate) generation: u64,
     pub(crate) pid: Option<u32>,
+    /// The key of this session's progress routes.
+    pub(crate) progress_session: u64,
     service: Mutex<Option<Service>>,
 }
 
@@ -64,11 +288,18 @@ pub(crate) struct Started {
 }
 
 impl Started {
+    fn progress_session(&self) -> u64 {
+        self.service.service().session
+    }
+}
+
+impl Started {
     pub(crate) fn into_session(self, generation: u64) -> Arc<Session> {
         Arc::new(Session {
             peer: self.service.peer().clone(),
             generation,
             pid: self.pid,
+            progress_session: self.progress_session(),
             service: Mutex::new(Some(self.service)),
         })
     }
@@ -184,6 +415,7 @@ pub(crate) async fn connect(
     config: &ServerConfig,
     timeout: Duration,
     backoff: &Backoff,
+    hooks: &Arc<Hooks>,
 ) -> Result<Started> {
     use std::sync::atomic::Ordering;
     let started_at = Instant::now();
@@ -200,7 +432,7 @@ pub(crate) async fn connect(
         }
         attempts += 1;
         let left = deadline.saturating_duration_since(Instant::now());
-        match crate::runtime::timeout(left, start(server, config)).await {
+        match crate::runtime::timeout(left, start(server, config, hooks)).await {
             Some(Err(Error::Initialize {
                 server: name,
                 message,
@@ -258,21 +490,25 @@ pub(crate) async fn connect(
     }
 }
 
-async fn start(server: &str, config: &ServerConfig) -> Result<Started> {
+async fn start(server: &str, config: &ServerConfig, hooks: &Arc<Hooks>) -> Result<Started> {
     let stdio = match &config.transport {
         TransportConfig::Stdio(stdio) => stdio,
-        TransportConfig::Http(http) => return start_http(server, http).await,
+        TransportConfig::Http(http) => return start_http(server, http, hooks).await,
     };
     let spawned = stdio::spawn(server, stdio)?;
     let pid = spawned.pid;
-    match rmcp::serve_client(Handler::new(), spawned.transport).await {
+    match rmcp::serve_client(Handler::new(hooks.clone()), spawned.transport).await {
         Ok(service) => Ok(Started { service, pid }),
         Err(error) => Err(initialize_error(server, error, &spawned.stderr).await),
     }
 }
 
 #[cfg(feature = "http")]
-async fn start_http(server: &str, config: &crate::config::HttpConfig) -> Result<Started> {
+async fn start_http(
+    server: &str,
+    config: &crate::config::HttpConfig,
+    hooks: &Arc<Hooks>,
+) -> Result<Started> {
     use rmcp::transport::StreamableHttpClientTransport;
     use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 
@@ -294,7 +530,7 @@ async fn start_http(server: &str, config: &crate::config::HttpConfig) -> Result<
     let transport = StreamableHttpClientTransport::from_config(
         StreamableHttpClientTransportConfig::with_uri(config.url.as_str()).custom_headers(headers),
     );
-    match rmcp::serve_client(Handler::new(), transport).await {
+    match rmcp::serve_client(Handler::new(hooks.clone()), transport).await {
         Ok(service) => Ok(Started { service, pid: None }),
         Err(error) => Err(Error::Initialize {
             server: server.to_owned(),
@@ -306,7 +542,11 @@ async fn start_http(server: &str, config: &crate::config::HttpConfig) -> Result<
 }
 
 #[cfg(not(feature = "http"))]
-async fn start_http(server: &str, _config: &crate::config::HttpConfig) -> Result<Started> {
+async fn start_http(
+    server: &str,
+    _config: &crate::config::HttpConfig,
+    _hooks: &Arc<Hooks>,
+) -> Result<Started> {
     Err(Error::Unsupported {
         server: server.to_owned(),
         what: "streamable HTTP (the `http` feature is off)".to_owned(),
