@@ -138,6 +138,13 @@ impl ClientBuilder {
         self
     }
 
+    /// Runs this client's jobs on a dispatcher shared with others (a Hub's).
+    pub(crate) fn shared_dispatcher(mut self, dispatcher: Arc<dyn Dispatcher>) -> ClientBuilder {
+        self.executor = None;
+        self.dispatcher = Some(dispatcher);
+        self
+    }
+
     /// Also publishes this client's notifications on a Hub's bus.
     pub(crate) fn hub_bus(mut self, bus: Arc<Bus>) -> ClientBuilder {
         self.hub_bus = Some(bus);

@@ -153,6 +153,11 @@ pub enum Error {
         /// What is not supported.
         what: String,
     },
+    /// No server of a [`Hub`](crate::Hub) offers a tool of this qualified name.
+    UnknownTool {
+        /// The qualified name that was asked for.
+        name: String,
+    },
     /// The library's background threads could not be started.
     Runtime {
         /// The operating system's error.
@@ -265,6 +270,7 @@ impl fmt::Display for Error {
             Error::Unsupported { server, what } => {
                 write!(f, "server `{server}`: {what} is not supported")
             }
+            Error::UnknownTool { name } => write!(f, "no server offers a tool named `{name}`"),
             Error::Runtime { source } => {
                 write!(f, "cannot start the mcp-dispatch threads: {source}")
             }
@@ -306,7 +312,7 @@ impl Error {
             | Error::Panicked { server, .. }
             | Error::Unsupported { server, .. } => Some(server),
             Error::Config { server, .. } => server.as_deref(),
-            Error::Runtime { .. } => None,
+            Error::Runtime { .. } | Error::UnknownTool { .. } => None,
         }
     }
 }

@@ -1,0 +1,701 @@
+//! Many servers behind one handle, with tool names an LLM API accepts.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::Path;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use rmcp::model::{CallToolResult, Tool};
+
+use crate::blocking::block_on_bounded;
+use crate::client::{Client, ClientBuilder};
+use crate::config::ServerConfig;
+use crate::dispatcher::Dispatcher;
+use crate::error::{Error, Result};
+use crate::executor::{Executor, on_executor_thread};
+use crate::handlers::Handlers;
+use crate::names::{ToolNames, is_valid_separator};
+use crate::notify::{Bus, Notifications};
+use crate::options::Retry;
+use crate::sync::lock;
+
+const DEFAULT_SEPARATOR: &str = "__";
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(60);
+const BLOCKING_SLACK: Duration = Duration::from_secs(5);
+
+/// Which of a server's tools a [`Hub`] offers.
+///
+/// ```
+/// use mcp_dispatch::ToolFilter;
+/// use mcp_dispatch::model::Tool;
+///
+/// let tool = |name: &str| Tool::new(name.to_owned(), "", serde_json::Map::new());
+/// let allow = ToolFilter::allow(["read_file", "list_dir"]);
+/// assert!(allow.allows(&tool("read_file")));
+/// assert!(!allow.allows(&tool("delete_file")));
+/// let block = ToolFilter::block(["delete_file"]);
+/// assert!(!block.allows(&tool("delete_file")));
+/// let read_only = ToolFilter::predicate(|tool| tool.name.starts_with("read"));
+/// assert!(read_only.allows(&tool("read_file")));
+/// ```
+#[derive(Clone)]
+pub struct ToolFilter(Arc<dyn Fn(&Tool) -> bool + Send + Sync>);
+
+impl std::fmt::Debug for ToolFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ToolFilter").finish_non_exhaustive()
+    }
+}
+
+impl Default for ToolFilter {
+    fn default() -> ToolFilter {
+        ToolFilter::all()
+    }
+}
+
+impl ToolFilter {
+    /// Every tool.
+    pub fn all() -> ToolFilter {
+        ToolFilter(Arc::new(|_| true))
+    }
+
+    /// Only the tools named here (by their names on the server).
+    pub fn allow<I, S>(names: I) -> ToolFilter
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let names: Vec<String> = names.into_iter().map(Into::into).collect();
+        ToolFilter(Arc::new(move |tool| {
+            names.iter().any(|name| **name == *tool.name)
+        }))
+    }
+
+    /// Every tool except those named here.
+    pub fn block<I, S>(names: I) -> ToolFilter
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let names: Vec<String> = names.into_iter().map(Into::into).collect();
+        ToolFilter(Arc::new(move |tool| {
+            !names.iter().any(|name| **name == *tool.name)
+        }))
+    }
+
+    /// The tools for which `predicate` returns `true`.
+    pub fn predicate(predicate: impl Fn(&Tool) -> bool + Send + Sync + 'static) -> ToolFilter {
+        ToolFilter(Arc::new(predicate))
+    }
+
+    /// Whether `tool` passes the filter.
+    pub fn allows(&self, tool: &Tool) -> bool {
+        (self.0)(tool)
+    }
+}
+
+/// One tool offered by a [`Hub`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct HubTool {
+    /// The qualified name to show an LLM and to pass to [`Hub::call_tool`]: matches
+    /// `^[a-zA-Z0-9_-]{1,64}$`, unique across the hub.
+    pub name: String,
+    /// The server that offers it.
+    pub server: String,
+    /// The tool as the server describes it (its `name` is the server's own).
+    pub tool: Tool,
+}
+
+/// What [`Hub::list_tools`] found: the tools of every server that answered, and an error
+/// for each server that did not.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct HubTools {
+    /// The tools, sorted by qualified name.
+    pub tools: Vec<HubTool>,
+    /// One error per server that could not be listed; each names its server.
+    pub errors: Vec<Error>,
+}
+
+/// A named collection of [`Client`]s that share one dispatcher, with tools addressed by
+/// qualified names (`server__tool`) that LLM function-calling APIs accept.
+///
+/// Build it in code with [`Hub::builder`], or from the `mcpServers` / `servers` config files
+/// that Claude Desktop, Cursor and VS Code use ([`Hub::from_json_str`], [`Hub::from_path`]).
+/// Like [`Client`], it is cheap to clone, and every method has an async form and a
+/// `_blocking` form.
+///
+/// # Example
+///
+/// ```no_run
+/// use mcp_dispatch::Hub;
+/// use serde_json::json;
+///
+/// let hub = Hub::from_json_str(r#"{
+///     "mcpServers": {
+///         "files": { "command": "npx", "args": ["-y", "@modelcontextprotocol/server-filesystem", "/tmp"] },
+///         "remote": { "type": "http", "url": "http://127.0.0.1:8000/mcp" }
+///     }
+/// }"#)?;
+/// let listed = hub.list_tools_blocking();
+/// for tool in &listed.tools {
+///     println!("{} ({})", tool.name, tool.server);
+/// }
+/// for error in &listed.errors {
+///     eprintln!("{error}");
+/// }
+/// let result = hub.call_tool_blocking("files__list_directory", json!({"path": "/tmp"}))?;
+/// # drop(result);
+/// # Ok::<(), mcp_dispatch::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<HubInner>,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("servers", &self.server_names())
+            .finish_non_exhaustive()
+    }
+}
+
+struct Entry {
+    client: Result<Client>,
+    filter: ToolFilter,
+}
+
+struct HubInner {
+    servers: RwLock<BTreeMap<String, Entry>>,
+    /// The names from the last listing, to resolve qualified names.
+    names: Mutex<ToolNames>,
+    defaults: Defaults,
+    bus: Arc<Bus>,
+}
+
+#[derive(Clone)]
+enum Dispatch {
+    Executor(Executor),
+    Custom(Arc<dyn Dispatcher>),
+}
+
+#[derive(Clone)]
+struct Defaults {
+    dispatch: Option<Dispatch>,
+    separator: String,
+    connect_timeout: Duration,
+    call_timeout: Duration,
+    retry: Retry,
+    handlers: Handlers,
+}
+
+/// Configures a [`Hub`]. Made by [`Hub::builder`].
+///
+/// ```
+/// use std::time::Duration;
+/// use mcp_dispatch::{Hub, ServerConfig, ToolFilter};
+///
+/// let hub = Hub::builder()
+///     .separator("-")
+///     .call_timeout(Duration::from_secs(30))
+///     .server("files", ServerConfig::stdio("my-files-server"))
+///     .server_with_filter("web", ServerConfig::http("http://127.0.0.1:8000/mcp"), ToolFilter::block(["delete"]))
+///     .build()?;
+/// assert_eq!(hub.server_names(), ["files", "web"]);
+/// # Ok::<(), mcp_dispatch::Error>(())
+/// ```
+pub struct HubBuilder {
+    defaults: Defaults,
+    servers: Vec<(String, Result<ServerConfig>, ToolFilter)>,
+}
+
+impl std::fmt::Debug for HubBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HubBuilder")
+            .field("separator", &self.defaults.separator)
+            .field("servers", &self.servers.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl HubBuilder {
+    /// Runs every server's jobs on `dispatcher` (default: the shared [`Executor`]).
+    pub fn dispatcher<D: Dispatcher>(mut self, dispatcher: D) -> HubBuilder {
+        let any: &dyn std::any::Any = &dispatcher;
+        self.defaults.dispatch = Some(match any.downcast_ref::<Executor>() {
+            Some(executor) => Dispatch::Executor(executor.clone()),
+            None => Dispatch::Custom(Arc::new(dispatcher)),
+        });
+        self
+    }
+
+    /// The separator between server and tool in qualified names (default `__`). It must be
+    /// 1 to 8 characters from `[a-zA-Z0-9_-]`.
+    pub fn separator(mut self, separator: impl Into<String>) -> HubBuilder {
+        self.defaults.separator = separator.into();
+        self
+    }
+
+    /// The connect timeout of every server (default 30 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> HubBuilder {
+        self.defaults.connect_timeout = timeout;
+        self
+    }
+
+    /// The call timeout of every server (default 60 s).
+    pub fn call_timeout(mut self, timeout: Duration) -> HubBuilder {
+        self.defaults.call_timeout = timeout;
+        self
+    }
+
+    /// The retry policy of every server (default [`Retry::IfSafe`]).
+    pub fn retry(mut self, retry: Retry) -> HubBuilder {
+        self.defaults.retry = retry;
+        self
+    }
+
+    /// Handlers for server-to-client requests, for every server.
+    pub fn handlers(mut self, handlers: Handlers) -> HubBuilder {
+        self.defaults.handlers = handlers;
+        self
+    }
+
+    /// Adds a server under `name`, offering all its tools.
+    pub fn server(self, name: impl Into<String>, config: ServerConfig) -> HubBuilder {
+        self.server_with_filter(name, config, ToolFilter::all())
+    }
+
+    /// Adds a server under `name`, offering the tools `filter` lets through.
+    pub fn server_with_filter(
+        mut self,
+        name: impl Into<String>,
+        config: ServerConfig,
+        filter: ToolFilter,
+    ) -> HubBuilder {
+        self.servers.push((name.into(), Ok(config), filter));
+        self
+    }
+
+    /// Sets the tool filter of a server already added (for example from a config file).
+    pub fn filter(mut self, name: &str, filter: ToolFilter) -> HubBuilder {
+        for (server, _, current) in &mut self.servers {
+            if server == name {
+                *current = filter.clone();
+            }
+        }
+        self
+    }
+
+    /// Adds the servers of an `mcpServers` / `servers` config file's text.
+    ///
+    /// `${VAR}` and `${VAR:-default}` are expanded from the environment. A server whose
+    /// entry is wrong (or asks for an unsupported transport) is still added: its error is
+    /// reported by [`Hub::list_tools`] and by calls to it, and the other servers work.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] for a file that is not valid at all (bad JSON, no server list, a
+    /// server listed twice), with the line and column.
+    pub fn servers_from_json_str(mut self, text: &str) -> Result<HubBuilder> {
+        let entries = crate::config_file::parse(text, &|name| std::env::var(name).ok())?;
+        for entry in entries {
+            self.servers
+                .push((entry.name, entry.config, ToolFilter::all()));
+        }
+        Ok(self)
+    }
+
+    /// [`servers_from_json_str`](HubBuilder::servers_from_json_str) on a file's contents.
+    ///
+    /// # Errors
+    ///
+    /// As [`servers_from_json_str`](HubBuilder::servers_from_json_str), and
+    /// [`Error::Config`] naming the path if it cannot be read.
+    pub fn servers_from_path(self, path: impl AsRef<Path>) -> Result<HubBuilder> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|error| Error::Config {
+            server: None,
+            field: None,
+            line: 0,
+            column: 0,
+            message: format!("cannot read {}: {error}", path.display()),
+        })?;
+        self.servers_from_json_str(&text)
+            .map_err(|error| match error {
+                Error::Config {
+                    server,
+                    field,
+                    line,
+                    column,
+                    message,
+                } => Error::Config {
+                    server,
+                    field,
+                    line,
+                    column,
+                    message: format!("{}: {message}", path.display()),
+                },
+                other => other,
+            })
+    }
+
+    /// Builds the hub. No server is started until it is first used.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] if the separator is invalid or two servers share a name.
+    pub fn build(self) -> Result<Hub> {
+        if !is_valid_separator(&self.defaults.separator) {
+            return Err(Error::Config {
+                server: None,
+                field: Some("separator".to_owned()),
+                line: 0,
+                column: 0,
+                message: format!(
+                    "`{}` is not a valid separator: use 1 to 8 characters from [a-zA-Z0-9_-]",
+                    self.defaults.separator
+                ),
+            });
+        }
+        let hub = Hub {
+            inner: Arc::new(HubInner {
+                servers: RwLock::new(BTreeMap::new()),
+                names: Mutex::new(ToolNames::default()),
+                defaults: self.defaults,
+                bus: Arc::new(Bus::default()),
+            }),
+        };
+        for (name, config, filter) in self.servers {
+            if hub.contains(&name) {
+                return Err(Error::Config {
+                    server: Some(name),
+                    field: None,
+                    line: 0,
+                    column: 0,
+                    message: "a server with this name was added twice".to_owned(),
+                });
+            }
+            hub.insert(name, config, filter);
+        }
+        Ok(hub)
+    }
+}
+
+impl Hub {
+    /// A builder, to add servers in code and choose the dispatcher, separator and timeouts.
+    pub fn builder() -> HubBuilder {
+        HubBuilder {
+            defaults: Defaults {
+                dispatch: None,
+                separator: DEFAULT_SEPARATOR.to_owned(),
+                connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+                call_timeout: DEFAULT_CALL_TIMEOUT,
+                retry: Retry::default(),
+                handlers: Handlers::default(),
+            },
+            servers: Vec::new(),
+        }
+    }
+
+    /// A hub of the servers in an `mcpServers` / `servers` config file's text, with default
+    /// settings. See [`HubBuilder::servers_from_json_str`].
+    ///
+    /// # Errors
+    ///
+    /// As [`HubBuilder::servers_from_json_str`].
+    pub fn from_json_str(text: &str) -> Result<Hub> {
+        Hub::builder().servers_from_json_str(text)?.build()
+    }
+
+    /// A hub of the servers in a config file. See [`HubBuilder::servers_from_path`].
+    ///
+    /// # Errors
+    ///
+    /// As [`HubBuilder::servers_from_path`].
+    pub fn from_path(path: impl AsRef<Path>) -> Result<Hub> {
+        Hub::builder().servers_from_path(path)?.build()
+    }
+
+    /// The servers' names, sorted.
+    pub fn server_names(&self) -> Vec<String> {
+        read(&self.inner.servers).keys().cloned().collect()
+    }
+
+    /// The client of the server `name`, if the hub has it and its configuration is valid.
+    pub fn client(&self, name: &str) -> Option<Client> {
+        read(&self.inner.servers)
+            .get(name)
+            .and_then(|entry| entry.client.as_ref().ok().cloned())
+    }
+
+    /// Adds a server, or replaces the one of that name (which is closed in the background).
+    pub fn add_server(&self, name: impl Into<String>, config: ServerConfig) {
+        self.add_server_with_filter(name, config, ToolFilter::all());
+    }
+
+    /// [`add_server`](Hub::add_server) with a tool filter.
+    pub fn add_server_with_filter(
+        &self,
+        name: impl Into<String>,
+        config: ServerConfig,
+        filter: ToolFilter,
+    ) {
+        if let Some(old) = self.insert(name.into(), Ok(config), filter) {
+            drop(old.close());
+        }
+    }
+
+    /// Removes the server `name` and closes it in the background. Returns whether it was
+    /// there.
+    pub fn remove_server(&self, name: &str) -> bool {
+        let removed = write(&self.inner.servers).remove(name);
+        match removed {
+            Some(entry) => {
+                if let Ok(client) = entry.client {
+                    // Dropping the last handle closes the session in the background.
+                    drop(client);
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Subscribes to the [`Notification`](crate::Notification)s of every server in the hub.
+    pub fn notifications(&self) -> Notifications {
+        self.inner.bus.subscribe()
+    }
+
+    /// Lists the tools of every server, asking them all concurrently.
+    ///
+    /// A server that fails does not hide the others: its error (naming it) goes into
+    /// [`HubTools::errors`]. Each server's list is cached as described in
+    /// [`Client::list_tools`].
+    pub fn list_tools(&self) -> impl Future<Output = HubTools> + Send + 'static {
+        let inner = self.inner.clone();
+        let servers: Vec<(String, Result<Client>, ToolFilter)> = read(&inner.servers)
+            .iter()
+            .map(|(name, entry)| (name.clone(), entry.client.clone(), entry.filter.clone()))
+            .collect();
+        async move {
+            let listings = futures::future::join_all(servers.into_iter().map(
+                |(name, client, filter)| async move {
+                    let listed = match client {
+                        Ok(client) => client.list_tools().await,
+                        Err(error) => Err(error),
+                    };
+                    (name, listed, filter)
+                },
+            ))
+            .await;
+            let mut errors = Vec::new();
+            let mut offered = Vec::new();
+            for (server, listed, filter) in listings {
+                match listed {
+                    Ok(tools) => offered.extend(
+                        tools
+                            .into_iter()
+                            .filter(|tool| filter.allows(tool))
+                            .map(|tool| (server.clone(), tool)),
+                    ),
+                    Err(error) => errors.push(error),
+                }
+            }
+            let names = ToolNames::new(
+                &inner.defaults.separator,
+                offered
+                    .iter()
+                    .map(|(server, tool)| (server.as_str(), tool.name.as_ref())),
+            );
+            let mut tools: Vec<HubTool> = offered
+                .into_iter()
+                .map(|(server, tool)| HubTool {
+                    name: names
+                        .qualified(&server, &tool.name)
+                        .expect("every listed tool is named")
+                        .to_owned(),
+                    server,
+                    tool,
+                })
+                .collect();
+            tools.sort_by(|a, b| a.name.cmp(&b.name));
+            *lock(&inner.names) = names;
+            HubTools { tools, errors }
+        }
+    }
+
+    /// Calls a tool by its qualified name (as in [`HubTool::name`]).
+    ///
+    /// If the name is not known from the last listing, the tools are listed first.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownTool`] if no server offers a tool of that name (or the filter blocks
+    /// it); the error of the server's configuration if it is invalid; otherwise as
+    /// [`Client::call_tool`].
+    pub fn call_tool(
+        &self,
+        name: impl Into<String>,
+        arguments: serde_json::Value,
+    ) -> impl Future<Output = Result<CallToolResult>> + Send + 'static {
+        let hub = self.clone();
+        let name = name.into();
+        async move {
+            let (server, tool) = match hub.resolve(&name) {
+                Some(found) => found,
+                None => {
+                    hub.list_tools().await;
+                    hub.resolve(&name)
+                        .ok_or_else(|| Error::UnknownTool { name: name.clone() })?
+                }
+            };
+            let client = read(&hub.inner.servers)
+                .get(&server)
+                .map(|entry| entry.client.clone())
+                .ok_or_else(|| Error::UnknownTool { name: name.clone() })??;
+            client.call_tool(tool, arguments).await
+        }
+    }
+
+    /// Closes every server. Later calls fail with [`Error::Closed`].
+    pub fn close(&self) -> impl Future<Output = ()> + Send + 'static {
+        let clients: Vec<Client> = read(&self.inner.servers)
+            .values()
+            .filter_map(|entry| entry.client.as_ref().ok().cloned())
+            .collect();
+        async move {
+            futures::future::join_all(clients.iter().map(Client::close)).await;
+        }
+    }
+
+    /// Blocking form of [`list_tools`](Hub::list_tools).
+    ///
+    /// # Blocking
+    ///
+    /// Bounded by the connect and call timeouts. On a thread that runs this library's jobs,
+    /// every server reports [`Error::WouldDeadlock`] instead.
+    pub fn list_tools_blocking(&self) -> HubTools {
+        if let Some(error) = self.deadlock("list_tools_blocking") {
+            return HubTools {
+                tools: Vec::new(),
+                errors: self
+                    .server_names()
+                    .into_iter()
+                    .map(|server| Error::WouldDeadlock {
+                        server,
+                        method: match &error {
+                            Error::WouldDeadlock { method, .. } => method,
+                            _ => "list_tools_blocking",
+                        },
+                    })
+                    .collect(),
+            };
+        }
+        block_on_bounded(self.list_tools(), self.bound()).unwrap_or_else(|| HubTools {
+            tools: Vec::new(),
+            errors: self
+                .server_names()
+                .into_iter()
+                .map(|server| Error::Timeout {
+                    server,
+                    tool: None,
+                    timeout: self.bound(),
+                })
+                .collect(),
+        })
+    }
+
+    /// Blocking form of [`call_tool`](Hub::call_tool). See
+    /// [`list_tools_blocking`](Hub::list_tools_blocking) for how it blocks.
+    pub fn call_tool_blocking(
+        &self,
+        name: impl Into<String>,
+        arguments: serde_json::Value,
+    ) -> Result<CallToolResult> {
+        let name = name.into();
+        if let Some(error) = self.deadlock("call_tool_blocking") {
+            return Err(error);
+        }
+        // Listing, then calling: two rounds at most.
+        let bound = self.bound() * 2;
+        block_on_bounded(self.call_tool(name.clone(), arguments), bound).unwrap_or_else(|| {
+            Err(Error::Timeout {
+                server: self
+                    .resolve(&name)
+                    .map(|(server, _)| server)
+                    .unwrap_or_default(),
+                tool: Some(name),
+                timeout: bound,
+            })
+        })
+    }
+
+    /// Blocking form of [`close`](Hub::close). See
+    /// [`list_tools_blocking`](Hub::list_tools_blocking) for how it blocks.
+    pub fn close_blocking(&self) {
+        if self.deadlock("close_blocking").is_none() {
+            let _ = block_on_bounded(self.close(), self.bound());
+        }
+    }
+
+    fn bound(&self) -> Duration {
+        (self.inner.defaults.connect_timeout + self.inner.defaults.call_timeout) * 2
+            + BLOCKING_SLACK
+    }
+
+    fn deadlock(&self, method: &'static str) -> Option<Error> {
+        (crate::runtime::in_job() || on_executor_thread()).then(|| Error::WouldDeadlock {
+            server: "hub".to_owned(),
+            method,
+        })
+    }
+
+    fn resolve(&self, qualified: &str) -> Option<(String, String)> {
+        lock(&self.inner.names)
+            .resolve(qualified)
+            .map(|(server, tool)| (server.to_owned(), tool.to_owned()))
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        read(&self.inner.servers).contains_key(name)
+    }
+
+    /// Builds the client of a server and stores it, returning the one it replaces.
+    fn insert(
+        &self,
+        name: String,
+        config: Result<ServerConfig>,
+        filter: ToolFilter,
+    ) -> Option<Client> {
+        let defaults = &self.inner.defaults;
+        let client = config.map(|config| {
+            let builder: ClientBuilder = Client::builder(config.name(name.clone()))
+                .connect_timeout(defaults.connect_timeout)
+                .call_timeout(defaults.call_timeout)
+                .retry(defaults.retry)
+                .handlers(defaults.handlers.clone())
+                .hub_bus(self.inner.bus.clone());
+            let builder = match &defaults.dispatch {
+                Some(Dispatch::Executor(executor)) => builder.dispatcher(executor.clone()),
+                Some(Dispatch::Custom(dispatcher)) => builder.shared_dispatcher(dispatcher.clone()),
+                None => builder,
+            };
+            builder.build()
+        });
+        let old = write(&self.inner.servers).insert(name, Entry { client, filter });
+        old.and_then(|entry| entry.client.ok())
+    }
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}

@@ -1,0 +1,145 @@
+//! The Hub: many servers, qualified tool names, filters, failures kept to their server.
+
+mod common;
+
+use common::text;
+use mcp_dispatch::{Error, Hub, ServerConfig, ToolFilter, is_valid_tool_name};
+use serde_json::json;
+
+fn hub_of_three() -> Hub {
+    Hub::builder()
+        .server("alpha", common::server("ignored-alpha"))
+        .server("beta", common::server("ignored-beta"))
+        .server_with_filter(
+            "gamma",
+            common::server("ignored-gamma"),
+            ToolFilter::allow(["echo", "pid"]),
+        )
+        .server("broken", ServerConfig::stdio("/nonexistent/mcp-server"))
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn list_tools_spans_servers_and_reports_the_broken_one_by_name() {
+    let hub = hub_of_three();
+    assert_eq!(hub.server_names(), ["alpha", "beta", "broken", "gamma"]);
+    let listed = hub.list_tools_blocking();
+    assert_eq!(listed.errors.len(), 1, "{:?}", listed.errors);
+    match &listed.errors[0] {
+        Error::Spawn { server, .. } => assert_eq!(server, "broken"),
+        other => panic!("expected the broken server's spawn error, got {other:?}"),
+    }
+    let names: Vec<&str> = listed.tools.iter().map(|tool| tool.name.as_str()).collect();
+    assert!(names.contains(&"alpha__echo"), "{names:?}");
+    assert!(names.contains(&"beta__add"), "{names:?}");
+    // The filter keeps only two of gamma's tools.
+    let gamma: Vec<&str> = listed
+        .tools
+        .iter()
+        .filter(|tool| tool.server == "gamma")
+        .map(|tool| tool.tool.name.as_ref())
+        .collect();
+    assert_eq!(gamma, ["echo", "pid"]);
+    for tool in &listed.tools {
+        assert!(is_valid_tool_name(&tool.name), "{}", tool.name);
+    }
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted, "tools come sorted by qualified name");
+    hub.close_blocking();
+}
+
+#[test]
+fn call_tool_routes_by_qualified_name_and_refuses_unknown_or_filtered_names() {
+    let hub = hub_of_three();
+    // No listing first: the hub lists on demand to resolve the name.
+    let echo = hub
+        .call_tool_blocking("beta__echo", json!({"text": "routed"}))
+        .unwrap();
+    assert_eq!(text(&echo), "routed");
+    let alpha_pid = text(&hub.call_tool_blocking("alpha__pid", json!({})).unwrap());
+    let beta_pid = text(&hub.call_tool_blocking("beta__pid", json!({})).unwrap());
+    assert_ne!(alpha_pid, beta_pid, "each server is its own process");
+    match hub.call_tool_blocking("gamma__add", json!({"a": 1, "b": 2})) {
+        Err(Error::UnknownTool { name }) => assert_eq!(name, "gamma__add"),
+        other => panic!("a filtered tool must be unknown, got {other:?}"),
+    }
+    assert!(matches!(
+        hub.call_tool_blocking("nobody__nothing", json!({})),
+        Err(Error::UnknownTool { .. })
+    ));
+    hub.close_blocking();
+}
+
+#[test]
+fn servers_can_be_added_and_removed_at_run_time() {
+    let hub = Hub::builder().build().unwrap();
+    assert!(hub.list_tools_blocking().tools.is_empty());
+    hub.add_server("late", common::server("x"));
+    let echo = hub
+        .call_tool_blocking("late__echo", json!({"text": "hi"}))
+        .unwrap();
+    assert_eq!(text(&echo), "hi");
+    let client = hub.client("late").expect("the client is reachable by name");
+    let pid: u32 = text(&client.call_tool_blocking("pid", json!({})).unwrap())
+        .parse()
+        .unwrap();
+    drop(client);
+    assert!(hub.remove_server("late"));
+    assert!(!hub.remove_server("late"));
+    common::wait_until(
+        std::time::Duration::from_secs(20),
+        "the removed server to exit",
+        || !common::exists(pid),
+    );
+    assert!(hub.list_tools_blocking().tools.is_empty());
+    assert!(matches!(
+        hub.call_tool_blocking("late__echo", json!({"text": "hi"})),
+        Err(Error::UnknownTool { .. })
+    ));
+}
+
+#[test]
+fn closing_the_hub_closes_every_server() {
+    let hub = hub_of_three();
+    let pids: Vec<u32> = ["alpha__pid", "beta__pid", "gamma__pid"]
+        .iter()
+        .map(|name| {
+            text(&hub.call_tool_blocking(*name, json!({})).unwrap())
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    hub.close_blocking();
+    for pid in pids {
+        common::wait_until(
+            std::time::Duration::from_secs(20),
+            "the server to exit",
+            || !common::exists(pid),
+        );
+    }
+    assert!(matches!(
+        hub.call_tool_blocking("alpha__pid", json!({})),
+        Err(Error::Closed { .. })
+    ));
+}
+
+#[test]
+fn a_bad_separator_is_refused() {
+    match Hub::builder().separator("::").build() {
+        Err(Error::Config { field, message, .. }) => {
+            assert_eq!(field.as_deref(), Some("separator"));
+            assert!(message.contains("::"), "{message}");
+        }
+        other => panic!("expected a config error, got {other:?}"),
+    }
+    let hub = Hub::builder()
+        .separator("-")
+        .server("one", common::server("x"))
+        .build()
+        .unwrap();
+    let listed = hub.list_tools_blocking();
+    assert!(listed.tools.iter().any(|tool| tool.name == "one-echo"));
+    hub.close_blocking();
+}
