@@ -12,26 +12,32 @@ use mcp_dispatch::model::CallToolResult;
 /// Path of the bundled test server (`examples/test_server.rs`), building it if needed.
 pub fn server_path() -> PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| {
-        let exe = std::env::current_exe().expect("test executable path");
-        // target/<profile>/deps/<test> -> target/<profile>/examples/test_server
-        let profile_dir = exe
-            .parent()
-            .and_then(|deps| deps.parent())
-            .expect("test executable lives in target/<profile>/deps");
-        let path = profile_dir.join("examples").join("test_server");
-        if !path.exists() {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-            let status = std::process::Command::new(cargo)
-                .args(["build", "--example", "test_server"])
-                .status()
-                .expect("run cargo build --example test_server");
-            assert!(status.success(), "building the test server failed");
-        }
-        assert!(path.exists(), "test server not found at {}", path.display());
-        path
-    })
-    .clone()
+    PATH.get_or_init(|| example_path("test_server")).clone()
+}
+
+/// Path of the example binary `name`, building it if `cargo test` has not.
+pub fn example_path(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> -> target/<profile>/examples/<name>
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("test executable lives in target/<profile>/deps");
+    let path = profile_dir.join("examples").join(name);
+    if !path.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let status = std::process::Command::new(cargo)
+            .args(["build", "--example", name])
+            .status()
+            .expect("run cargo build --example");
+        assert!(status.success(), "building the example {name} failed");
+    }
+    assert!(
+        path.exists(),
+        "example {name} not found at {}",
+        path.display()
+    );
+    path
 }
 
 /// A config for the test server, named `name`.
