@@ -2,7 +2,18 @@
 //!
 //! Include it with `#[path = "support/server.rs"] mod server;` and call
 //! [`run`]: it serves the test tools over stdio until stdin closes, then
-//! returns. It never touches the network.
+//! returns. [`run_http`] serves the same server over streamable HTTP at
+//! `http://ADDR/mcp` instead (loopback addresses only), printing
+//! `listening on http://127.0.0.1:PORT/mcp` once bound, until stdin closes.
+//!
+//! Besides tools it offers resources (`test://greeting`, `test://counter`,
+//! template `test://item/{id}`, with subscriptions), the prompt `greet`, a
+//! tool list that changes (`toggle_bonus`), and tools that send requests to
+//! the client (`ask`: elicitation, `sample`: sampling, `roots`: roots).
+//! Per-session state (the `bonus` switch, resource subscriptions) lives in one
+//! [`TestServer`] value: one per process over stdio, one per session over
+//! HTTP. Counters (`cancellations`, `list_count`, `test://counter`) are
+//! process-wide.
 //!
 //! Environment switches, read once at start (for fault tests):
 //!
@@ -15,13 +26,21 @@
 //!   first, then serve normally.
 //! - `MCP_TEST_RECORD_DIR=dir`: the `record` tool appends `key\n` to
 //!   `dir/record.log`.
+//! - `MCP_TEST_REQUIRE_AUTH=TOKEN` (HTTP only): any request without the
+//!   header `Authorization: Bearer TOKEN` gets `401 Unauthorized`.
+//!
+//! In HTTP mode `MCP_TEST_PID_FILE`, `MCP_TEST_STDERR_LINES` and
+//! `MCP_TEST_EXIT_BEFORE_INIT` apply as over stdio; `MCP_TEST_HANG_INIT` and
+//! `MCP_TEST_GARBAGE`, which fake broken stdio servers, are ignored.
 
 use std::{
+    collections::BTreeSet,
+    convert::Infallible,
     io::Write,
     pin::Pin,
     sync::{
-        LazyLock,
-        atomic::{AtomicU64, Ordering},
+        Arc, LazyLock, Mutex, PoisonError,
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     task::{Context, Poll},
     time::Duration,
@@ -29,15 +48,23 @@ use std::{
 
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
-    handler::server::{router::tool::ToolRouter, wrapper::Parameters},
+    handler::server::{router::tool::ToolRouter, tool::ToolCallContext, wrapper::Parameters},
     model::{
-        CallToolResult, ContentBlock, Implementation, ProgressNotificationParam,
-        ServerCapabilities, ServerConfig,
+        CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, ClientResult,
+        ContentBlock, ElicitRequest, ElicitRequestParams, GetPromptRequestParams,
+        GetPromptResponse, GetPromptResult, Implementation, ListPromptsResult,
+        ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+        ProgressNotificationParam, Prompt, PromptArgument, PromptMessage, ProtocolVersion,
+        ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, Resource,
+        ResourceContents, ResourceTemplate, ResourceUpdatedNotificationParam, Role,
+        ServerCapabilities, ServerConfig, ServerRequest, SubscribeRequestParams, Tool,
+        UnsubscribeRequestParams,
     },
-    service::RequestContext,
-    tool, tool_handler, tool_router,
+    service::{RequestContext, ServiceError},
+    tool, tool_router,
 };
 use serde::Deserialize;
+use serde_json::{Value, json};
 use tokio::io::{AsyncRead, ReadBuf};
 
 /// Name the server reports in its `initialize` answer.
@@ -49,6 +76,21 @@ static CANCELLATIONS: AtomicU64 = AtomicU64::new(0);
 
 /// How many `sleep` and `slow_echo` calls are running right now.
 static SLEEPING: AtomicU64 = AtomicU64::new(0);
+
+/// How many `tools/list` requests this process has answered.
+static LIST_TOOLS_CALLS: AtomicU64 = AtomicU64::new(0);
+
+/// How many times `test://counter` was read.
+static COUNTER_READS: AtomicU64 = AtomicU64::new(0);
+
+/// The tool that `toggle_bonus` shows and hides.
+const BONUS_TOOL: &str = "bonus";
+
+const GREETING_URI: &str = "test://greeting";
+const GREETING_TEXT: &str = "hello from the test server";
+const COUNTER_URI: &str = "test://counter";
+const ITEM_PREFIX: &str = "test://item/";
+const ITEM_TEMPLATE: &str = "test://item/{id}";
 
 /// Counts one running sleep for as long as it lives.
 struct Sleeping;
@@ -206,6 +248,24 @@ struct LogArgs {
     message: String,
 }
 
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+struct TouchArgs {
+    /// The resource URI to report as updated.
+    uri: String,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+struct AskArgs {
+    /// The message shown to the user in the elicitation request.
+    message: String,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+struct SampleArgs {
+    /// The text of the single user message sent for sampling.
+    prompt: String,
+}
+
 fn text(value: impl Into<String>) -> CallToolResult {
     CallToolResult::success(vec![ContentBlock::text(value)])
 }
@@ -237,17 +297,68 @@ async fn send_log(
         .map_err(|error| format!("could not send the log message: {error}"))
 }
 
-/// The test server: stateless apart from the process-wide counters.
+/// Describes a failed server-to-client request, with the JSON-RPC code and
+/// message when the client answered with an error.
+fn request_error(what: &str, error: &ServiceError) -> String {
+    match error {
+        ServiceError::McpError(data) => format!(
+            "{what} failed: JSON-RPC error {}: {} ({error})",
+            data.code.0, data.message
+        ),
+        other => format!("{what} failed: {other}"),
+    }
+}
+
+/// State of one MCP session, shared by the clones of its [`TestServer`].
+#[derive(Debug, Default)]
+struct SessionState {
+    /// Whether the `bonus` tool is listed and callable.
+    bonus_on: AtomicBool,
+    /// The URIs passed to `resources/subscribe` and not unsubscribed since.
+    subscriptions: Mutex<BTreeSet<String>>,
+}
+
+/// The test server: process-wide counters, plus [`SessionState`].
 #[derive(Debug, Clone)]
 struct TestServer {
     tool_router: ToolRouter<Self>,
+    session: Arc<SessionState>,
 }
 
 impl TestServer {
     fn new() -> Self {
         Self {
             tool_router: Self::tool_router(),
+            session: Arc::default(),
         }
+    }
+
+    fn bonus_on(&self) -> bool {
+        self.session.bonus_on.load(Ordering::SeqCst)
+    }
+
+    /// Whether `name` is a tool this session can see now.
+    fn tool_visible(&self, name: &str) -> bool {
+        name != BONUS_TOOL || self.bonus_on()
+    }
+
+    fn subscriptions(&self) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
+        self.session
+            .subscriptions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The contents of a resource, or `None` for an unknown URI.
+fn read_resource_text(uri: &str) -> Option<String> {
+    match uri {
+        GREETING_URI => Some(GREETING_TEXT.to_owned()),
+        COUNTER_URI => Some((COUNTER_READS.fetch_add(1, Ordering::SeqCst) + 1).to_string()),
+        _ => uri
+            .strip_prefix(ITEM_PREFIX)
+            .filter(|id| !id.is_empty())
+            .map(|id| format!("item {id}")),
     }
 }
 
@@ -456,16 +567,191 @@ impl TestServer {
             Err(error) => tool_error(error),
         }
     }
+
+    #[tool(
+        description = "Returns a JSON object of the HTTP request headers of this call \
+                       (lowercase names; repeated headers joined by \", \"); {} over stdio.",
+        annotations(read_only_hint = true)
+    )]
+    fn headers(&self, context: RequestContext<RoleServer>) -> String {
+        let mut headers = serde_json::Map::new();
+        // The streamable HTTP transport puts the request's head here.
+        if let Some(parts) = context.extensions.get::<http::request::Parts>() {
+            for name in parts.headers.keys() {
+                let values: Vec<String> = parts
+                    .headers
+                    .get_all(name)
+                    .iter()
+                    .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+                    .collect();
+                headers.insert(name.as_str().to_owned(), Value::from(values.join(", ")));
+            }
+        }
+        Value::Object(headers).to_string()
+    }
+
+    #[tool(
+        description = "Shows or hides the bonus tool, sends notifications/tools/list_changed, \
+                       then returns \"bonus on\" or \"bonus off\"."
+    )]
+    async fn toggle_bonus(&self, context: RequestContext<RoleServer>) -> CallToolResult {
+        let on = !self.session.bonus_on.fetch_xor(true, Ordering::SeqCst);
+        let state = if on { "bonus on" } else { "bonus off" };
+        match context.peer.notify_tool_list_changed().await {
+            Ok(()) => text(state),
+            Err(error) => tool_error(format!(
+                "{state}, but notifications/tools/list_changed failed: {error}"
+            )),
+        }
+    }
+
+    #[tool(
+        description = "Returns \"bonus!\"; listed and callable only while toggle_bonus has it on.",
+        annotations(read_only_hint = true)
+    )]
+    fn bonus(&self) -> String {
+        "bonus!".to_owned()
+    }
+
+    #[tool(
+        description = "Returns how many tools/list requests this process has received.",
+        annotations(read_only_hint = true)
+    )]
+    fn list_count(&self) -> String {
+        LIST_TOOLS_CALLS.load(Ordering::SeqCst).to_string()
+    }
+
+    #[tool(
+        description = "Sends notifications/resources/updated for uri if this session subscribed \
+                       to it, returning \"notified\"; otherwise returns \"not subscribed\"."
+    )]
+    async fn touch(
+        &self,
+        Parameters(TouchArgs { uri }): Parameters<TouchArgs>,
+        context: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        if !self.subscriptions().contains(&uri) {
+            return text("not subscribed");
+        }
+        let param = ResourceUpdatedNotificationParam::new(uri);
+        match context.peer.notify_resource_updated(param).await {
+            Ok(()) => text("notified"),
+            Err(error) => tool_error(format!(
+                "could not send notifications/resources/updated: {error}"
+            )),
+        }
+    }
+
+    #[tool(
+        description = "Sends elicitation/create with the message and the schema \
+                          {answer: string, default \"yes\"}; returns the client's result as \
+                          JSON ({\"action\":..., \"content\":...}). A tool error when the client \
+                          did not declare elicitation or the request failed."
+    )]
+    async fn ask(
+        &self,
+        Parameters(AskArgs { message }): Parameters<AskArgs>,
+        context: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        // rmcp's `create_elicitation` (and this raw request) does not check
+        // the client's capabilities; only its typed `elicit` does.
+        let declared = context
+            .client_capabilities()
+            .is_some_and(|capabilities| capabilities.elicitation.is_some());
+        if !declared {
+            return tool_error(
+                "elicitation failed: the client did not declare the elicitation capability",
+            );
+        }
+        let schema = json!({
+            "type": "object",
+            "properties": {"answer": {"type": "string", "default": "yes"}},
+        });
+        let requested_schema = match serde_json::from_value(schema) {
+            Ok(schema) => schema,
+            Err(error) => return tool_error(format!("bad elicitation schema: {error}")),
+        };
+        let request = ElicitRequest::new(ElicitRequestParams::FormElicitationParams {
+            meta: None,
+            message,
+            requested_schema,
+        });
+        match context
+            .peer
+            .send_request(ServerRequest::ElicitRequest(request))
+            .await
+        {
+            Ok(ClientResult::ElicitResult(result)) => match serde_json::to_string(&result) {
+                Ok(json) => text(json),
+                Err(error) => tool_error(format!("cannot encode the elicitation result: {error}")),
+            },
+            Ok(other) => tool_error(format!("elicitation failed: unexpected result {other:?}")),
+            Err(error) => tool_error(request_error("elicitation", &error)),
+        }
+    }
+
+    #[tool(
+        description = "Sends sampling/createMessage with one user message (the prompt) and \
+                          returns the text of the client's reply; a tool error when it fails."
+    )]
+    #[allow(deprecated)]
+    async fn sample(
+        &self,
+        Parameters(SampleArgs { prompt }): Parameters<SampleArgs>,
+        context: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        use rmcp::model::{
+            CreateMessageRequestParams, SamplingMessage, SamplingMessageContentBlock,
+        };
+
+        let message = SamplingMessage::new(Role::User, SamplingMessageContentBlock::text(prompt));
+        let params = CreateMessageRequestParams::new(vec![message], 256);
+        match context.peer.create_message(params).await {
+            Ok(result) => {
+                let texts: Vec<&str> = result
+                    .message
+                    .content
+                    .iter()
+                    .filter_map(|block| match block {
+                        SamplingMessageContentBlock::Text(content) => Some(content.text.as_str()),
+                        _ => None,
+                    })
+                    .collect();
+                text(texts.join("\n"))
+            }
+            Err(error) => tool_error(request_error("sampling", &error)),
+        }
+    }
+
+    #[tool(
+        description = "Sends roots/list to the client and returns the roots' URIs, one a line; \
+                       a tool error when it fails.",
+        annotations(read_only_hint = true)
+    )]
+    #[allow(deprecated)]
+    async fn roots(&self, context: RequestContext<RoleServer>) -> CallToolResult {
+        match context.peer.list_roots().await {
+            Ok(result) => {
+                let uris: Vec<&str> = result.roots.iter().map(|root| root.uri.as_str()).collect();
+                text(uris.join("\n"))
+            }
+            Err(error) => tool_error(request_error("roots/list", &error)),
+        }
+    }
 }
 
-#[tool_handler(router = self.tool_router)]
 impl ServerHandler for TestServer {
     #[allow(deprecated)]
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(
             ServerCapabilities::builder()
                 .enable_tools()
+                .enable_tool_list_changed()
                 .enable_logging()
+                .enable_resources()
+                .enable_resources_subscribe()
+                .enable_resources_list_changed()
+                .enable_prompts()
                 .build(),
         )
         .with_server_info(Implementation::new(SERVER_NAME, env!("CARGO_PKG_VERSION")))
@@ -481,6 +767,158 @@ impl ServerHandler for TestServer {
     ) -> Result<(), ErrorData> {
         Ok(())
     }
+
+    /// What `#[tool_handler]` would generate, hiding `bonus` while it is off.
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        if !self.tool_visible(&request.name) {
+            // The same answer the router gives for an unknown tool.
+            return Err(ErrorData::invalid_params("tool not found", None));
+        }
+        let call = ToolCallContext::new(self, request, context);
+        self.tool_router.call(call).await
+    }
+
+    /// Counts the request, then lists the visible tools as `#[tool_handler]`
+    /// would.
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        LIST_TOOLS_CALLS.fetch_add(1, Ordering::SeqCst);
+        let mut tools = self.tool_router.list_all();
+        tools.retain(|tool| self.tool_visible(&tool.name));
+        let mut result = ListToolsResult::with_all_items(tools);
+        if context
+            .protocol_version()
+            .is_some_and(|version| version >= ProtocolVersion::V_2026_07_28)
+        {
+            result = result.with_ttl_ms(0).with_cache_scope(CacheScope::Public);
+        }
+        Ok(result)
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        if !self.tool_visible(name) {
+            return None;
+        }
+        self.tool_router.get(name).cloned()
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        Ok(ListResourcesResult::with_all_items(vec![
+            Resource::new(GREETING_URI, "greeting")
+                .with_description("A fixed greeting.")
+                .with_mime_type("text/plain"),
+            Resource::new(COUNTER_URI, "counter")
+                .with_description("How many times this resource has been read, this read included.")
+                .with_mime_type("text/plain"),
+        ]))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        Ok(ListResourceTemplatesResult::with_all_items(vec![
+            ResourceTemplate::new(ITEM_TEMPLATE, "item")
+                .with_description("Reads to \"item {id}\".")
+                .with_mime_type("text/plain"),
+        ]))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let uri = request.uri;
+        match read_resource_text(&uri) {
+            Some(contents) => Ok(ReadResourceResult::new(vec![
+                ResourceContents::text(contents, uri).with_mime_type("text/plain"),
+            ])
+            .into()),
+            None => Err(ErrorData::resource_not_found(
+                format!("resource not found: {uri}"),
+                Some(json!({ "uri": uri })),
+            )),
+        }
+    }
+
+    /// Records the URI (any URI is accepted) for the `touch` tool.
+    #[allow(deprecated)]
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.subscriptions().insert(request.uri);
+        Ok(())
+    }
+
+    #[allow(deprecated)]
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.subscriptions().remove(&request.uri);
+        Ok(())
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        Ok(ListPromptsResult::with_all_items(vec![Prompt::new(
+            "greet",
+            Some("Asks for a greeting of someone."),
+            Some(vec![
+                PromptArgument::new("name")
+                    .with_description("Who to greet.")
+                    .with_required(true),
+            ]),
+        )]))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        if request.name != "greet" {
+            return Err(ErrorData::invalid_params(
+                format!("unknown prompt: {}", request.name),
+                None,
+            ));
+        }
+        let name = match request.arguments.as_ref().and_then(|args| args.get("name")) {
+            Some(Value::String(name)) => name.clone(),
+            Some(other) => other.to_string(),
+            None => {
+                return Err(ErrorData::invalid_params(
+                    "missing required argument: name",
+                    None,
+                ));
+            }
+        };
+        Ok(GetPromptResult::new(vec![PromptMessage::new_text(
+            Role::User,
+            format!("Please greet {name}."),
+        )])
+        .with_description("A greeting request.")
+        .into())
+    }
 }
 
 /// Prints `message` to stderr and exits with status 1.
@@ -494,8 +932,9 @@ fn switch_on(name: &str) -> bool {
     std::env::var_os(name).is_some_and(|value| !value.is_empty() && value != "0")
 }
 
-/// Applies the `MCP_TEST_*` switches that act before serving.
-fn apply_startup_switches() {
+/// Applies the `MCP_TEST_*` switches that act before serving: over HTTP, only
+/// those that are not about the stdio stream.
+fn apply_startup_switches(stdio: bool) {
     if let Some(path) = std::env::var_os("MCP_TEST_PID_FILE")
         && let Err(error) = std::fs::write(&path, std::process::id().to_string())
     {
@@ -521,6 +960,10 @@ fn apply_startup_switches() {
     if let Ok(code) = std::env::var("MCP_TEST_EXIT_BEFORE_INIT") {
         eprintln!("fatal: refusing to start (MCP_TEST_EXIT_BEFORE_INIT)");
         std::process::exit(code.trim().parse().unwrap_or(1));
+    }
+
+    if !stdio {
+        return;
     }
 
     if switch_on("MCP_TEST_HANG_INIT") {
@@ -559,7 +1002,7 @@ async fn serve() {
 /// stdio until stdin closes, then returns. Fatal errors print to stderr and
 /// exit with status 1.
 pub fn run() {
-    apply_startup_switches();
+    apply_startup_switches(true);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -567,5 +1010,160 @@ pub fn run() {
     runtime.block_on(serve());
     // A blocking stdin read can outlive the service (when it ended for another
     // reason than EOF); do not wait for it.
+    runtime.shutdown_background();
+}
+
+/// The body type of rmcp's HTTP responses.
+type HttpBody = http_body_util::combinators::BoxBody<bytes::Bytes, Infallible>;
+
+/// The endpoint path of the HTTP mode.
+const HTTP_PATH: &str = "/mcp";
+
+/// A plain-text response with `status`.
+fn plain_response(status: http::StatusCode, body: &'static str) -> http::Response<HttpBody> {
+    use http_body_util::BodyExt;
+
+    let mut response = http::Response::new(
+        http_body_util::Full::new(bytes::Bytes::from_static(body.as_bytes())).boxed(),
+    );
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+/// Answers one HTTP request: 401 without the required bearer token, 404 off
+/// [`HTTP_PATH`], else whatever rmcp's streamable HTTP service answers.
+async fn answer_http<M>(
+    service: rmcp::transport::StreamableHttpService<TestServer, M>,
+    expected_authorization: Option<Arc<str>>,
+    request: http::Request<hyper::body::Incoming>,
+) -> http::Response<HttpBody>
+where
+    M: rmcp::transport::streamable_http_server::SessionManager,
+{
+    if let Some(expected) = expected_authorization {
+        let authorized = request
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .is_some_and(|value| value.as_bytes() == expected.as_bytes());
+        if !authorized {
+            let mut response = plain_response(http::StatusCode::UNAUTHORIZED, "Unauthorized");
+            response.headers_mut().insert(
+                http::header::WWW_AUTHENTICATE,
+                http::HeaderValue::from_static("Bearer"),
+            );
+            return response;
+        }
+    }
+    if request.uri().path() != HTTP_PATH {
+        return plain_response(http::StatusCode::NOT_FOUND, "Not Found");
+    }
+    service.handle(request).await
+}
+
+/// Resolves `addr`, refusing anything but loopback addresses.
+fn loopback_address(addr: &str) -> std::net::SocketAddr {
+    use std::net::ToSocketAddrs;
+
+    let addresses: Vec<_> = addr
+        .to_socket_addrs()
+        .unwrap_or_else(|error| fatal(format!("bad address {addr:?}: {error}")))
+        .collect();
+    if addresses.is_empty() || !addresses.iter().all(|address| address.ip().is_loopback()) {
+        fatal(format!(
+            "refusing to listen on {addr:?}: loopback addresses only"
+        ));
+    }
+    addresses[0]
+}
+
+/// Serves the test server over streamable HTTP until stdin closes.
+async fn serve_http(address: std::net::SocketAddr) {
+    use rmcp::transport::{
+        StreamableHttpServerConfig, StreamableHttpService,
+        streamable_http_server::session::local::LocalSessionManager,
+    };
+
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .unwrap_or_else(|error| fatal(format!("cannot listen on {address}: {error}")));
+    let local = listener
+        .local_addr()
+        .unwrap_or_else(|error| fatal(format!("cannot read the listening address: {error}")));
+    let expected_authorization: Option<Arc<str>> = std::env::var("MCP_TEST_REQUIRE_AUTH")
+        .ok()
+        .filter(|token| !token.is_empty())
+        .map(|token| format!("Bearer {token}").into());
+    let service = StreamableHttpService::new(
+        || Ok(TestServer::new()),
+        Arc::new(LocalSessionManager::default()),
+        StreamableHttpServerConfig::default(),
+    );
+
+    // stdin only tells when to stop: a plain thread reads it to the end.
+    std::thread::spawn(|| {
+        let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
+        STDIN_CLOSED.send_replace(true);
+    });
+
+    {
+        let mut stdout = std::io::stdout().lock();
+        if writeln!(stdout, "listening on http://{local}{HTTP_PATH}")
+            .and_then(|()| stdout.flush())
+            .is_err()
+        {
+            fatal("cannot write to stdout");
+        }
+    }
+
+    loop {
+        let stream = tokio::select! {
+            () = stdin_closed() => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _peer)) => stream,
+                Err(error) => {
+                    eprintln!("test server: accept failed: {error}");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+        };
+        let service = service.clone();
+        let expected_authorization = expected_authorization.clone();
+        tokio::spawn(async move {
+            let hyper_service =
+                hyper::service::service_fn(move |request: http::Request<hyper::body::Incoming>| {
+                    let response =
+                        answer_http(service.clone(), expected_authorization.clone(), request);
+                    async move { Ok::<_, Infallible>(response.await) }
+                });
+            // A client that hangs up mid-request is no error of ours.
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), hyper_service)
+                .await;
+        });
+    }
+}
+
+/// Runs the test server on a current-thread tokio runtime, serving MCP over
+/// streamable HTTP at `http://{addr}/mcp` (`addr` such as `127.0.0.1:0`;
+/// loopback only, port 0 picks a free port). Once listening it prints the
+/// single line `listening on http://IP:PORT/mcp` to stdout, then serves until
+/// stdin reaches end of file and returns. Fatal errors print to stderr and
+/// exit with status 1.
+// The quickstart example includes this module but serves stdio only.
+#[allow(dead_code)]
+pub fn run_http(addr: &str) {
+    apply_startup_switches(false);
+    let address = loopback_address(addr);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|error| fatal(format!("cannot start the tokio runtime: {error}")));
+    runtime.block_on(serve_http(address));
+    // Open connections and sessions are simply dropped.
     runtime.shutdown_background();
 }
