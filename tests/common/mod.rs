@@ -192,3 +192,68 @@ impl PidExt for mcp_dispatch::Client {
         text(&result).parse().expect("a pid")
     }
 }
+
+/// The bundled test server running in streamable HTTP mode on 127.0.0.1, killed on drop.
+pub struct HttpServer {
+    child: std::process::Child,
+    /// The endpoint, `http://127.0.0.1:PORT/mcp`.
+    pub url: String,
+}
+
+impl HttpServer {
+    /// Starts the server on `addr` (`127.0.0.1:0` for an ephemeral port) with extra env.
+    pub fn start(addr: &str, env: &[(&str, &str)]) -> HttpServer {
+        use std::io::BufRead;
+        let mut command = std::process::Command::new(server_path());
+        command
+            .args(["--http", addr])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().expect("start the HTTP test server");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read the listening line");
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        HttpServer { child, url }
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.url
+            .rsplit_once(':')
+            .and_then(|(_, rest)| rest.split('/').next())
+            .and_then(|port| port.parse().ok())
+            .expect("a port in the URL")
+    }
+
+    /// Kills the server and waits for it.
+    pub fn stop(mut self) {
+        self.kill();
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A port on 127.0.0.1 that nobody listens on (bound, then released).
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    listener.local_addr().expect("local address").port()
+}
