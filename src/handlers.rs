@@ -118,3 +118,22 @@ impl Handlers {
         capabilities
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_capabilities_with_a_handler_are_advertised() {
+        let none = Handlers::new().capabilities();
+        assert!(none.roots.is_none() && none.sampling.is_none() && none.elicitation.is_none());
+        let roots = Handlers::new().roots(Vec::new()).capabilities();
+        assert!(roots.roots.is_some() && roots.sampling.is_none() && roots.elicitation.is_none());
+        let all = Handlers::new()
+            .roots(Vec::new())
+            .on_sampling(|_| async { Err(ErrorData::internal_error("unused", None)) })
+            .on_elicitation(|_| async { Err(ErrorData::internal_error("unused", None)) })
+            .capabilities();
+        assert!(all.roots.is_some() && all.sampling.is_some() && all.elicitation.is_some());
+    }
+}

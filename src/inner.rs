@@ -270,6 +270,12 @@ impl Inner {
                     handed_off = Some(claim.attempt());
                     let inner = self.clone();
                     let fetch = backend.runtime.wrap(async move {
+                        // Connect first: a new session drops the cache, and that must not
+                        // count as a change during this fetch.
+                        if let Err(error) = inner.session().await {
+                            claim.fail(error);
+                            return;
+                        }
                         let changes = inner.hooks.tool_changes.load(Ordering::Acquire);
                         let listed = inner
                             .read_only(

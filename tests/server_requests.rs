@@ -1,0 +1,108 @@
+//! Requests from server to client: elicitation, sampling, roots; answered by handlers, or
+//! refused with a JSON-RPC error when there is none.
+// rmcp marks sampling and roots deprecated (SEP-2577); servers still send them.
+#![allow(deprecated)]
+
+mod common;
+
+use common::text;
+use mcp_dispatch::model::{
+    CreateMessageResult, ElicitResult, ElicitationAction, ErrorData, Root, SamplingMessage,
+};
+use mcp_dispatch::{Client, Handlers};
+use serde_json::json;
+
+fn handlers() -> Handlers {
+    Handlers::new()
+        .on_elicitation(|request| async move {
+            // Accept, filling in every default of the requested schema.
+            let schema = serde_json::to_value(&request).unwrap();
+            let mut content = serde_json::Map::new();
+            if let Some(properties) = schema["requestedSchema"]["properties"].as_object() {
+                for (name, property) in properties {
+                    if let Some(default) = property.get("default") {
+                        content.insert(name.clone(), default.clone());
+                    }
+                }
+            }
+            Ok(ElicitResult::new(ElicitationAction::Accept)
+                .with_content(serde_json::Value::Object(content)))
+        })
+        .on_sampling(|params| async move {
+            let prompt = serde_json::to_value(&params.messages).unwrap().to_string();
+            Ok(CreateMessageResult::new(
+                SamplingMessage::assistant_text(format!("sampled {}", prompt.len())),
+                "test-model".to_owned(),
+            ))
+        })
+        .roots(vec![Root::new("file:///work/project")])
+}
+
+#[test]
+fn handlers_answer_elicitation_sampling_and_roots() {
+    let client = Client::builder(common::server("asking"))
+        .handlers(handlers())
+        .build();
+    let answer = text(
+        &client
+            .call_tool_blocking("ask", json!({"message": "go?"}))
+            .unwrap(),
+    );
+    let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(answer["action"], "accept");
+    assert_eq!(answer["content"]["answer"], "yes");
+    let sampled = client
+        .call_tool_blocking("sample", json!({"prompt": "hi"}))
+        .unwrap();
+    assert_ne!(sampled.is_error, Some(true), "{sampled:?}");
+    assert!(text(&sampled).starts_with("sampled "), "{}", text(&sampled));
+    let roots = client.call_tool_blocking("roots", json!({})).unwrap();
+    assert_eq!(text(&roots), "file:///work/project");
+    client.close_blocking().unwrap();
+}
+
+#[test]
+fn without_handlers_capabilities_are_not_advertised_and_requests_get_errors() {
+    let client = Client::new(common::server("plain"));
+    let asked = client
+        .call_tool_blocking("ask", json!({"message": "go?"}))
+        .unwrap();
+    assert_eq!(asked.is_error, Some(true));
+    assert!(text(&asked).contains("did not declare"), "{}", text(&asked));
+    for tool in ["sample", "roots"] {
+        let refused = client
+            .call_tool_blocking(tool, json!({"prompt": "x"}))
+            .unwrap();
+        assert_eq!(refused.is_error, Some(true), "{tool}: {refused:?}");
+        assert!(
+            text(&refused).contains("-32601"),
+            "{tool}: {}",
+            text(&refused)
+        );
+    }
+    client.close_blocking().unwrap();
+}
+
+#[test]
+fn a_panicking_handler_answers_with_an_error_and_the_session_lives_on() {
+    let handlers = Handlers::new().on_roots(|| async {
+        if true {
+            panic!("roots handler panicked on purpose");
+        }
+        Err::<mcp_dispatch::model::ListRootsResult, ErrorData>(ErrorData::internal_error(
+            "unreachable",
+            None,
+        ))
+    });
+    let client = Client::builder(common::server("panicky"))
+        .handlers(handlers)
+        .build();
+    let roots = client.call_tool_blocking("roots", json!({})).unwrap();
+    assert_eq!(roots.is_error, Some(true));
+    assert!(text(&roots).contains("handler failed"), "{}", text(&roots));
+    let echo = client
+        .call_tool_blocking("echo", json!({"text": "alive"}))
+        .unwrap();
+    assert_eq!(text(&echo), "alive");
+    client.close_blocking().unwrap();
+}
