@@ -73,7 +73,7 @@ pub(crate) async fn send(
         Err(ServiceError::TransportClosed) => return Err(Failure::NotSent),
         Err(error) => return Err(Failure::Sent(error)),
     };
-    let _route = progress.map(|(routes, session, sink)| {
+    let route = progress.map(|(routes, session, sink)| {
         routes.register(session, handle.progress_token.clone(), sink)
     });
     let mut guard = CancelOnDrop {
@@ -83,6 +83,11 @@ pub(crate) async fn send(
     let answer = handle.await_response().await;
     // Answered, or timed out (rmcp then sent the cancellation itself).
     guard.peer = None;
+    if route.is_some() {
+        // Let progress reports that arrived just before the answer reach the caller first.
+        crate::runtime::after_queued_tasks().await;
+    }
+    drop(route);
     answer.map_err(Failure::Sent)
 }
 

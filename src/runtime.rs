@@ -236,3 +236,16 @@ where
 {
     drop(tokio::spawn(future));
 }
+
+/// Waits until the tokio thread has run the tasks queued before this call.
+///
+/// rmcp hands each notification to its own task, while it delivers a response directly, so
+/// a progress report sent just before the answer can still be queued when the answer
+/// arrives. The runtime runs tasks in order, so once a task spawned now has run, the queued
+/// ones have too. Two rounds guard against the scheduler taking the remote queue first.
+/// Must be polled inside an [`InContext`].
+pub(crate) async fn after_queued_tasks() {
+    for _ in 0..2 {
+        let _ = tokio::spawn(async {}).await;
+    }
+}
