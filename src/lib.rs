@@ -31,6 +31,33 @@
 //! runtime on a second thread, so callers never see tokio. Each server gets one persistent
 //! session, shared safely by every thread and task.
 //!
+//! # Many servers: the Hub
+//!
+//! A [`Hub`] holds a named set of clients that share one dispatcher. It reads the
+//! `mcpServers` files of Claude Desktop and Cursor and the `servers` files of VS Code
+//! ([`Hub::from_path`]), lists every server's tools concurrently, and names them
+//! `server__tool` in the form LLM function-calling APIs accept ([`ToolNames`]). One broken
+//! server is reported by name and does not hide the others.
+//!
+//! ```no_run
+//! use mcp_dispatch::Hub;
+//! use serde_json::json;
+//!
+//! let hub = Hub::from_path("mcp.json")?;
+//! let listed = hub.list_tools_blocking();
+//! assert!(listed.errors.is_empty(), "{:?}", listed.errors);
+//! let result = hub.call_tool_blocking(&listed.tools[0].name, json!({}))?;
+//! # drop(result);
+//! # Ok::<(), mcp_dispatch::Error>(())
+//! ```
+//!
+//! # Notifications and server requests
+//!
+//! [`Client::notifications`] and [`Hub::notifications`] give a stream of log messages,
+//! resource updates and list changes that never blocks a server; progress on one call goes to
+//! that call's callback ([`Client::call_tool_with_progress`]). Requests from servers
+//! (elicitation, sampling, roots) are answered by [`Handlers`].
+//!
 //! # Blocking or async
 //!
 //! Every [`Client`] method has an `async` form, whose future is `Send + 'static` and can be
