@@ -449,12 +449,8 @@ impl Client {
     ///
     /// As [`list_tools`](Client::list_tools).
     pub fn list_resources(&self) -> impl Future<Output = Result<Vec<Resource>>> + Send + 'static {
-        self.run(|inner| async move {
-            inner
-                .read_only("resources/list", |peer| async move {
-                    peer.list_all_resources().await
-                })
-                .await
+        self.read_only("resources/list", |peer| async move {
+            peer.list_all_resources().await
         })
     }
 
@@ -466,12 +462,8 @@ impl Client {
     pub fn list_resource_templates(
         &self,
     ) -> impl Future<Output = Result<Vec<ResourceTemplate>>> + Send + 'static {
-        self.run(|inner| async move {
-            inner
-                .read_only("resources/templates/list", |peer| async move {
-                    peer.list_all_resource_templates().await
-                })
-                .await
+        self.read_only("resources/templates/list", |peer| async move {
+            peer.list_all_resource_templates().await
         })
     }
 
@@ -486,13 +478,9 @@ impl Client {
         uri: impl Into<String>,
     ) -> impl Future<Output = Result<ReadResourceResult>> + Send + 'static {
         let uri = uri.into();
-        self.run(move |inner| async move {
-            inner
-                .read_only("resources/read", |peer| {
-                    let params = ReadResourceRequestParams::new(uri.clone());
-                    async move { peer.read_resource(params).await }
-                })
-                .await
+        self.read_only("resources/read", move |peer| {
+            let params = ReadResourceRequestParams::new(uri.clone());
+            async move { peer.read_resource(params).await }
         })
     }
 
@@ -511,13 +499,9 @@ impl Client {
         uri: impl Into<String>,
     ) -> impl Future<Output = Result<()>> + Send + 'static {
         let uri = uri.into();
-        self.run(move |inner| async move {
-            inner
-                .read_only("resources/subscribe", |peer| {
-                    let params = SubscribeRequestParams::new(uri.clone());
-                    async move { peer.subscribe(params).await }
-                })
-                .await
+        self.read_only("resources/subscribe", move |peer| {
+            let params = SubscribeRequestParams::new(uri.clone());
+            async move { peer.subscribe(params).await }
         })
     }
 
@@ -532,13 +516,9 @@ impl Client {
         uri: impl Into<String>,
     ) -> impl Future<Output = Result<()>> + Send + 'static {
         let uri = uri.into();
-        self.run(move |inner| async move {
-            inner
-                .read_only("resources/unsubscribe", |peer| {
-                    let params = UnsubscribeRequestParams::new(uri.clone());
-                    async move { peer.unsubscribe(params).await }
-                })
-                .await
+        self.read_only("resources/unsubscribe", move |peer| {
+            let params = UnsubscribeRequestParams::new(uri.clone());
+            async move { peer.unsubscribe(params).await }
         })
     }
 
@@ -548,12 +528,8 @@ impl Client {
     ///
     /// As [`list_tools`](Client::list_tools).
     pub fn list_prompts(&self) -> impl Future<Output = Result<Vec<Prompt>>> + Send + 'static {
-        self.run(|inner| async move {
-            inner
-                .read_only("prompts/list", |peer| async move {
-                    peer.list_all_prompts().await
-                })
-                .await
+        self.read_only("prompts/list", |peer| async move {
+            peer.list_all_prompts().await
         })
     }
 
@@ -639,6 +615,21 @@ impl Client {
             None,
             self.get_prompt(name, arguments),
         )
+    }
+
+    /// Runs a read-only request as a job: bounded by the call timeout, retried once on a new
+    /// session if its session dies under it.
+    fn read_only<T, F, Fut>(
+        &self,
+        what: &'static str,
+        request: F,
+    ) -> impl Future<Output = Result<T>> + Send + 'static
+    where
+        T: Send + 'static,
+        F: Fn(rmcp::Peer<rmcp::RoleClient>) -> Fut + Send + 'static,
+        Fut: Future<Output = std::result::Result<T, rmcp::service::ServiceError>> + Send,
+    {
+        self.run(move |inner| async move { inner.read_only(what, request).await })
     }
 
     /// Checks a call's arguments: a JSON object, or `null` for none.
