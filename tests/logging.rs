@@ -1,0 +1,84 @@
+//! Logging goes through `log`: the library's own lines, the servers' stderr, and rmcp's
+//! `tracing` events.
+
+mod common;
+
+use std::sync::Mutex;
+
+use mcp_dispatch::Client;
+use serde_json::json;
+
+struct Capture(Mutex<Vec<(String, log::Level, String)>>);
+
+impl log::Log for Capture {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        let mut records = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        records.push((
+            record.target().to_owned(),
+            record.level(),
+            record.args().to_string(),
+        ));
+    }
+
+    fn flush(&self) {}
+}
+
+static CAPTURE: Capture = Capture(Mutex::new(Vec::new()));
+
+#[test]
+fn connects_closes_stderr_and_rmcp_events_reach_log() {
+    log::set_logger(&CAPTURE).expect("the only logger of this test binary");
+    log::set_max_level(log::LevelFilter::Trace);
+
+    let client = Client::new(common::server("logged").env("MCP_TEST_STDERR_LINES", "2"));
+    client
+        .call_tool_blocking("echo", json!({"text": "x"}))
+        .unwrap();
+    client.close_blocking().unwrap();
+    let missing =
+        Client::new(mcp_dispatch::ServerConfig::stdio("/nonexistent/server").name("gone"));
+    missing.list_tools_blocking().unwrap_err();
+
+    let records = CAPTURE.0.lock().unwrap().clone();
+    let has = |target: &str, level: log::Level, text: &str| {
+        records
+            .iter()
+            .any(|(t, l, m)| t.starts_with(target) && *l == level && m.contains(text))
+    };
+    assert!(
+        has(
+            "mcp_dispatch",
+            log::Level::Info,
+            "server `logged`: connected"
+        ),
+        "{records:#?}"
+    );
+    assert!(has(
+        "mcp_dispatch",
+        log::Level::Info,
+        "server `logged`: session 1 closed"
+    ));
+    assert!(has(
+        "mcp_dispatch::stderr",
+        log::Level::Debug,
+        "[logged] stderr line"
+    ));
+    assert!(has(
+        "mcp_dispatch",
+        log::Level::Warn,
+        "server `gone`: cannot start"
+    ));
+    assert!(
+        records
+            .iter()
+            .any(|(target, _, _)| target.starts_with("rmcp")),
+        "rmcp's tracing events are forwarded to log"
+    );
+}
