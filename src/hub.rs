@@ -169,6 +169,25 @@ struct Entry {
     filter: ToolFilter,
 }
 
+/// How one server of a hub is set up beyond the hub's defaults.
+struct ServerSetup {
+    name: String,
+    config: Result<ServerConfig>,
+    filter: ToolFilter,
+    handlers: Option<Handlers>,
+}
+
+impl ServerSetup {
+    fn new(name: String, config: Result<ServerConfig>, filter: ToolFilter) -> ServerSetup {
+        ServerSetup {
+            name,
+            config,
+            filter,
+            handlers: None,
+        }
+    }
+}
+
 struct HubInner {
     servers: RwLock<BTreeMap<String, Entry>>,
     /// The names from the last listing, to resolve qualified names.
@@ -210,7 +229,7 @@ struct Defaults {
 /// ```
 pub struct HubBuilder {
     defaults: Defaults,
-    servers: Vec<(String, Result<ServerConfig>, ToolFilter)>,
+    servers: Vec<ServerSetup>,
 }
 
 impl std::fmt::Debug for HubBuilder {
@@ -258,9 +277,19 @@ impl HubBuilder {
         self
     }
 
-    /// Handlers for server-to-client requests, for every server.
+    /// Handlers for server-to-client requests, for every server without its own.
     pub fn handlers(mut self, handlers: Handlers) -> HubBuilder {
         self.defaults.handlers = handlers;
+        self
+    }
+
+    /// Handlers for the server `name` (already added), instead of the hub's.
+    pub fn handlers_for(mut self, name: &str, handlers: Handlers) -> HubBuilder {
+        for setup in &mut self.servers {
+            if setup.name == name {
+                setup.handlers = Some(handlers.clone());
+            }
+        }
         self
     }
 
@@ -276,15 +305,16 @@ impl HubBuilder {
         config: ServerConfig,
         filter: ToolFilter,
     ) -> HubBuilder {
-        self.servers.push((name.into(), Ok(config), filter));
+        self.servers
+            .push(ServerSetup::new(name.into(), Ok(config), filter));
         self
     }
 
     /// Sets the tool filter of a server already added (for example from a config file).
     pub fn filter(mut self, name: &str, filter: ToolFilter) -> HubBuilder {
-        for (server, _, current) in &mut self.servers {
-            if server == name {
-                *current = filter.clone();
+        for setup in &mut self.servers {
+            if setup.name == name {
+                setup.filter = filter.clone();
             }
         }
         self
@@ -303,8 +333,11 @@ impl HubBuilder {
     pub fn servers_from_json_str(mut self, text: &str) -> Result<HubBuilder> {
         let entries = crate::config_file::parse(text, &|name| std::env::var(name).ok())?;
         for entry in entries {
-            self.servers
-                .push((entry.name, entry.config, ToolFilter::all()));
+            self.servers.push(ServerSetup::new(
+                entry.name,
+                entry.config,
+                ToolFilter::all(),
+            ));
         }
         Ok(self)
     }
@@ -369,17 +402,17 @@ impl HubBuilder {
                 bus: Arc::new(Bus::default()),
             }),
         };
-        for (name, config, filter) in self.servers {
-            if hub.contains(&name) {
+        for setup in self.servers {
+            if hub.contains(&setup.name) {
                 return Err(Error::Config {
-                    server: Some(name),
+                    server: Some(setup.name),
                     field: None,
                     line: 0,
                     column: 0,
                     message: "a server with this name was added twice".to_owned(),
                 });
             }
-            hub.insert(name, config, filter);
+            hub.insert(setup);
         }
         Ok(hub)
     }
@@ -444,7 +477,8 @@ impl Hub {
         config: ServerConfig,
         filter: ToolFilter,
     ) {
-        if let Some(old) = self.insert(name.into(), Ok(config), filter) {
+        let setup = ServerSetup::new(name.into(), Ok(config), filter);
+        if let Some(old) = self.insert(setup) {
             drop(old.close());
         }
     }
@@ -665,19 +699,20 @@ impl Hub {
     }
 
     /// Builds the client of a server and stores it, returning the one it replaces.
-    fn insert(
-        &self,
-        name: String,
-        config: Result<ServerConfig>,
-        filter: ToolFilter,
-    ) -> Option<Client> {
+    fn insert(&self, setup: ServerSetup) -> Option<Client> {
         let defaults = &self.inner.defaults;
+        let ServerSetup {
+            name,
+            config,
+            filter,
+            handlers,
+        } = setup;
         let client = config.map(|config| {
             let builder: ClientBuilder = Client::builder(config.name(name.clone()))
                 .connect_timeout(defaults.connect_timeout)
                 .call_timeout(defaults.call_timeout)
                 .retry(defaults.retry)
-                .handlers(defaults.handlers.clone())
+                .handlers(handlers.unwrap_or_else(|| defaults.handlers.clone()))
                 .hub_bus(self.inner.bus.clone());
             let builder = match &defaults.dispatch {
                 Some(Dispatch::Executor(executor)) => builder.dispatcher(executor.clone()),

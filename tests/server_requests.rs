@@ -106,3 +106,22 @@ fn a_panicking_handler_answers_with_an_error_and_the_session_lives_on() {
     assert_eq!(text(&echo), "alive");
     client.close_blocking().unwrap();
 }
+
+#[test]
+fn a_hub_takes_handlers_for_all_servers_or_for_one() {
+    let hub = mcp_dispatch::Hub::builder()
+        .handlers(Handlers::new().roots(vec![Root::new("file:///shared")]))
+        .server("plain", common::server("x"))
+        .server("special", common::server("y"))
+        .handlers_for(
+            "special",
+            Handlers::new().roots(vec![Root::new("file:///special")]),
+        )
+        .build()
+        .unwrap();
+    let plain = hub.call_tool_blocking("plain__roots", json!({})).unwrap();
+    assert_eq!(text(&plain), "file:///shared");
+    let special = hub.call_tool_blocking("special__roots", json!({})).unwrap();
+    assert_eq!(text(&special), "file:///special");
+    hub.close_blocking();
+}
