@@ -33,7 +33,7 @@ async fn add_and_echo(client: &Client) {
 fn no_tokio_runtime_threads() {
     let names = common::thread_names();
     assert!(
-        !names.iter().any(|name| name.starts_with("tokio-runtime")),
+        !names.iter().any(|name| name.starts_with("tokio-r")),
         "a tokio runtime was started: {names:?}"
     );
 }

@@ -1,0 +1,140 @@
+//! An async-std application: `#[async_std::main]` awaits `call_tool` directly, and spawned
+//! `async_std::task`s call concurrently, with no tokio anywhere in the application's code.
+//!
+//! Run: `cargo run --example async_std_app`
+//!
+//! The MCP server is the one bundled with the crate: this very program, re-run with `--serve`.
+//! The client's work runs on the library's own executor thread (`mcp-dispatch`); the app only
+//! awaits `Send + 'static` futures, on async-std.
+
+#[path = "support/server.rs"]
+mod server;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mcp_dispatch::model::CallToolResult;
+use mcp_dispatch::{CallOptions, Client, ServerConfig};
+use serde_json::json;
+
+const TASKS: u32 = 8;
+
+#[async_std::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    if std::env::args().any(|arg| arg == "--serve") {
+        // The server side: blocks this thread until the client closes stdin.
+        server::run();
+        return Ok(());
+    }
+    // Bounded: whatever happens, the program ends within a minute.
+    async_std::future::timeout(Duration::from_secs(60), app())
+        .await
+        .map_err(|_| "async_std_app timed out")?
+}
+
+async fn app() -> Result<(), Box<dyn std::error::Error>> {
+    let config = ServerConfig::stdio(std::env::current_exe()?)
+        .arg("--serve")
+        .name("bundled");
+    let client = Client::new(config);
+    let mut calls = 0;
+
+    let tools = client.list_tools().await?;
+    println!(
+        "`{}` offers {} tools, among them echo, add and progress",
+        client.server_name(),
+        tools.len()
+    );
+    for name in ["echo", "add", "progress"] {
+        assert!(tools.iter().any(|tool| tool.name == name), "no `{name}`");
+    }
+
+    let echo = client
+        .call_tool("echo", json!({ "text": "hello from async-std" }))
+        .await?;
+    calls += 1;
+    assert_eq!(first_text(&echo), "hello from async-std");
+    println!("echo -> {}", first_text(&echo));
+
+    let sum = client.call_tool("add", json!({ "a": 2, "b": 3 })).await?;
+    calls += 1;
+    assert_eq!(first_text(&sum), "5");
+    println!("add(2, 3) -> {}", first_text(&sum));
+
+    // Progress reports reach the callback in order, on whichever task polls the call.
+    let reports = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&reports);
+    let done = client
+        .call_tool_with_progress(
+            "progress",
+            json!({ "steps": 3, "delay_ms": 10 }),
+            CallOptions::new(),
+            move |progress| seen.lock().expect("reports").push(progress.progress),
+        )
+        .await?;
+    calls += 1;
+    let reports = reports.lock().expect("reports").clone();
+    assert_eq!(first_text(&done), "done 3");
+    assert_eq!(reports, [1.0, 2.0, 3.0]);
+    println!(
+        "progress -> {} after reports {reports:?}",
+        first_text(&done)
+    );
+
+    // Tasks on async-std's own thread pool share the client; their calls run concurrently
+    // over the one session.
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|task| {
+            let client = client.clone();
+            async_std::task::spawn(async move {
+                let result = client
+                    .call_tool("add", json!({ "a": task, "b": 100 }))
+                    .await?;
+                Ok::<_, mcp_dispatch::Error>((task, first_text(&result)))
+            })
+        })
+        .collect();
+    for task in tasks {
+        let (task, answer) = task.await?;
+        assert_eq!(answer, (task + 100).to_string());
+        calls += 1;
+    }
+    println!("{TASKS} spawned tasks added concurrently, all correct");
+
+    assert_eq!(client.stats().connects, 1, "one session for every task");
+    // The app started no tokio runtime: the only tokio in the process is the library's
+    // private current-thread runtime, on its `mcp-dispatch-rt` thread.
+    if let Some(names) = thread_names() {
+        assert!(
+            // Worker threads are "tokio-rt-worker" (older tokio: "tokio-runtime-w").
+            !names.iter().any(|name| name.starts_with("tokio-r")),
+            "a tokio runtime was started: {names:?}"
+        );
+        println!("threads: {}", names.join(", "));
+    }
+
+    client.close().await?;
+    println!("async_std_app: {calls} calls OK ({TASKS} from spawned tasks), no tokio in the app");
+    Ok(())
+}
+
+/// Names of this process's threads (Linux only).
+fn thread_names() -> Option<Vec<String>> {
+    let tasks = std::fs::read_dir("/proc/self/task").ok()?;
+    let mut names: Vec<String> = tasks
+        .filter_map(|task| {
+            let comm = std::fs::read_to_string(task.ok()?.path().join("comm")).ok()?;
+            Some(comm.trim().to_owned())
+        })
+        .collect();
+    names.sort();
+    Some(names)
+}
+
+fn first_text(result: &CallToolResult) -> String {
+    result
+        .content
+        .iter()
+        .find_map(|content| content.as_text().map(|text| text.text.clone()))
+        .unwrap_or_default()
+}

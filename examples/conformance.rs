@@ -1,0 +1,133 @@
+//! MCP conformance-suite client, driven by `@modelcontextprotocol/conformance`: run it with `bash conformance/run.sh`.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use mcp_dispatch::model::{CallToolResult, ElicitRequestParams, ElicitResult, ElicitationAction};
+use mcp_dispatch::{Client, Handlers, ServerConfig};
+use serde_json::{Map, Value, json};
+
+type Outcome = Result<(), String>;
+
+fn main() -> ExitCode {
+    let Some(url) = std::env::args().skip(1).last() else {
+        eprintln!("usage: conformance <server-url>  (with MCP_CONFORMANCE_SCENARIO set)");
+        return ExitCode::from(2);
+    };
+    let scenario = std::env::var("MCP_CONFORMANCE_SCENARIO").unwrap_or_default();
+    eprintln!("conformance client: scenario `{scenario}`, server {url}");
+
+    let mut handlers = Handlers::new();
+    if scenario.starts_with("elicitation") {
+        handlers = handlers.on_elicitation(|request| async move { Ok(accept_defaults(&request)) });
+    }
+    // Shorter than the suite's 30 s per scenario, so a hang ends with our own message.
+    let client = Client::builder(ServerConfig::http(url.as_str()))
+        .handlers(handlers)
+        .connect_timeout(Duration::from_secs(10))
+        .call_timeout(Duration::from_secs(15))
+        .build();
+
+    let outcome = match scenario.as_str() {
+        "tools_call" => call_and_expect(&client, "add_numbers", json!({"a": 5, "b": 3}), "8"),
+        "elicitation-sep1034-client-defaults" => call_and_expect(
+            &client,
+            "test_client_elicitation_defaults",
+            json!({}),
+            "Elicitation completed",
+        ),
+        "sse-retry" => call_and_expect(
+            &client,
+            "test_reconnection",
+            json!({}),
+            "Reconnection test completed",
+        ),
+        // `initialize`, and any scenario this client has no special steps for (the auth/
+        // scenarios among them): connect, which runs the handshake, and list the tools.
+        other => list_tools(&client).and_then(|_| match other {
+            "initialize" => Ok(()),
+            _ => Err(format!("no steps for scenario `{other}` beyond connecting")),
+        }),
+    };
+    if let Err(error) = client.close_blocking() {
+        eprintln!("close: {error}");
+    }
+    match outcome {
+        Ok(()) => {
+            eprintln!("scenario `{scenario}`: done");
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("scenario `{scenario}` failed: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn list_tools(client: &Client) -> Result<Vec<String>, String> {
+    let tools = client
+        .list_tools_blocking()
+        .map_err(|error| format!("list_tools: {error}"))?;
+    let names: Vec<String> = tools.iter().map(|tool| tool.name.to_string()).collect();
+    eprintln!("connected; tools: [{}]", names.join(", "));
+    Ok(names)
+}
+
+/// Lists the tools, checks `tool` is among them, calls it, and checks that the result is not
+/// an error and that its text contains `expected`.
+fn call_and_expect(client: &Client, tool: &str, arguments: Value, expected: &str) -> Outcome {
+    if !list_tools(client)?.iter().any(|name| name == tool) {
+        return Err(format!("the server does not list `{tool}`"));
+    }
+    eprintln!("calling `{tool}` with {arguments}");
+    let result = client
+        .call_tool_blocking(tool, arguments)
+        .map_err(|error| format!("call `{tool}`: {error}"))?;
+    let text = text_of(&result);
+    eprintln!("`{tool}` answered: {text}");
+    if result.is_error == Some(true) {
+        return Err(format!("`{tool}` reported an error: {text}"));
+    }
+    if !text.contains(expected) {
+        return Err(format!(
+            "`{tool}` answered {text:?}, expected it to contain {expected:?}"
+        ));
+    }
+    Ok(())
+}
+
+fn text_of(result: &CallToolResult) -> String {
+    result
+        .content
+        .iter()
+        .filter_map(|content| content.as_text().map(|text| text.text.as_str()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// What a user who accepts every suggestion would answer: each property of the requested
+/// schema that has a `default`, set to it. URL-mode elicitation has nothing to fill in and
+/// is declined.
+fn accept_defaults(request: &ElicitRequestParams) -> ElicitResult {
+    let ElicitRequestParams::FormElicitationParams {
+        message,
+        requested_schema,
+        ..
+    } = request
+    else {
+        eprintln!("elicitation (not a form): declined");
+        return ElicitResult::new(ElicitationAction::Decline);
+    };
+    let schema = serde_json::to_value(requested_schema).unwrap_or_default();
+    let mut content = Map::new();
+    if let Some(properties) = schema.get("properties").and_then(Value::as_object) {
+        for (name, property) in properties {
+            if let Some(default) = property.get("default") {
+                content.insert(name.clone(), default.clone());
+            }
+        }
+    }
+    let content = Value::Object(content);
+    eprintln!("elicitation {message:?}: accepted with {content}");
+    ElicitResult::new(ElicitationAction::Accept).with_content(content)
+}
