@@ -249,3 +249,26 @@ pub(crate) async fn after_queued_tasks() {
         let _ = tokio::spawn(async {}).await;
     }
 }
+
+/// Runs `future` as a task on the tokio thread and waits for its output; `None` if it
+/// panicked. Dropping the wait aborts the task. Must be called inside an [`InContext`].
+///
+/// Used for work that blocks briefly in system calls, such as starting a process, so that it
+/// never runs on a host's own loop.
+pub(crate) async fn on_runtime_thread<F>(future: F) -> Option<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    struct AbortOnDrop(tokio::task::AbortHandle);
+
+    impl Drop for AbortOnDrop {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
+
+    let task = tokio::spawn(future);
+    let _abort = AbortOnDrop(task.abort_handle());
+    task.await.ok()
+}

@@ -432,7 +432,21 @@ pub(crate) async fn connect(
         }
         attempts += 1;
         let left = deadline.saturating_duration_since(Instant::now());
-        match crate::runtime::timeout(left, start(server, config, hooks)).await {
+        // The process is started on the tokio thread, never on a host's loop.
+        let starting = {
+            let (server, config, hooks) = (server.to_owned(), config.clone(), hooks.clone());
+            async move { start(&server, &config, &hooks).await }
+        };
+        let started = crate::runtime::on_runtime_thread(starting);
+        let outcome = crate::runtime::timeout(left, started).await.map(|started| {
+            started.unwrap_or_else(|| {
+                Err(Error::Panicked {
+                    server: server.to_owned(),
+                    message: "starting the server panicked".to_owned(),
+                })
+            })
+        });
+        match outcome {
             Some(Err(Error::Initialize {
                 server: name,
                 message,
