@@ -19,6 +19,16 @@ pub type Job = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 /// Any `Fn(Job) + Send + Sync + 'static` closure is a dispatcher, so a smol application can
 /// write `|job| smol::spawn(job).detach()`.
 ///
+/// Jobs are ordinary futures and wake their waker when they can make progress, so a host loop
+/// that sleeps between events only needs a waker that posts to its own event queue (for a GUI,
+/// an event-loop proxy); polling every job once per frame with a no-op waker also works. The
+/// process of a stdio server is started on the library's tokio thread, so no job blocks in
+/// system calls for long.
+///
+/// The dispatcher, and whatever it captured, is dropped once the last client using it and
+/// the last of its jobs are gone; a host can take its job channel closing as the sign that
+/// the library is done with it.
+///
 /// # Example
 ///
 /// A dispatcher that queues jobs for a loop the host owns:
