@@ -1,4 +1,4 @@
-//! MCP conformance-suite client, driven by `@modelcontextprotocol/conformance`: run it with `bash conformance/run.sh`.
+//! Client for the official MCP conformance suite; run it with `bash conformance/run.sh`.
 
 use std::process::ExitCode;
 use std::time::Duration;

@@ -134,10 +134,13 @@ impl Handler {
         let capabilities = hooks.handlers.capabilities();
         Handler {
             session: SESSIONS.fetch_add(1, Ordering::Relaxed),
+            // The session opens with the `initialize` handshake, so it offers the newest
+            // version that has one; 2026-07-28 has none.
             info: ClientConfig::new(
                 capabilities,
                 Implementation::new("mcp-dispatch", env!("CARGO_PKG_VERSION")),
-            ),
+            )
+            .with_protocol_version(rmcp::model::ProtocolVersion::LATEST_WITH_INITIALIZE),
             hooks,
         }
     }
