@@ -90,6 +90,9 @@ struct Inner {
     stop: Arc<AtomicBool>,
     thread: Mutex<Option<thread::JoinHandle<()>>>,
     runtime: Arc<Runtime>,
+    /// False for the shared executor, whose tokio thread is shared with host-dispatcher
+    /// clients and stops only when the last of them is gone.
+    owns_runtime: bool,
     shutdown_hooks: Mutex<Vec<Weak<dyn OnShutdown>>>,
     shut_down: AtomicBool,
 }
@@ -109,10 +112,11 @@ impl Executor {
     ///
     /// [`Error::Runtime`] if the operating system refuses to start a thread.
     pub fn new() -> Result<Executor> {
-        let runtime_error = |source: std::io::Error| Error::Runtime {
-            source: Arc::new(source),
-        };
-        let runtime = Arc::new(Runtime::start().map_err(runtime_error)?);
+        let runtime = Runtime::start().map_err(runtime_error)?;
+        Executor::with_runtime(Arc::new(runtime), true)
+    }
+
+    fn with_runtime(runtime: Arc<Runtime>, owns_runtime: bool) -> Result<Executor> {
         let (jobs, receiver) = async_channel::unbounded::<Queued>();
         let stop = Arc::new(AtomicBool::new(false));
         let stop_in_thread = stop.clone();
@@ -126,6 +130,7 @@ impl Executor {
                 stop,
                 thread: Mutex::new(Some(thread)),
                 runtime,
+                owns_runtime,
                 shutdown_hooks: Mutex::new(Vec::new()),
                 shut_down: AtomicBool::new(false),
             }),
@@ -150,7 +155,10 @@ impl Executor {
         if let Some(executor) = SHARED.get() {
             return Ok(executor.clone());
         }
-        let executor = Executor::new()?;
+        // Its tokio thread is the one clients on host dispatchers use too, so a process never
+        // has more than the two library threads.
+        let runtime = Runtime::shared().map_err(runtime_error)?;
+        let executor = Executor::with_runtime(runtime, false)?;
         Ok(SHARED.get_or_init(|| executor).clone())
     }
 
@@ -199,13 +207,15 @@ impl Inner {
         let deadline = Instant::now() + bound;
         let first = !self.shut_down.swap(true, Ordering::AcqRel);
         let Some(thread) = lock(&self.thread).take() else {
-            return !first || self.runtime.stop(remaining(deadline));
+            return !first || self.stop_runtime(remaining(deadline));
         };
         if thread.thread().id() == thread::current().id() {
             // On our own thread we cannot wait for ourselves: signal and let it wind down.
             self.stop.store(true, Ordering::Release);
             self.jobs.close();
-            self.runtime.signal_stop();
+            if self.owns_runtime {
+                self.runtime.signal_stop();
+            }
             return false;
         }
         let mut clean = true;
@@ -215,8 +225,13 @@ impl Inner {
         self.stop.store(true, Ordering::Release);
         self.jobs.close();
         clean &= join_bounded(thread, remaining(deadline));
-        clean &= self.runtime.stop(remaining(deadline));
+        clean &= self.stop_runtime(remaining(deadline));
         clean
+    }
+
+    /// Stops the tokio thread if this executor owns it.
+    fn stop_runtime(&self, bound: Duration) -> bool {
+        !self.owns_runtime || self.runtime.stop(bound)
     }
 
     /// Closes the sessions of every client on this executor, on the executor, within the
@@ -244,6 +259,12 @@ impl Inner {
             return false;
         }
         wait.recv_timeout(remaining(deadline)).is_ok()
+    }
+}
+
+fn runtime_error(source: std::io::Error) -> Error {
+    Error::Runtime {
+        source: Arc::new(source),
     }
 }
 

@@ -64,6 +64,25 @@ fn eight_servers_and_a_thousand_calls_stay_within_the_thread_bound() {
         "threads grew from {before} to {after} after 1000 calls: {:?}",
         common::thread_names()
     );
+    // A client on a host's dispatcher shares the tokio thread: still two library threads.
+    let hosted = Client::builder(common::server("hosted"))
+        .dispatcher(|job: mcp_dispatch::Job| smol::spawn(job).detach())
+        .build();
+    let echo = hosted
+        .call_tool_blocking("echo", json!({"text": "hosted"}))
+        .unwrap();
+    assert_eq!(text(&echo), "hosted");
+    let mut names: Vec<String> = common::thread_names()
+        .into_iter()
+        .filter(|name| name.starts_with("mcp-dispatch"))
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["mcp-dispatch", "mcp-dispatch-rt"],
+        "library threads: {names:?}"
+    );
+    hosted.close_blocking().unwrap();
     for client in &clients {
         client.close_blocking().unwrap();
     }
