@@ -314,43 +314,48 @@ fn run(receiver: async_channel::Receiver<Queued>, stop: Arc<AtomicBool>) {
     let mut calls = Some(FuturesUnordered::new());
     let mut cleanups = FuturesUnordered::new();
     let mut receiving = true;
-    futures::executor::block_on(futures::future::poll_fn(|cx| {
-        loop {
-            let stopping = stop.load(Ordering::Acquire);
-            if stopping && let Some(calls) = calls.take() {
-                // Dropping the callers' jobs resolves them with `Error::Shutdown`.
-                drop_jobs(calls);
-            }
-            while receiving {
-                match receiver.poll_next_unpin(cx) {
-                    // A job that panics is dropped; the others carry on.
-                    Poll::Ready(Some(Queued::Call(job))) => match &mut calls {
-                        Some(calls) => calls.push(AssertUnwindSafe(job).catch_unwind()),
-                        None => drop_jobs([job]),
-                    },
-                    Poll::Ready(Some(Queued::Cleanup(job))) => {
-                        cleanups.push(AssertUnwindSafe(job).catch_unwind())
-                    }
-                    Poll::Ready(None) => receiving = false,
-                    Poll::Pending => break,
+    crate::blocking::block_on(
+        futures::future::poll_fn(|cx| {
+            loop {
+                let stopping = stop.load(Ordering::Acquire);
+                if stopping && let Some(calls) = calls.take() {
+                    // Dropping the callers' jobs resolves them with `Error::Shutdown`.
+                    drop_jobs(calls);
                 }
+                while receiving {
+                    match receiver.poll_next_unpin(cx) {
+                        // A job that panics is dropped; the others carry on.
+                        Poll::Ready(Some(Queued::Call(job))) => match &mut calls {
+                            Some(calls) => calls.push(AssertUnwindSafe(job).catch_unwind()),
+                            None => drop_jobs([job]),
+                        },
+                        Poll::Ready(Some(Queued::Cleanup(job))) => {
+                            cleanups.push(AssertUnwindSafe(job).catch_unwind())
+                        }
+                        Poll::Ready(None) => receiving = false,
+                        Poll::Pending => break,
+                    }
+                }
+                if let Some(calls) = &mut calls {
+                    poll_all(calls, cx);
+                }
+                poll_all(&mut cleanups, cx);
+                // A job may have set the stop flag (shutdown from inside a job): go round again.
+                if stop.load(Ordering::Acquire) != stopping {
+                    continue;
+                }
+                let idle =
+                    calls.as_ref().is_none_or(FuturesUnordered::is_empty) && cleanups.is_empty();
+                return if idle && (!receiving || stopping) {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending
+                };
             }
-            if let Some(calls) = &mut calls {
-                poll_all(calls, cx);
-            }
-            poll_all(&mut cleanups, cx);
-            // A job may have set the stop flag (shutdown from inside a job): go round again.
-            if stop.load(Ordering::Acquire) != stopping {
-                continue;
-            }
-            let idle = calls.as_ref().is_none_or(FuturesUnordered::is_empty) && cleanups.is_empty();
-            return if idle && (!receiving || stopping) {
-                Poll::Ready(())
-            } else {
-                Poll::Pending
-            };
-        }
-    }));
+        }),
+        None,
+        crate::blocking::EXECUTOR_SPIN,
+    );
 }
 
 fn poll_all<F>(jobs: &mut FuturesUnordered<F>, cx: &mut std::task::Context<'_>)
