@@ -66,19 +66,24 @@
 //! are bounded by the connect and call timeouts. A blocking call made on a thread that is
 //! running this crate's jobs would deadlock, so it returns [`Error::WouldDeadlock`] at once.
 //!
-//! # Dispatchers
+//! # Choosing a dispatcher
 //!
 //! The work of each call runs as a [`Job`] on a [`Dispatcher`]:
 //!
-//! - by default on the shared [`Executor`], one named thread (`mcp-dispatch`) started on
-//!   first use;
-//! - or on an [`Executor`] of your own;
-//! - or on your own loop: any `Fn(Job) + Send + Sync + 'static` closure is a dispatcher, for
-//!   example `|job| smol::spawn(job).detach()`.
+//! | your program | dispatcher | threads the library adds |
+//! |---|---|---|
+//! | sync code, async-std, smol, anything | the shared [`Executor`] (the default) | `mcp-dispatch` and `mcp-dispatch-rt` |
+//! | wants its own shutdown point | [`Executor::new`], passed to [`ClientBuilder::dispatcher`] | two per executor |
+//! | smol, or any executor with a spawn function | `\|job\| smol::spawn(job).detach()` | `mcp-dispatch-rt` |
+//! | GUI or game loop | a closure that queues jobs for the loop to poll | `mcp-dispatch-rt` |
+//! | tokio | `move \|job\| { handle.spawn(job); }` | `mcp-dispatch-rt` |
 //!
 //! Jobs carry the tokio context rmcp needs and catch their own panics, so a host loop needs
-//! no tokio and never sees an rmcp panic. Whatever the dispatcher, the crate starts at most
-//! two threads: the executor (if used) and the tokio runtime thread (`mcp-dispatch-rt`).
+//! no tokio and never sees an rmcp panic. The `mcp-dispatch-rt` thread drives a
+//! current-thread tokio runtime for rmcp; it is shared by the default executor and by every
+//! client on a host's dispatcher, so a process has at most those two library threads unless
+//! it creates executors of its own. Run `cargo run --example event_loop` (or `smol_app`,
+//! `tokio_app`) to see each pattern.
 //!
 //! ```
 //! use mcp_dispatch::{Client, Job, ServerConfig};
