@@ -83,7 +83,8 @@ pub(crate) fn block_on<F: Future>(
         if !spin.is_zero() {
             let spin_until = Instant::now() + spin;
             while !signal.woken.load(Ordering::Acquire) && Instant::now() < spin_until {
-                std::hint::spin_loop();
+                // Yield rather than burn: when callers are waiting for a core, they get it.
+                thread::yield_now();
             }
             if signal.woken.load(Ordering::Acquire) {
                 continue;
