@@ -13,7 +13,7 @@ mod server;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mcp_dispatch::model::CallToolResult;
+use mcp_dispatch::ResultText;
 use mcp_dispatch::{CallOptions, Client, ServerConfig};
 use serde_json::json;
 
@@ -53,13 +53,13 @@ async fn app() -> Result<(), Box<dyn std::error::Error>> {
         .call_tool("echo", json!({ "text": "hello from async-std" }))
         .await?;
     calls += 1;
-    assert_eq!(first_text(&echo), "hello from async-std");
-    println!("echo -> {}", first_text(&echo));
+    assert_eq!(echo.text(), "hello from async-std");
+    println!("echo -> {}", echo.text());
 
     let sum = client.call_tool("add", json!({ "a": 2, "b": 3 })).await?;
     calls += 1;
-    assert_eq!(first_text(&sum), "5");
-    println!("add(2, 3) -> {}", first_text(&sum));
+    assert_eq!(sum.text(), "5");
+    println!("add(2, 3) -> {}", sum.text());
 
     // Progress reports reach the callback in order, on whichever task polls the call.
     let reports = Arc::new(Mutex::new(Vec::new()));
@@ -74,12 +74,9 @@ async fn app() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     calls += 1;
     let reports = reports.lock().expect("reports").clone();
-    assert_eq!(first_text(&done), "done 3");
+    assert_eq!(done.text(), "done 3");
     assert_eq!(reports, [1.0, 2.0, 3.0]);
-    println!(
-        "progress -> {} after reports {reports:?}",
-        first_text(&done)
-    );
+    println!("progress -> {} after reports {reports:?}", done.text());
 
     // Tasks on async-std's own thread pool share the client; their calls run concurrently
     // over the one session.
@@ -90,7 +87,7 @@ async fn app() -> Result<(), Box<dyn std::error::Error>> {
                 let result = client
                     .call_tool("add", json!({ "a": task, "b": 100 }))
                     .await?;
-                Ok::<_, mcp_dispatch::Error>((task, first_text(&result)))
+                Ok::<_, mcp_dispatch::Error>((task, result.text()))
             })
         })
         .collect();
@@ -129,12 +126,4 @@ fn thread_names() -> Option<Vec<String>> {
         .collect();
     names.sort();
     Some(names)
-}
-
-fn first_text(result: &CallToolResult) -> String {
-    result
-        .content
-        .iter()
-        .find_map(|content| content.as_text().map(|text| text.text.clone()))
-        .unwrap_or_default()
 }

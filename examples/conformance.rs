@@ -3,7 +3,8 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use mcp_dispatch::model::{CallToolResult, ElicitRequestParams, ElicitResult, ElicitationAction};
+use mcp_dispatch::ResultText;
+use mcp_dispatch::model::{ElicitRequestParams, ElicitResult, ElicitationAction};
 use mcp_dispatch::{Client, Handlers, ServerConfig};
 use serde_json::{Map, Value, json};
 
@@ -83,7 +84,7 @@ fn call_and_expect(client: &Client, tool: &str, arguments: Value, expected: &str
     let result = client
         .call_tool_blocking(tool, arguments)
         .map_err(|error| format!("call `{tool}`: {error}"))?;
-    let text = text_of(&result);
+    let text = result.text();
     eprintln!("`{tool}` answered: {text}");
     if result.is_error == Some(true) {
         return Err(format!("`{tool}` reported an error: {text}"));
@@ -94,15 +95,6 @@ fn call_and_expect(client: &Client, tool: &str, arguments: Value, expected: &str
         ));
     }
     Ok(())
-}
-
-fn text_of(result: &CallToolResult) -> String {
-    result
-        .content
-        .iter()
-        .filter_map(|content| content.as_text().map(|text| text.text.as_str()))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// What a user who accepts every suggestion would answer: each property of the requested

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
+use mcp_dispatch::ResultText;
 use mcp_dispatch::model::CallToolResult;
 use mcp_dispatch::{CallOptions, Client, Job, Progress, ServerConfig};
 use serde_json::json;
@@ -148,7 +149,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     );
                 }
                 Message::Result { label, result } => {
-                    let answer = first_text(&result?);
+                    let answer = result?.text();
                     println!("frame {frame:5}: {label} -> {answer}");
                     // A result can start the next call: the loop stays in charge.
                     if label == "add(2, 3)" {
@@ -289,12 +290,4 @@ fn thread_names() -> Option<Vec<String>> {
             })
             .collect(),
     )
-}
-
-fn first_text(result: &CallToolResult) -> String {
-    result
-        .content
-        .iter()
-        .find_map(|content| content.as_text().map(|text| text.text.clone()))
-        .unwrap_or_default()
 }

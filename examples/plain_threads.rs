@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use mcp_dispatch::model::CallToolResult;
+use mcp_dispatch::ResultText;
 use mcp_dispatch::{Client, ServerConfig};
 use serde_json::json;
 
@@ -88,7 +88,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                                 job,
                                 worker,
                                 tool,
-                                answer: first_text(&result),
+                                answer: result.text(),
                                 expected,
                             });
                         if done_tx.send(done).is_err() {
@@ -158,12 +158,4 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     client.close_blocking()?;
     println!("plain_threads: {calls} calls from {WORKERS} threads OK");
     Ok(())
-}
-
-fn first_text(result: &CallToolResult) -> String {
-    result
-        .content
-        .iter()
-        .find_map(|content| content.as_text().map(|text| text.text.clone()))
-        .unwrap_or_default()
 }

@@ -9,6 +9,7 @@ mod server;
 
 use std::time::{Duration, Instant};
 
+use mcp_dispatch::ResultText;
 use mcp_dispatch::{Client, ServerConfig};
 use serde_json::json;
 
@@ -42,7 +43,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     let echo = client.call_tool_blocking("echo", json!({ "text": "hello, MCP" }))?;
-    println!("echo -> {}", first_text(&echo));
+    println!("echo -> {}", echo.text());
 
     // Several threads share one client; their calls are multiplexed on one session.
     let wall = Instant::now();
@@ -56,7 +57,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     let started = Instant::now();
                     let sum = client.call_tool_blocking("add", json!({ "a": a, "b": b }))?;
                     timings.push(started.elapsed());
-                    assert_eq!(first_text(&sum), format!("{}", a + b));
+                    assert_eq!(sum.text(), format!("{}", a + b));
                 }
                 Ok(timings)
             })
@@ -86,7 +87,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "fail -> is_error = {:?}: {}",
         failed.is_error,
-        first_text(&failed)
+        failed.text()
     );
     if let Ok(threads) = std::fs::read_dir("/proc/self/task") {
         println!("threads in this process: {}", threads.count());
@@ -94,12 +95,4 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     client.close_blocking()?;
     println!("closed");
     Ok(())
-}
-
-fn first_text(result: &mcp_dispatch::model::CallToolResult) -> String {
-    result
-        .content
-        .iter()
-        .find_map(|content| content.as_text().map(|text| text.text.clone()))
-        .unwrap_or_default()
 }

@@ -14,6 +14,7 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use mcp_dispatch::ResultText;
 use mcp_dispatch::model::CallToolResult;
 use mcp_dispatch::{Client, Job, ServerConfig};
 use serde_json::json;
@@ -112,16 +113,8 @@ async fn app() -> Result<(), Box<dyn std::error::Error>> {
 
 /// Prints where a result came from, checks it, and counts it.
 fn check(way: &str, what: &str, result: &CallToolResult, expected: &str, count: &mut usize) {
-    let answer = first_text(result);
+    let answer = result.text();
     println!("{way}: {what} -> {answer}");
     assert_eq!(answer, expected, "{way}: {what}");
     *count += 1;
-}
-
-fn first_text(result: &CallToolResult) -> String {
-    result
-        .content
-        .iter()
-        .find_map(|content| content.as_text().map(|text| text.text.clone()))
-        .unwrap_or_default()
 }

@@ -14,7 +14,7 @@ mod server;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use mcp_dispatch::model::CallToolResult;
+use mcp_dispatch::ResultText;
 use mcp_dispatch::{Client, Job, ServerConfig};
 use serde_json::json;
 
@@ -63,13 +63,13 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         .call_tool("echo", json!({ "text": "hello from tokio" }))
         .await?;
     calls += 1;
-    assert_eq!(first_text(&echo), "hello from tokio");
-    println!("echo -> {}", first_text(&echo));
+    assert_eq!(echo.text(), "hello from tokio");
+    println!("echo -> {}", echo.text());
 
     let sum = client.call_tool("add", json!({ "a": 2, "b": 3 })).await?;
     calls += 1;
-    assert_eq!(first_text(&sum), "5");
-    println!("add(2, 3) -> {}", first_text(&sum));
+    assert_eq!(sum.text(), "5");
+    println!("add(2, 3) -> {}", sum.text());
 
     // Tasks on tokio's workers share the client, concurrently over the one session.
     let tasks: Vec<_> = (0..TASKS)
@@ -79,7 +79,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
                 let result = client
                     .call_tool("add", json!({ "a": task, "b": 100 }))
                     .await?;
-                Ok::<_, mcp_dispatch::Error>((task, first_text(&result)))
+                Ok::<_, mcp_dispatch::Error>((task, result.text()))
             })
         })
         .collect();
@@ -142,12 +142,4 @@ fn thread_names() -> Option<Vec<(bool, String)>> {
             })
             .collect(),
     )
-}
-
-fn first_text(result: &CallToolResult) -> String {
-    result
-        .content
-        .iter()
-        .find_map(|content| content.as_text().map(|text| text.text.clone()))
-        .unwrap_or_default()
 }

@@ -13,7 +13,7 @@ mod server;
 
 use std::path::{Path, PathBuf};
 
-use mcp_dispatch::model::CallToolResult;
+use mcp_dispatch::ResultText;
 use mcp_dispatch::{Hub, HubTool};
 use serde_json::{Value, json};
 
@@ -141,20 +141,10 @@ fn route(hub: &Hub, call: &Value) -> Value {
     let content = match serde_json::from_str::<Value>(arguments) {
         Err(error) => format!("error: the arguments are not JSON: {error}"),
         Ok(arguments) => match hub.call_tool_blocking(name, arguments) {
-            Ok(result) if result.is_error == Some(true) => format!("error: {}", text(&result)),
-            Ok(result) => text(&result),
+            Ok(result) if result.is_error == Some(true) => format!("error: {}", result.text()),
+            Ok(result) => result.text(),
             Err(error) => format!("error: {error}"),
         },
     };
     json!({ "role": "tool", "tool_call_id": id, "content": content })
-}
-
-/// The text content of a result, joined.
-fn text(result: &CallToolResult) -> String {
-    result
-        .content
-        .iter()
-        .filter_map(|content| content.as_text().map(|text| text.text.as_str()))
-        .collect::<Vec<_>>()
-        .join("\n")
 }

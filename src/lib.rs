@@ -183,6 +183,7 @@ mod session;
 mod single_flight;
 mod stdio;
 mod sync;
+mod text;
 
 pub use client::{Client, ClientBuilder};
 pub use config::ServerConfig;
@@ -194,6 +195,7 @@ pub use hub::{Hub, HubBuilder, HubTool, HubTools, ToolFilter};
 pub use names::{ToolNames, is_valid_tool_name};
 pub use notify::{Notification, Notifications, Progress};
 pub use options::{CallOptions, Retry, Stats};
+pub use text::ResultText;
 
 /// The MCP data model, re-exported from rmcp unchanged: [`CallToolResult`](model::CallToolResult),
 /// [`Tool`](model::Tool), [`ContentBlock`](model::ContentBlock),
