@@ -48,7 +48,7 @@ fn run(dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
     // The `tools` parameter of a chat-completions request: one function per tool, named
     // `server__tool`. (The bundled server is a test server, so its belt includes tools such as
     // `crash`; a real agent would narrow it with a `ToolFilter`.)
-    let functions: Vec<Value> = listed.tools.iter().map(function).collect();
+    let functions: Vec<Value> = listed.tools.iter().map(HubTool::function_json).collect();
     println!("tools for the model ({}), one per line:", functions.len());
     for function in &functions {
         println!("  {function}");
@@ -118,18 +118,6 @@ fn write_config(dir: &Path) -> Result<PathBuf, Box<dyn std::error::Error>> {
     let path = dir.join("mcp.json");
     std::fs::write(&path, serde_json::to_string_pretty(&config)?)?;
     Ok(path)
-}
-
-/// A tool as an LLM function-calling API describes it.
-fn function(tool: &HubTool) -> Value {
-    json!({
-        "type": "function",
-        "function": {
-            "name": tool.name,
-            "description": tool.tool.description.as_deref().unwrap_or_default(),
-            "parameters": Value::Object(tool.tool.input_schema.as_ref().clone()),
-        }
-    })
 }
 
 /// Runs one of the model's tool calls and makes the `tool` message that answers it. Failures

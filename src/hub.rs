@@ -109,6 +109,31 @@ pub struct HubTool {
     pub tool: Tool,
 }
 
+impl HubTool {
+    /// The tool in the shape LLM function-calling APIs take:
+    /// `{"type": "function", "function": {"name", "description", "parameters"}}`, with the
+    /// qualified name and the tool's input JSON schema as given by the server.
+    ///
+    /// ```
+    /// use mcp_dispatch::HubTool;
+    /// # fn show(tool: &HubTool) {
+    /// let function = tool.function_json();
+    /// assert_eq!(function["type"], "function");
+    /// assert_eq!(function["function"]["name"], tool.name.as_str());
+    /// # }
+    /// ```
+    pub fn function_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "type": "function",
+            "function": {
+                "name": self.name,
+                "description": self.tool.description.as_deref().unwrap_or_default(),
+                "parameters": serde_json::Value::Object(self.tool.input_schema.as_ref().clone()),
+            }
+        })
+    }
+}
+
 /// What [`Hub::list_tools`] found: the tools of every server that answered, and an error
 /// for each server that did not.
 #[derive(Debug, Clone, Default)]

@@ -143,3 +143,29 @@ fn a_bad_separator_is_refused() {
     assert!(listed.tools.iter().any(|tool| tool.name == "one-echo"));
     hub.close_blocking();
 }
+
+#[test]
+fn tools_come_in_the_function_calling_shape() {
+    let hub = Hub::builder()
+        .server("math", common::server("x"))
+        .build()
+        .unwrap();
+    let listed = hub.list_tools_blocking();
+    let add = listed
+        .tools
+        .iter()
+        .find(|tool| tool.name == "math__add")
+        .unwrap();
+    let function = add.function_json();
+    assert_eq!(function["type"], "function");
+    assert_eq!(function["function"]["name"], "math__add");
+    assert!(
+        function["function"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("Adds")
+    );
+    assert_eq!(function["function"]["parameters"]["type"], "object");
+    assert!(function["function"]["parameters"]["properties"]["a"].is_object());
+    hub.close_blocking();
+}
