@@ -38,7 +38,9 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
         [call, name, arguments] if call == "call" => call_tool(&hub, name, arguments)?,
         _ => return Err(USAGE.to_owned()),
     };
-    hub.close_blocking();
+    if let Err(error) = hub.close_blocking() {
+        eprintln!("mcp: {error}");
+    }
     Ok(code)
 }
 

@@ -93,7 +93,7 @@ fn run(dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
     let unknown = replies[2]["content"].as_str().unwrap_or_default();
     assert!(unknown.starts_with("error: "), "{unknown}");
 
-    hub.close_blocking();
+    hub.close_blocking()?;
     println!(
         "tool_belt: {} tools from {} servers; math__add({{\"a\":2,\"b\":3}}) -> {}",
         functions.len(),

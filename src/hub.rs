@@ -636,57 +636,53 @@ impl Hub {
     /// # Blocking
     ///
     /// Bounded by the connect and call timeouts. On a thread that runs this library's jobs,
-    /// every server reports [`Error::WouldDeadlock`] instead.
+    /// every server reports [`Error::WouldDeadlock`] instead; past the bound, every server
+    /// reports [`Error::Timeout`].
     pub fn list_tools_blocking(&self) -> HubTools {
-        if let Some(error) = self.deadlock("list_tools_blocking") {
-            return HubTools {
-                tools: Vec::new(),
-                errors: self
-                    .server_names()
-                    .into_iter()
-                    .map(|server| Error::WouldDeadlock {
-                        server,
-                        method: match &error {
-                            Error::WouldDeadlock { method, .. } => method,
-                            _ => "list_tools_blocking",
-                        },
-                    })
-                    .collect(),
-            };
-        }
-        block_on_bounded(self.list_tools(), self.bound()).unwrap_or_else(|| HubTools {
+        let every_server = |error: &dyn Fn(String) -> Error| HubTools {
             tools: Vec::new(),
-            errors: self
-                .server_names()
-                .into_iter()
-                .map(|server| Error::Timeout {
-                    server,
-                    tool: None,
-                    timeout: self.bound(),
-                })
-                .collect(),
+            errors: self.server_names().into_iter().map(error).collect(),
+        };
+        if on_library_thread() {
+            return every_server(&|server| Error::WouldDeadlock {
+                server,
+                method: "list_tools_blocking",
+            });
+        }
+        let bound = self.bound();
+        block_on_bounded(self.list_tools(), bound).unwrap_or_else(|| {
+            every_server(&|server| Error::Timeout {
+                server,
+                tool: None,
+                timeout: bound,
+            })
         })
     }
 
     /// Blocking form of [`call_tool`](Hub::call_tool). See
     /// [`list_tools_blocking`](Hub::list_tools_blocking) for how it blocks.
+    ///
+    /// # Errors
+    ///
+    /// As [`call_tool`](Hub::call_tool), plus [`Error::WouldDeadlock`] and [`Error::Timeout`]
+    /// naming the server (or, if the name is not resolved yet, the qualified name).
     pub fn call_tool_blocking(
         &self,
         name: impl Into<String>,
         arguments: serde_json::Value,
     ) -> Result<CallToolResult> {
         let name = name.into();
-        if let Some(error) = self.deadlock("call_tool_blocking") {
-            return Err(error);
+        if on_library_thread() {
+            return Err(Error::WouldDeadlock {
+                server: self.server_of(&name),
+                method: "call_tool_blocking",
+            });
         }
         // Listing, then calling: two rounds at most.
         let bound = self.bound() * 2;
         block_on_bounded(self.call_tool(name.clone(), arguments), bound).unwrap_or_else(|| {
             Err(Error::Timeout {
-                server: self
-                    .resolve(&name)
-                    .map(|(server, _)| server)
-                    .unwrap_or_default(),
+                server: self.server_of(&name),
                 tool: Some(name),
                 timeout: bound,
             })
@@ -695,22 +691,37 @@ impl Hub {
 
     /// Blocking form of [`close`](Hub::close). See
     /// [`list_tools_blocking`](Hub::list_tools_blocking) for how it blocks.
-    pub fn close_blocking(&self) {
-        if self.deadlock("close_blocking").is_none() {
-            let _ = block_on_bounded(self.close(), self.bound());
+    ///
+    /// # Errors
+    ///
+    /// [`Error::WouldDeadlock`] on a thread that runs this library's jobs, and
+    /// [`Error::Timeout`] if the servers did not close within the bound; both name the first
+    /// server (the others are in the same state).
+    pub fn close_blocking(&self) -> Result<()> {
+        let first = self.server_names().into_iter().next().unwrap_or_default();
+        if on_library_thread() {
+            return Err(Error::WouldDeadlock {
+                server: first,
+                method: "close_blocking",
+            });
         }
+        let bound = self.bound();
+        block_on_bounded(self.close(), bound).ok_or(Error::Timeout {
+            server: first,
+            tool: None,
+            timeout: bound,
+        })
+    }
+
+    /// The server behind a qualified name if it is known, else the name itself.
+    fn server_of(&self, qualified: &str) -> String {
+        self.resolve(qualified)
+            .map_or_else(|| qualified.to_owned(), |(server, _)| server)
     }
 
     fn bound(&self) -> Duration {
         (self.inner.defaults.connect_timeout + self.inner.defaults.call_timeout) * 2
             + BLOCKING_SLACK
-    }
-
-    fn deadlock(&self, method: &'static str) -> Option<Error> {
-        (crate::runtime::in_job() || on_executor_thread()).then(|| Error::WouldDeadlock {
-            server: "hub".to_owned(),
-            method,
-        })
     }
 
     fn resolve(&self, qualified: &str) -> Option<(String, String)> {
@@ -749,6 +760,11 @@ impl Hub {
         let old = write(&self.inner.servers).insert(name, Entry { client, filter });
         old.and_then(|entry| entry.client.ok())
     }
+}
+
+/// True on a thread that runs this library's jobs, where blocking would deadlock.
+fn on_library_thread() -> bool {
+    crate::runtime::in_job() || on_executor_thread()
 }
 
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {

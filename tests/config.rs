@@ -33,7 +33,7 @@ fn a_claude_desktop_file_with_expansion_runs_its_servers() {
         .call_tool_blocking("echoes__env", json!({"name": "GREETING"}))
         .unwrap();
     assert_eq!(text(&greeting), "hello from the default");
-    hub.close_blocking();
+    hub.close_blocking().unwrap();
 }
 
 #[test]
@@ -47,7 +47,7 @@ fn a_vs_code_file_is_read_too() {
         .call_tool_blocking("code__echo", json!({"text": "vs"}))
         .unwrap();
     assert_eq!(text(&echo), "vs");
-    hub.close_blocking();
+    hub.close_blocking().unwrap();
 }
 
 #[test]
@@ -87,7 +87,7 @@ fn one_bad_entry_is_reported_for_its_server_alone() {
             other => panic!("unexpected error {other:?}"),
         }
     }
-    hub.close_blocking();
+    hub.close_blocking().unwrap();
 }
 
 #[test]

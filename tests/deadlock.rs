@@ -72,3 +72,49 @@ fn every_blocking_method_is_guarded() {
     );
     assert!(executor.shutdown());
 }
+
+#[test]
+fn the_hubs_blocking_methods_are_guarded_and_name_the_server() {
+    let executor = Executor::new().unwrap();
+    let hub = mcp_dispatch::Hub::builder()
+        .dispatcher(executor.clone())
+        .server("files", common::server("x"))
+        .build()
+        .unwrap();
+    // Resolve the name first, so the error can name its server.
+    hub.list_tools_blocking();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let inside = hub.clone();
+    executor.dispatch(Box::pin(async move {
+        let listed = inside.list_tools_blocking();
+        let called = inside.call_tool_blocking("files__echo", json!({"text": "x"}));
+        let closed = inside.close_blocking();
+        let _ = tx.send((listed.errors, called, closed));
+    }));
+    let (listed, called, closed) = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the job ran");
+    assert!(
+        matches!(
+            listed.as_slice(),
+            [Error::WouldDeadlock { server, method: "list_tools_blocking" }] if server == "files"
+        ),
+        "{listed:?}"
+    );
+    assert!(
+        matches!(
+            called,
+            Err(Error::WouldDeadlock { ref server, method: "call_tool_blocking" }) if server == "files"
+        ),
+        "{called:?}"
+    );
+    assert!(
+        matches!(
+            closed,
+            Err(Error::WouldDeadlock { ref server, method: "close_blocking" }) if server == "files"
+        ),
+        "{closed:?}"
+    );
+    hub.close_blocking().unwrap();
+    assert!(executor.shutdown());
+}

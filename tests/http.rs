@@ -162,5 +162,5 @@ fn a_mixed_hub_keeps_working_around_a_broken_server() {
         hub.call_tool_blocking("web_b__echo", json!({"text": "x"}))
             .is_err()
     );
-    hub.close_blocking();
+    hub.close_blocking().unwrap();
 }

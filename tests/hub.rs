@@ -47,7 +47,7 @@ fn list_tools_spans_servers_and_reports_the_broken_one_by_name() {
     let mut sorted = names.clone();
     sorted.sort();
     assert_eq!(names, sorted, "tools come sorted by qualified name");
-    hub.close_blocking();
+    hub.close_blocking().unwrap();
 }
 
 #[test]
@@ -69,7 +69,7 @@ fn call_tool_routes_by_qualified_name_and_refuses_unknown_or_filtered_names() {
         hub.call_tool_blocking("nobody__nothing", json!({})),
         Err(Error::UnknownTool { .. })
     ));
-    hub.close_blocking();
+    hub.close_blocking().unwrap();
 }
 
 #[test]
@@ -111,7 +111,7 @@ fn closing_the_hub_closes_every_server() {
                 .unwrap()
         })
         .collect();
-    hub.close_blocking();
+    hub.close_blocking().unwrap();
     for pid in pids {
         common::wait_until(
             std::time::Duration::from_secs(20),
@@ -141,7 +141,7 @@ fn a_bad_separator_is_refused() {
         .unwrap();
     let listed = hub.list_tools_blocking();
     assert!(listed.tools.iter().any(|tool| tool.name == "one-echo"));
-    hub.close_blocking();
+    hub.close_blocking().unwrap();
 }
 
 #[test]
@@ -167,5 +167,5 @@ fn tools_come_in_the_function_calling_shape() {
     );
     assert_eq!(function["function"]["parameters"]["type"], "object");
     assert!(function["function"]["parameters"]["properties"]["a"].is_object());
-    hub.close_blocking();
+    hub.close_blocking().unwrap();
 }

@@ -159,5 +159,5 @@ fn log_messages_reach_client_and_hub_subscribers() {
         }
     }
     assert_eq!(from_client.dropped(), 0);
-    hub.close_blocking();
+    hub.close_blocking().unwrap();
 }

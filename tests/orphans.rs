@@ -80,27 +80,24 @@ fn a_killed_server_is_reaped_and_a_dropped_client_closes_its_server() {
     });
 }
 
-/// Run by `a_host_that_exits_without_closing_leaves_no_server` in a child process: connect,
-/// report the server's pid, and exit without closing anything.
-#[test]
-#[ignore = "run in a child process by a_host_that_exits_without_closing_leaves_no_server"]
-fn host_process_that_exits_abruptly() {
-    let pid_file = std::env::var("MCP_ORPHAN_PID_FILE").expect("set by the parent test");
-    let client = Client::new(common::server("abandoned"));
-    let pid = pid_of(&client);
-    std::fs::write(pid_file, pid.to_string()).unwrap();
-    std::process::exit(0);
-}
-
+/// The test re-runs itself in a child process (this same test, with `MCP_ORPHAN_PID_FILE`
+/// set), which connects, reports the server's pid and exits without closing anything; the
+/// parent then checks that the server does not outlive it.
 #[test]
 fn a_host_that_exits_without_closing_leaves_no_server() {
+    if let Ok(pid_file) = std::env::var("MCP_ORPHAN_PID_FILE") {
+        // The child: the abrupt host.
+        let client = Client::new(common::server("abandoned"));
+        let pid = pid_of(&client);
+        std::fs::write(pid_file, pid.to_string()).unwrap();
+        std::process::exit(0);
+    }
     let dir = common::temp_dir("abrupt-host");
     let pid_file = dir.join("server.pid");
     let status = std::process::Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "host_process_that_exits_abruptly",
-            "--include-ignored",
+            "a_host_that_exits_without_closing_leaves_no_server",
             "--nocapture",
         ])
         .env("MCP_ORPHAN_PID_FILE", &pid_file)

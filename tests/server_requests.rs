@@ -123,5 +123,5 @@ fn a_hub_takes_handlers_for_all_servers_or_for_one() {
     assert_eq!(text(&plain), "file:///shared");
     let special = hub.call_tool_blocking("special__roots", json!({})).unwrap();
     assert_eq!(text(&special), "file:///special");
-    hub.close_blocking();
+    hub.close_blocking().unwrap();
 }
