@@ -20,7 +20,7 @@ use crate::blocking::block_on_bounded;
 use crate::config::ServerConfig;
 use crate::dispatcher::{Dispatcher, dispatch, job};
 use crate::error::{Error, Result, panic_message};
-use crate::executor::{Executor, OnShutdown, on_executor_thread};
+use crate::executor::{Executor, OnShutdown};
 use crate::handlers::Handlers;
 use crate::inner::{Backend, Inner, run_job};
 use crate::notify::{Bus, Notifications, Progress, ProgressRoutes};
@@ -28,12 +28,16 @@ use crate::options::{CallOptions, Retry, Stats};
 use crate::runtime::{self, Runtime};
 use crate::session::{Backoff, Hooks};
 use crate::single_flight::SingleFlight;
+use crate::sync::Flag;
 
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(60);
 const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+const DEFAULT_MAX_MESSAGE_SIZE: usize = 64 << 20;
 /// Slack added to a blocking call's bound on top of the timeouts that already bound it.
 const BLOCKING_SLACK: Duration = Duration::from_secs(5);
+/// How long past the close timeout a close waits for a process stopped mid-connect.
+const CLOSE_SLACK: Duration = Duration::from_secs(1);
 
 /// A client of one MCP server: cheap to clone, usable from any thread and any executor.
 ///
@@ -64,6 +68,19 @@ const BLOCKING_SLACK: Duration = Duration::from_secs(5);
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,
+    /// Shared by the user's handles only (jobs hold `inner`): its drop closes the client.
+    #[allow(dead_code)]
+    owner: Arc<Owner>,
+}
+
+/// Closes the client when the last user handle drops, even while jobs (a connect in flight)
+/// still hold its state.
+struct Owner(Arc<Inner>);
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        self.0.abandon();
+    }
 }
 
 impl std::fmt::Debug for Client {
@@ -95,6 +112,7 @@ pub struct ClientBuilder {
     connect_timeout: Duration,
     call_timeout: Duration,
     close_timeout: Duration,
+    max_message_size: usize,
     retry: Retry,
     handlers: Handlers,
     hub_bus: Option<Arc<Bus>>,
@@ -177,6 +195,27 @@ impl ClientBuilder {
         self
     }
 
+    /// The largest message a stdio server may send, in bytes. Default: 64 MiB.
+    ///
+    /// A longer message is discarded as it arrives (memory stays bounded whatever the server
+    /// writes), and the request it answered fails at once with
+    /// [`Error::MessageTooLarge`], which names the size and this limit. The default leaves
+    /// room for what real tools return, such as a file's contents, a 4K screenshot as base64
+    /// (15–35 MB) or a table dump, while keeping a runaway server from taking gigabytes.
+    ///
+    /// ```
+    /// use mcp_dispatch::{Client, ServerConfig};
+    ///
+    /// let client = Client::builder(ServerConfig::stdio("my-mcp-server"))
+    ///     .max_message_size(256 << 20)
+    ///     .build();
+    /// # drop(client);
+    /// ```
+    pub fn max_message_size(mut self, bytes: usize) -> ClientBuilder {
+        self.max_message_size = bytes.max(1);
+        self
+    }
+
     /// Builds the client. Nothing is started until the first call.
     ///
     /// If the library's threads cannot be started, every call returns
@@ -223,6 +262,7 @@ impl ClientBuilder {
                 .as_ref()
                 .ok()
                 .map(|backend| (backend.dispatcher.clone(), backend.runtime.clone())),
+            starting: Mutex::new(None),
         });
         let inner = Arc::new(Inner {
             name,
@@ -240,6 +280,8 @@ impl ClientBuilder {
             connect_failures: AtomicU64::new(0),
             retries: AtomicU64::new(0),
             hooks,
+            max_message_size: self.max_message_size,
+            closing: Flag::default(),
         });
         if let Some(executor) = executor {
             let hook: Arc<dyn OnShutdown> = inner.clone();
@@ -248,7 +290,10 @@ impl ClientBuilder {
                 inner.shut_down.store(true, Ordering::Release);
             }
         }
-        Client { inner }
+        Client {
+            owner: Arc::new(Owner(inner.clone())),
+            inner,
+        }
     }
 }
 
@@ -269,6 +314,7 @@ impl Client {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             call_timeout: DEFAULT_CALL_TIMEOUT,
             close_timeout: DEFAULT_CLOSE_TIMEOUT,
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             retry: Retry::default(),
             handlers: Handlers::default(),
             hub_bus: None,
@@ -670,10 +716,16 @@ impl Client {
     /// [`Error::Shutdown`] if the dispatcher is gone (the session is then dropped, which also
     /// ends it).
     pub fn close(&self) -> impl Future<Output = Result<()>> + Send + 'static {
-        let session = self.inner.slot.close();
+        let session = self.inner.close_slot();
         self.run(move |inner| async move {
-            if let Some(session) = session {
-                session.close(&inner.name, inner.close_timeout).await;
+            match session {
+                Some(session) => session.close(&inner.name, inner.close_timeout).await,
+                // A connect may have been in flight: wait for its process to be stopped.
+                None => {
+                    inner
+                        .started_process_stopped(inner.close_timeout + CLOSE_SLACK)
+                        .await
+                }
             }
             Ok(())
         })
@@ -758,7 +810,7 @@ impl Client {
         longest: Duration,
         future: impl Future<Output = Result<T>>,
     ) -> Result<T> {
-        if runtime::in_job() || on_executor_thread() {
+        if runtime::blocking_would_deadlock() {
             return Err(Error::WouldDeadlock {
                 server: self.inner.name.clone(),
                 method,

@@ -53,6 +53,41 @@ pub enum Error {
         /// How many times the server was started before giving up.
         attempts: u32,
     },
+    /// The server refused the session: it answered `initialize` with a JSON-RPC error, or an
+    /// HTTP server answered 401 or 403. A refusal is final: it is not retried.
+    Refused {
+        /// The server's name.
+        server: String,
+        /// The HTTP status, for HTTP servers.
+        status: Option<u16>,
+        /// The server's message (and JSON-RPC error code, if any).
+        message: String,
+    },
+    /// A message from a stdio server was larger than the client's limit
+    /// ([`ClientBuilder::max_message_size`](crate::ClientBuilder::max_message_size)). It was
+    /// discarded as it arrived, so memory stays bounded, and the request it answered failed
+    /// as soon as it had been read.
+    MessageTooLarge {
+        /// The server's name.
+        server: String,
+        /// The tool, for `tools/call`; `None` for other requests.
+        tool: Option<String>,
+        /// The size of the message, in bytes.
+        size: u64,
+        /// The limit it exceeded, in bytes.
+        limit: u64,
+    },
+    /// An HTTP server could not be reached, or answered with an HTTP error.
+    Http {
+        /// The server's name.
+        server: String,
+        /// The server's URL.
+        url: String,
+        /// The HTTP status; `None` when no response came (the connection failed).
+        status: Option<u16>,
+        /// What went wrong: the status line and body, or the operating system's error.
+        message: String,
+    },
     /// The server did not finish starting and initializing in time.
     ConnectTimeout {
         /// The server's name.
@@ -199,6 +234,43 @@ impl fmt::Display for Error {
                 }
                 Ok(())
             }
+            Error::Refused {
+                server,
+                status,
+                message,
+            } => {
+                write!(f, "server `{server}` refused the session")?;
+                if let Some(status) = status {
+                    write!(f, " (HTTP {status})")?;
+                }
+                write!(f, ": {message}")
+            }
+            Error::MessageTooLarge {
+                server,
+                tool,
+                size,
+                limit,
+            } => write!(
+                f,
+                "server `{server}`{}: the answer is {size} bytes, over the {limit}-byte limit \
+                 (see `max_message_size`)",
+                tool_part(tool)
+            ),
+            Error::Http {
+                server,
+                url,
+                status: Some(status),
+                message,
+            } => write!(
+                f,
+                "server `{server}`: {url} answered HTTP {status}: {message}"
+            ),
+            Error::Http {
+                server,
+                url,
+                status: None,
+                message,
+            } => write!(f, "server `{server}`: cannot reach {url}: {message}"),
             Error::ConnectTimeout { server, timeout } => {
                 write!(f, "server `{server}`: connect timed out after {timeout:?}")
             }
@@ -300,6 +372,9 @@ impl Error {
         match self {
             Error::Spawn { server, .. }
             | Error::Initialize { server, .. }
+            | Error::Refused { server, .. }
+            | Error::MessageTooLarge { server, .. }
+            | Error::Http { server, .. }
             | Error::ConnectTimeout { server, .. }
             | Error::Timeout { server, .. }
             | Error::Server { server, .. }

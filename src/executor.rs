@@ -1,6 +1,5 @@
 //! The built-in executor: one named thread that polls every job, plus its tokio thread.
 
-use std::cell::Cell;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
@@ -22,15 +21,6 @@ pub(crate) const EXECUTOR_THREAD_NAME: &str = "mcp-dispatch";
 
 /// Default bound of [`Executor::shutdown`].
 const DEFAULT_SHUTDOWN_BOUND: Duration = Duration::from_secs(5);
-
-thread_local! {
-    static ON_EXECUTOR: Cell<bool> = const { Cell::new(false) };
-}
-
-/// True on an executor thread.
-pub(crate) fn on_executor_thread() -> bool {
-    ON_EXECUTOR.with(Cell::get)
-}
 
 /// Something that must be closed when its executor shuts down (a client's session).
 pub(crate) trait OnShutdown: Send + Sync {
@@ -309,7 +299,7 @@ pub(crate) fn join_bounded(thread: thread::JoinHandle<()>, bound: Duration) -> b
 /// The executor thread's loop: receive jobs and poll them all until told to stop; then drop
 /// the callers' jobs and finish the cleanup jobs.
 fn run(receiver: async_channel::Receiver<Queued>, stop: Arc<AtomicBool>) {
-    ON_EXECUTOR.with(|flag| flag.set(true));
+    crate::runtime::mark_library_thread();
     let mut receiver = Box::pin(receiver);
     let mut calls = Some(FuturesUnordered::new());
     let mut cleanups = FuturesUnordered::new();

@@ -13,7 +13,7 @@ use crate::client::{Client, ClientBuilder};
 use crate::config::ServerConfig;
 use crate::dispatcher::Dispatcher;
 use crate::error::{Error, Result};
-use crate::executor::{Executor, on_executor_thread};
+use crate::executor::Executor;
 use crate::handlers::Handlers;
 use crate::names::{ToolNames, is_valid_separator};
 use crate::notify::{Bus, Notifications};
@@ -233,6 +233,7 @@ struct Defaults {
     separator: String,
     connect_timeout: Duration,
     call_timeout: Duration,
+    max_message_size: Option<usize>,
     retry: Retry,
     handlers: Handlers,
 }
@@ -293,6 +294,13 @@ impl HubBuilder {
     /// The call timeout of every server (default 60 s).
     pub fn call_timeout(mut self, timeout: Duration) -> HubBuilder {
         self.defaults.call_timeout = timeout;
+        self
+    }
+
+    /// The largest message every stdio server may send (default 64 MiB); see
+    /// [`ClientBuilder::max_message_size`].
+    pub fn max_message_size(mut self, bytes: usize) -> HubBuilder {
+        self.defaults.max_message_size = Some(bytes);
         self
     }
 
@@ -452,6 +460,7 @@ impl Hub {
                 separator: DEFAULT_SEPARATOR.to_owned(),
                 connect_timeout: DEFAULT_CONNECT_TIMEOUT,
                 call_timeout: DEFAULT_CALL_TIMEOUT,
+                max_message_size: None,
                 retry: Retry::default(),
                 handlers: Handlers::default(),
             },
@@ -750,6 +759,10 @@ impl Hub {
                 .retry(defaults.retry)
                 .handlers(handlers.unwrap_or_else(|| defaults.handlers.clone()))
                 .hub_bus(self.inner.bus.clone());
+            let builder = match defaults.max_message_size {
+                Some(bytes) => builder.max_message_size(bytes),
+                None => builder,
+            };
             let builder = match &defaults.dispatch {
                 Some(Dispatch::Executor(executor)) => builder.dispatcher(executor.clone()),
                 Some(Dispatch::Custom(dispatcher)) => builder.shared_dispatcher(dispatcher.clone()),
@@ -764,7 +777,7 @@ impl Hub {
 
 /// True on a thread that runs this library's jobs, where blocking would deadlock.
 fn on_library_thread() -> bool {
-    crate::runtime::in_job() || on_executor_thread()
+    crate::runtime::blocking_would_deadlock()
 }
 
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {

@@ -22,7 +22,8 @@ use crate::request::{self, Deadline, Failure};
 use crate::runtime::{self, Runtime};
 use crate::session::{self, Backoff, Hooks, Session};
 use crate::single_flight::{Acquired, SingleFlight};
-use crate::sync::lock;
+use crate::stdio::Limits;
+use crate::sync::{Flag, lock};
 
 pub(crate) struct Backend {
     pub(crate) dispatcher: Arc<dyn Dispatcher>,
@@ -49,6 +50,10 @@ pub(crate) struct Inner {
     pub(crate) connect_failures: AtomicU64,
     pub(crate) retries: AtomicU64,
     pub(crate) hooks: Arc<Hooks>,
+    /// Longest message read from a stdio server.
+    pub(crate) max_message_size: usize,
+    /// Raised by a close, a shutdown or the drop of the last handle: stops a connect in flight.
+    pub(crate) closing: Flag,
 }
 
 /// The body of every job: runs `work`, sends its result (or its panic), and stops early if
@@ -106,15 +111,27 @@ impl Inner {
                     handed_off = Some(claim.attempt());
                     let inner = self.clone();
                     dispatch(&*backend.dispatcher, job(backend.runtime.wrap(async move {
-                        match session::connect(
+                        let connect = pin!(session::connect(
                             &inner.name,
                             &inner.config,
                             inner.connect_timeout,
+                            inner.limits(),
                             &inner.backoff,
                             &inner.hooks,
-                        )
-                        .await
-                        {
+                        ));
+                        // A close stops the connect: dropping it stops the process it started.
+                        let outcome = match futures::future::select(connect, pin!(inner.closing.wait())).await {
+                            Either::Left((outcome, _)) => outcome,
+                            Either::Right(_) => {
+                                log::info!(
+                                    "mcp-dispatch: server `{}`: connect stopped by close",
+                                    inner.name
+                                );
+                                claim.fail(inner.closed_under(Error::Closed { server: inner.name.clone() }));
+                                return;
+                            }
+                        };
+                        match outcome {
                             Ok(started) => {
                                 inner.connects.fetch_add(1, Ordering::Relaxed);
                                 // A new session may serve a different tool list.
@@ -148,6 +165,30 @@ impl Inner {
         }
     }
 
+    /// How server processes are read from and stopped.
+    pub(crate) fn limits(&self) -> Limits {
+        Limits {
+            max_message_size: self.max_message_size,
+            grace: self.close_timeout / 2,
+        }
+    }
+
+    /// Closes the client: stops a connect in flight, refuses later calls, and returns the
+    /// session to close, if there was one.
+    pub(crate) fn close_slot(&self) -> Option<Arc<Session>> {
+        self.closing.set();
+        self.slot.close()
+    }
+
+    /// Waits, at most `bound`, for the last server process started to be stopped (after a
+    /// close that found a connect in flight rather than a session).
+    pub(crate) async fn started_process_stopped(&self, bound: Duration) {
+        let stopped = lock(&self.hooks.starting).clone();
+        if let Some(stopped) = stopped {
+            let _ = runtime::timeout(bound, stopped.wait()).await;
+        }
+    }
+
     /// The deadline of a call with `options`.
     pub(crate) fn deadline(&self, options: &CallOptions) -> Deadline {
         Deadline {
@@ -177,6 +218,7 @@ impl Inner {
                 request::call_tool_request(params.clone()),
                 deadline,
                 route,
+                session.died(),
             )
             .await;
             let error = match sent {
@@ -240,7 +282,16 @@ impl Inner {
         let mut retried = false;
         loop {
             let session = self.session().await?;
-            let answer = runtime::timeout(self.call_timeout, request(session.peer.clone())).await;
+            let request = request(session.peer.clone());
+            let answer = runtime::timeout(self.call_timeout, async {
+                let request = pin!(request);
+                let died = pin!(session.died());
+                match futures::future::select(request, died).await {
+                    Either::Left((answer, _)) => answer,
+                    Either::Right(_) => Err(rmcp::service::ServiceError::TransportClosed),
+                }
+            })
+            .await;
             match self.finish(&session, None, answer) {
                 Err(Error::TransportClosed { .. }) if !retried => {
                     retried = true;
@@ -330,7 +381,7 @@ impl Inner {
 
     /// The error for a request whose session was closed under it: [`Error::Shutdown`] or
     /// [`Error::Closed`] if the client was shut down or closed meanwhile, else `error`.
-    fn closed_under(&self, error: Error) -> Error {
+    pub(crate) fn closed_under(&self, error: Error) -> Error {
         if self.shut_down.load(Ordering::Acquire) {
             Error::Shutdown {
                 server: self.name.clone(),
@@ -405,17 +456,25 @@ impl Inner {
 impl OnShutdown for Inner {
     fn shut_down(&self) -> Option<BoxFuture<'static, ()>> {
         self.shut_down.store(true, Ordering::Release);
-        let session = self.slot.close()?;
+        let session = self.close_slot()?;
         let name = self.name.clone();
         let bound = self.close_timeout;
         Some(async move { session.close(&name, bound).await }.boxed())
     }
 }
 
-impl Drop for Inner {
-    fn drop(&mut self) {
-        if let Some(session) = self.slot.close() {
+impl Inner {
+    /// Called when the last handle to the client is dropped: stops a connect in flight and
+    /// closes the session in the background.
+    pub(crate) fn abandon(&self) {
+        if let Some(session) = self.close_slot() {
             self.close_in_background(session);
         }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.abandon();
     }
 }

@@ -161,7 +161,7 @@
 //! The crate logs connects, reconnects, closes and errors through the `log` crate, and each
 //! line a server writes to stderr at debug level under the target `mcp_dispatch::stderr`.
 //! rmcp's own `tracing` events are forwarded to `log` when no `tracing` subscriber is set.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
 mod blocking;
@@ -174,9 +174,11 @@ mod executor;
 mod handlers;
 mod hub;
 mod inner;
+mod line_limit;
 mod names;
 mod notify;
 mod options;
+mod process;
 mod request;
 mod runtime;
 mod session;

@@ -1,6 +1,9 @@
 //! Sending one request on a session: timeouts, cancellation, and telling "never sent" apart
 //! from "lost in flight".
 
+use std::future::{Future, poll_fn};
+use std::pin::pin;
+use std::task::Poll;
 use std::time::Duration;
 
 use rmcp::model::{
@@ -23,13 +26,24 @@ pub(crate) struct Deadline {
 }
 
 impl Deadline {
+    /// rmcp's timeout options: only for a timeout that progress resets, which rmcp tracks. A
+    /// plain timeout is kept by [`send`] itself, because rmcp's waits for the cancellation to
+    /// be handed to the session, which a session being torn down does not do for seconds.
     fn options(&self) -> PeerRequestOptions {
-        let options = PeerRequestOptions::with_timeout(self.timeout);
         match self.reset_on_progress {
-            Some(total) => options
+            Some(total) => PeerRequestOptions::with_timeout(self.timeout)
                 .reset_timeout_on_progress()
                 .with_max_total_timeout(total),
-            None => options,
+            None => PeerRequestOptions::no_options(),
+        }
+    }
+
+    /// When [`send`] gives up whatever rmcp is doing: the timeout, or, when progress resets
+    /// it, a little after rmcp's own total bound.
+    fn bound(&self) -> Duration {
+        match self.reset_on_progress {
+            Some(_) => self.longest() + REQUEST_SLACK,
+            None => self.timeout,
         }
     }
 
@@ -55,7 +69,11 @@ pub(crate) enum Failure {
     Sent(ServiceError),
 }
 
-/// Sends `request` and waits for its answer.
+/// How long past rmcp's own bound a request waits for rmcp to report its timeout.
+const REQUEST_SLACK: Duration = Duration::from_millis(100);
+
+/// Sends `request` and waits for its answer, at most until the deadline, or until `died`
+/// completes (the session was seen to die: the request fails at once as closed).
 ///
 /// A timeout, or dropping the returned future while waiting, sends
 /// `notifications/cancelled` to the server. Must run inside the library's tokio context.
@@ -64,6 +82,7 @@ pub(crate) async fn send(
     request: ClientRequest,
     deadline: Deadline,
     progress: Option<ProgressRoute>,
+    died: impl Future<Output = ()>,
 ) -> Result<ServerResult, Failure> {
     let handle = match peer
         .send_cancellable_request(request, deadline.options())
@@ -80,8 +99,28 @@ pub(crate) async fn send(
         peer: Some(peer.clone()),
         id: handle.id.clone(),
     };
-    let answer = handle.await_response().await;
-    // Answered, or timed out (rmcp then sent the cancellation itself).
+    let answer = {
+        let mut response = pin!(handle.await_response());
+        let mut died = pin!(died);
+        let mut timer = pin!(crate::runtime::sleep(deadline.bound()));
+        poll_fn(|cx| {
+            if let Poll::Ready(answer) = response.as_mut().poll(cx) {
+                // Answered, or timed out with progress (rmcp then sent the cancellation).
+                return Poll::Ready(Some(answer));
+            }
+            if died.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Some(Err(ServiceError::TransportClosed)));
+            }
+            // Timed out: the guard sends the cancellation, without waiting for it.
+            timer.as_mut().poll(cx).map(|()| None)
+        })
+        .await
+    };
+    let Some(answer) = answer else {
+        return Err(Failure::Sent(ServiceError::Timeout {
+            timeout: deadline.timeout,
+        }));
+    };
     guard.peer = None;
     if route.is_some() {
         // Let progress reports that arrived just before the answer reach the caller first.

@@ -67,6 +67,7 @@ impl Runtime {
         let thread = thread::Builder::new()
             .name(TOKIO_THREAD_NAME.into())
             .spawn(move || {
+                mark_library_thread();
                 let _ = runtime.block_on(stop_rx);
                 // Give tasks spawned during teardown (child cleanup) a moment, bounded.
                 runtime.shutdown_timeout(Duration::from_millis(500));
@@ -135,11 +136,23 @@ impl Drop for Runtime {
 
 thread_local! {
     static IN_JOB: Cell<bool> = const { Cell::new(false) };
+    static LIBRARY_THREAD: Cell<bool> = const { Cell::new(false) };
 }
 
 /// True while the current thread is polling or dropping one of this library's jobs.
 pub(crate) fn in_job() -> bool {
     IN_JOB.with(Cell::get)
+}
+
+/// Marks the current thread as one the library drives (the executor or the tokio thread).
+pub(crate) fn mark_library_thread() {
+    LIBRARY_THREAD.with(|flag| flag.set(true));
+}
+
+/// True where a blocking wait would deadlock: on a thread the library drives, or inside one
+/// of its jobs on any thread.
+pub(crate) fn blocking_would_deadlock() -> bool {
+    in_job() || LIBRARY_THREAD.with(Cell::get)
 }
 
 struct JobMark(bool);

@@ -27,8 +27,8 @@ use crate::handlers::Handlers;
 use crate::notify::{Bus, Notification, Progress, ProgressRoutes};
 use crate::runtime::Runtime;
 use crate::single_flight::SingleFlight;
-use crate::stdio::{self, StderrTail};
-use crate::sync::lock;
+use crate::stdio::{self, Limits, StderrTail};
+use crate::sync::{Flag, lock};
 
 /// How long a failed initialize waits for the server's last stderr lines.
 const STDERR_GRACE: Duration = Duration::from_millis(500);
@@ -49,6 +49,9 @@ pub(crate) struct Hooks {
     pub(crate) tool_changes: AtomicU64,
     /// Where handler futures run: the client's dispatcher, in the library's tokio context.
     pub(crate) runner: Option<(Arc<dyn Dispatcher>, Arc<Runtime>)>,
+    /// Raised once the last server process started is stopped (for a close that cancels a
+    /// connect in flight to wait for).
+    pub(crate) starting: Mutex<Option<Arc<Flag>>>,
 }
 
 impl Hooks {
@@ -91,11 +94,15 @@ impl Hooks {
                 None,
             ));
         };
-        let future = handler(params);
         let (reply, answer) = futures::channel::oneshot::channel();
         let server = self.server.clone();
+        let handler = handler.clone();
+        // The handler's body runs inside the job too, never inline in rmcp's I/O task on the
+        // tokio thread: user code there could block every session of the process.
         let job = runtime.wrap(async move {
-            let outcome = AssertUnwindSafe(future).catch_unwind().await;
+            let outcome = AssertUnwindSafe(async move { handler(params).await })
+                .catch_unwind()
+                .await;
             let _ = reply.send(outcome.unwrap_or_else(|payload| {
                 log::error!(
                     "mcp-dispatch: server `{server}`: the {method} handler panicked: {}",
@@ -272,6 +279,8 @@ pub(crate) struct Session {
     pub(crate) pid: Option<u32>,
     /// The key of this session's progress routes.
     pub(crate) progress_session: u64,
+    /// Raised when a stdio server's stdout ends, before rmcp has finished stopping it.
+    stdout_closed: Option<Arc<Flag>>,
     service: Mutex<Option<Service>>,
 }
 
@@ -288,6 +297,7 @@ impl std::fmt::Debug for Session {
 pub(crate) struct Started {
     service: Service,
     pid: Option<u32>,
+    stdout_closed: Option<Arc<Flag>>,
 }
 
 impl Started {
@@ -303,6 +313,7 @@ impl Started {
             generation,
             pid: self.pid,
             progress_session: self.progress_session(),
+            stdout_closed: self.stdout_closed,
             service: Mutex::new(Some(self.service)),
         })
     }
@@ -320,9 +331,18 @@ impl Session {
             })
     }
 
-    /// True once rmcp has seen the transport close.
+    /// True once the transport has closed: rmcp has seen it, or a stdio server's stdout ended.
     pub(crate) fn is_dead(&self) -> bool {
-        self.peer.is_transport_closed()
+        self.peer.is_transport_closed() || self.stdout_closed.as_ref().is_some_and(|f| f.is_set())
+    }
+
+    /// Completes when the session is seen to die (never, for transports that cannot tell
+    /// before rmcp does).
+    pub(crate) async fn died(&self) {
+        match &self.stdout_closed {
+            Some(flag) => flag.wait().await,
+            None => std::future::pending().await,
+        }
     }
 
     /// Closes the session gracefully (stdin closed, then SIGTERM, then SIGKILL), waiting at
@@ -342,30 +362,10 @@ impl Session {
                 ),
                 Err(error) => log::warn!("mcp-dispatch: server `{server}`: close failed: {error}"),
             }
-            if let Some(pid) = self.pid {
-                kill_process_group(pid);
-            }
+            crate::process::kill_group(self.pid);
         }
     }
 }
-
-/// Sends SIGKILL to the process group led by `pid`, if any of it is left.
-#[cfg(unix)]
-fn kill_process_group(pid: u32) {
-    use nix::sys::signal::{Signal, killpg};
-    use nix::unistd::Pid;
-    let Ok(pid) = i32::try_from(pid) else {
-        return;
-    };
-    match killpg(Pid::from_raw(pid), Signal::SIGKILL) {
-        Ok(()) => log::debug!("mcp-dispatch: killed what was left of process group {pid}"),
-        Err(nix::errno::Errno::ESRCH) => {}
-        Err(error) => log::debug!("mcp-dispatch: killpg({pid}) failed: {error}"),
-    }
-}
-
-#[cfg(not(unix))]
-fn kill_process_group(_pid: u32) {}
 
 /// How connect attempts back off after failures.
 #[derive(Debug)]
@@ -417,6 +417,7 @@ pub(crate) async fn connect(
     server: &str,
     config: &ServerConfig,
     timeout: Duration,
+    limits: Limits,
     backoff: &Backoff,
     hooks: &Arc<Hooks>,
 ) -> Result<Started> {
@@ -438,7 +439,7 @@ pub(crate) async fn connect(
         // The process is started on the tokio thread, never on a host's loop.
         let starting = {
             let (server, config, hooks) = (server.to_owned(), config.clone(), hooks.clone());
-            async move { start(&server, &config, &hooks).await }
+            async move { start(&server, &config, limits, &hooks).await }
         };
         let started = crate::runtime::on_runtime_thread(starting);
         let outcome = crate::runtime::timeout(left, started).await.map(|started| {
@@ -507,15 +508,26 @@ pub(crate) async fn connect(
     }
 }
 
-async fn start(server: &str, config: &ServerConfig, hooks: &Arc<Hooks>) -> Result<Started> {
+async fn start(
+    server: &str,
+    config: &ServerConfig,
+    limits: Limits,
+    hooks: &Arc<Hooks>,
+) -> Result<Started> {
     let stdio = match &config.transport {
         TransportConfig::Stdio(stdio) => stdio,
         TransportConfig::Http(http) => return start_http(server, http, hooks).await,
     };
-    let spawned = stdio::spawn(server, stdio)?;
+    let spawned = stdio::spawn(server, stdio, limits)?;
     let pid = spawned.pid;
+    let stdout_closed = spawned.transport.stdout_closed();
+    *lock(&hooks.starting) = Some(spawned.transport.stopped());
     match rmcp::serve_client(Handler::new(hooks.clone()), spawned.transport).await {
-        Ok(service) => Ok(Started { service, pid }),
+        Ok(service) => Ok(Started {
+            service,
+            pid,
+            stdout_closed: Some(stdout_closed),
+        }),
         Err(error) => Err(initialize_error(server, error, &spawned.stderr).await),
     }
 }
@@ -548,7 +560,13 @@ async fn start_http(
         StreamableHttpClientTransportConfig::with_uri(config.url.as_str()).custom_headers(headers),
     );
     match rmcp::serve_client(Handler::new(hooks.clone()), transport).await {
-        Ok(service) => Ok(Started { service, pid: None }),
+        Ok(service) => Ok(Started {
+            service,
+            pid: None,
+            stdout_closed: None,
+        }),
+        Err(error) if let Some(refused) = refusal(server, &error) => Err(refused),
+        Err(error) if let Some(http) = http_error(server, &config.url, &error) => Err(http),
         Err(error) => Err(Error::Initialize {
             server: server.to_owned(),
             message: error_chain(&error),
@@ -571,8 +589,14 @@ async fn start_http(
 }
 
 /// An error's message followed by its sources', so that "connection refused" is not hidden
-/// behind "send message error".
-fn error_chain(error: &dyn std::error::Error) -> String {
+/// behind "send message error". rmcp's transport errors name the transport's Rust type; only
+/// what they wrap is kept.
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    if let Some(ClientInitializeError::TransportError { error, context }) =
+        error.downcast_ref::<ClientInitializeError>()
+    {
+        return format!("{context}: {}", error_chain(&*error.error));
+    }
     let mut message = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
@@ -586,11 +610,116 @@ fn error_chain(error: &dyn std::error::Error) -> String {
     message
 }
 
+/// The typed error for a failed HTTP exchange found in `error`'s chain: a refusal for 401 and
+/// 403, the status for other HTTP errors, the operating system's error when no answer came.
+#[cfg(feature = "http")]
+fn http_error(server: &str, url: &str, error: &(dyn std::error::Error + 'static)) -> Option<Error> {
+    use rmcp::transport::streamable_http_client::StreamableHttpError;
+
+    // rmcp's initialize error does not report its transport error as its source.
+    let mut cause = match error.downcast_ref::<ClientInitializeError>() {
+        Some(ClientInitializeError::TransportError { error, .. }) => Some(&*error.error as _),
+        _ => Some(error),
+    };
+    let http = loop {
+        let current = cause?;
+        if let Some(http) = current.downcast_ref::<StreamableHttpError<reqwest::Error>>() {
+            break http;
+        }
+        cause = current.source();
+    };
+    let refused = |status: u16, message: String| Error::Refused {
+        server: server.to_owned(),
+        status: Some(status),
+        message,
+    };
+    let failed = |status: Option<u16>, message: String| Error::Http {
+        server: server.to_owned(),
+        url: url.to_owned(),
+        status,
+        message,
+    };
+    let reason = |status: u16| {
+        http::StatusCode::from_u16(status)
+            .ok()
+            .and_then(|status| status.canonical_reason())
+            .unwrap_or("")
+            .to_owned()
+    };
+    Some(match http {
+        StreamableHttpError::AuthRequired(required) => refused(
+            401,
+            format!(
+                "authorization required (WWW-Authenticate: {})",
+                required.www_authenticate_header
+            ),
+        ),
+        StreamableHttpError::InsufficientScope(scope) => refused(
+            403,
+            format!(
+                "insufficient scope (WWW-Authenticate: {})",
+                scope.www_authenticate_header
+            ),
+        ),
+        StreamableHttpError::HttpStatus(status) => {
+            failed(Some(status.status), reason(status.status))
+        }
+        StreamableHttpError::UnexpectedServerResponse(text) => {
+            // rmcp writes `HTTP 500 Internal Server Error: body`.
+            let rest = text.strip_prefix("HTTP ")?;
+            let status: u16 = rest.get(..3)?.parse().ok()?;
+            let message = rest[3..].trim_start().to_owned();
+            if status == 401 || status == 403 {
+                refused(status, message)
+            } else {
+                failed(Some(status), message)
+            }
+        }
+        StreamableHttpError::Client(client) => match client.status() {
+            Some(status) if status.as_u16() == 401 || status.as_u16() == 403 => {
+                refused(status.as_u16(), reason(status.as_u16()))
+            }
+            Some(status) => failed(Some(status.as_u16()), reason(status.as_u16())),
+            None => failed(None, os_cause(client)),
+        },
+        StreamableHttpError::Io(io) => failed(None, io.to_string()),
+        _ => return None,
+    })
+}
+
+#[cfg(not(feature = "http"))]
+fn http_error(
+    _server: &str,
+    _url: &str,
+    _error: &(dyn std::error::Error + 'static),
+) -> Option<Error> {
+    None
+}
+
+/// The operating system's error behind `error` ("Connection refused (os error 111)"), or the
+/// innermost cause's message.
+#[cfg(feature = "http")]
+fn os_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut innermost = error;
+    let mut cause = Some(error);
+    while let Some(current) = cause {
+        if let Some(io) = current.downcast_ref::<std::io::Error>() {
+            return io.to_string();
+        }
+        innermost = current;
+        cause = current.source();
+    }
+    innermost.to_string()
+}
+
 async fn initialize_error(
     server: &str,
     error: ClientInitializeError,
     stderr: &StderrTail,
 ) -> Error {
+    if let Some(refused) = refusal(server, &error) {
+        return refused;
+    }
     Error::Initialize {
         server: server.to_owned(),
         message: error_chain(&error),
@@ -599,11 +728,39 @@ async fn initialize_error(
     }
 }
 
+/// The error for a deliberate refusal of `initialize`, which is final.
+fn refusal(server: &str, error: &ClientInitializeError) -> Option<Error> {
+    match error {
+        ClientInitializeError::JsonRpcError(data) => Some(Error::Refused {
+            server: server.to_owned(),
+            status: None,
+            message: format!("{} (JSON-RPC error {})", data.message, data.code.0),
+        }),
+        _ => None,
+    }
+}
+
+/// The size and limit in an error response that stands for a message over the limit.
+fn oversized(data: &ErrorData) -> Option<(u64, u64)> {
+    let oversized = data.data.as_ref()?.get(crate::line_limit::OVERSIZED_KEY)?;
+    let field = |name: &str| oversized.get(name).and_then(serde_json::Value::as_u64);
+    Some((field("size")?, field("limit")?))
+}
+
 /// Maps an rmcp request error. `TransportClosed` also tells the caller to invalidate.
 pub(crate) fn request_error(server: &str, tool: Option<&str>, error: ServiceError) -> Error {
     let server = server.to_owned();
     let tool = tool.map(str::to_owned);
     match error {
+        ServiceError::McpError(data) if oversized(&data).is_some() => {
+            let (size, limit) = oversized(&data).unwrap_or_default();
+            Error::MessageTooLarge {
+                server,
+                tool,
+                size,
+                limit,
+            }
+        }
         ServiceError::McpError(data) => Error::Server {
             server,
             tool,

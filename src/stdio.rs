@@ -1,4 +1,5 @@
-//! Starting a server as a child process, in its own process group, with its stderr captured.
+//! Starting a server as a child process, in its own process group, with its stderr captured,
+//! and the transport that speaks to it and stops it.
 
 use std::collections::VecDeque;
 use std::process::Stdio;
@@ -6,14 +7,21 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use std::future::Future;
+
 use event_listener::Event;
-use process_wrap::tokio::{CommandWrap, KillOnDrop, ProcessGroup};
-use rmcp::transport::TokioChildProcess;
+use process_wrap::tokio::{ChildWrapper, CommandWrap, KillOnDrop, ProcessGroup};
+use rmcp::RoleClient;
+use rmcp::service::{RxJsonRpcMessage, TxJsonRpcMessage};
+use rmcp::transport::Transport;
+use rmcp::transport::async_rw::AsyncRwTransport;
 use tokio::io::AsyncBufReadExt;
+use tokio::process::{ChildStdin, ChildStdout};
 
 use crate::config::StdioConfig;
 use crate::error::{Error, Result};
-use crate::sync::lock;
+use crate::line_limit::LineLimit;
+use crate::sync::{Flag, lock};
 
 /// How many stderr lines are kept for error messages.
 const STDERR_TAIL_LINES: usize = 20;
@@ -55,15 +63,26 @@ impl StderrTail {
     }
 }
 
+/// How a server process is started and stopped.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// Longest message read from the server, in bytes.
+    pub(crate) max_message_size: usize,
+    /// How long each step of stopping the process waits: after closing its stdin, then after
+    /// SIGTERM, before SIGKILL.
+    pub(crate) grace: Duration,
+}
+
 /// A started server process.
 pub(crate) struct Spawned {
-    pub(crate) transport: TokioChildProcess,
+    pub(crate) transport: ChildTransport,
     pub(crate) pid: Option<u32>,
     pub(crate) stderr: Arc<StderrTail>,
 }
 
-/// Starts the server. Must run inside the library's tokio context.
-pub(crate) fn spawn(server: &str, config: &StdioConfig) -> Result<Spawned> {
+/// Starts the server. Must run inside the library's tokio context, on the tokio thread (which
+/// lives as long as the library, so the parent-death signal fires only when the host dies).
+pub(crate) fn spawn(server: &str, config: &StdioConfig, limits: Limits) -> Result<Spawned> {
     let spawn_error = |source: std::io::Error| Error::Spawn {
         server: server.to_owned(),
         command: config.command.to_string_lossy().into_owned(),
@@ -85,17 +104,25 @@ pub(crate) fn spawn(server: &str, config: &StdioConfig) -> Result<Spawned> {
     if let Some(dir) = &config.cwd {
         command.current_dir(dir);
     }
+    command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    crate::process::die_with_parent(&mut command);
     let mut command = CommandWrap::from(command);
     // Its own process group, so that closing or killing it reaches everything it started.
     command.wrap(ProcessGroup::leader());
     command.wrap(KillOnDrop);
-    let (transport, stderr) = TokioChildProcess::builder(command)
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(spawn_error)?;
-    let pid = transport.id();
+    let mut child = command.spawn().map_err(spawn_error)?;
+    let pid = child.id();
+    let (Some(stdin), Some(stdout)) = (child.stdin().take(), child.stdout().take()) else {
+        crate::process::kill_group(pid);
+        return Err(spawn_error(std::io::Error::other(
+            "the child has no stdin or stdout",
+        )));
+    };
     let tail = Arc::new(StderrTail::default());
-    if let Some(stderr) = stderr {
+    if let Some(stderr) = child.stderr().take() {
         let tail = tail.clone();
         let server = server.to_owned();
         crate::runtime::spawn(async move {
@@ -105,12 +132,127 @@ pub(crate) fn spawn(server: &str, config: &StdioConfig) -> Result<Spawned> {
     } else {
         tail.close();
     }
+    let stdout = LineLimit::new(stdout, server, limits.max_message_size);
+    let transport = ChildTransport {
+        // rmcp's own limit only has to admit what the filter lets through.
+        rw: AsyncRwTransport::new_client(stdout, stdin)
+            .with_max_line_length(limits.max_message_size.saturating_add(16)),
+        child: Some(child),
+        pid,
+        stdout_closed: Arc::new(Flag::default()),
+        stopped: Arc::new(Flag::default()),
+        grace: limits.grace,
+    };
     Ok(Spawned {
         transport,
         pid,
         stderr: tail,
     })
 }
+
+/// The rmcp transport of a server process: newline-delimited JSON over its stdin and stdout,
+/// with a bound on each message, a flag raised the moment stdout ends, and a bounded stop.
+pub(crate) struct ChildTransport {
+    rw: AsyncRwTransport<RoleClient, LineLimit<ChildStdout>, ChildStdin>,
+    child: Option<Box<dyn ChildWrapper>>,
+    pid: Option<u32>,
+    stdout_closed: Arc<Flag>,
+    /// Raised once the process has been stopped (or killed).
+    stopped: Arc<Flag>,
+    grace: Duration,
+}
+
+impl ChildTransport {
+    /// Raised once the process has been stopped, by a close or after a drop.
+    pub(crate) fn stopped(&self) -> Arc<Flag> {
+        self.stopped.clone()
+    }
+
+    /// Raised when the server's stdout ends. rmcp itself only reports the session closed
+    /// once it has stopped the process, which can take seconds.
+    pub(crate) fn stdout_closed(&self) -> Arc<Flag> {
+        self.stdout_closed.clone()
+    }
+}
+
+impl Transport<RoleClient> for ChildTransport {
+    type Error = std::io::Error;
+
+    fn send(
+        &mut self,
+        item: TxJsonRpcMessage<RoleClient>,
+    ) -> impl Future<Output = std::io::Result<()>> + Send + 'static {
+        self.rw.send(item)
+    }
+
+    async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleClient>> {
+        let message = self.rw.receive().await;
+        if message.is_none() {
+            self.stdout_closed.set();
+        }
+        message
+    }
+
+    async fn close(&mut self) -> std::io::Result<()> {
+        // Closing stdin is the first step of the stop.
+        self.rw.close().await?;
+        if let Some(child) = self.child.take() {
+            stop(child, self.pid, self.grace, &self.stopped).await;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for ChildTransport {
+    fn drop(&mut self) {
+        // Dropped without a close (a connect cancelled or abandoned): stop the process in the
+        // background with the same steps, or at once if there is no runtime to run them.
+        let Some(child) = self.child.take() else {
+            return;
+        };
+        let (pid, grace, stopped) = (self.pid, self.grace, self.stopped.clone());
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn(async move {
+                stop(child, pid, grace, &stopped).await;
+            })),
+            Err(_) => {
+                crate::process::kill_group(pid);
+                drop(child);
+                stopped.set();
+            }
+        }
+    }
+}
+
+/// Stops a server whose stdin is closed (or about to be): waits `grace` for it to exit, sends
+/// SIGTERM to its process group and waits `grace` again, then kills the group. Dropping this
+/// future part-way kills the group at once.
+async fn stop(mut child: Box<dyn ChildWrapper>, pid: Option<u32>, grace: Duration, stopped: &Flag) {
+    let _kill = crate::process::KillGroupOnDrop(pid, stopped);
+    if crate::runtime::timeout(grace, child.inner_mut().wait())
+        .await
+        .is_some()
+    {
+        return;
+    }
+    if let Err(error) = child.signal(SIGTERM) {
+        log::debug!("mcp-dispatch: SIGTERM to process group {pid:?} failed: {error}");
+    }
+    if crate::runtime::timeout(grace, child.inner_mut().wait())
+        .await
+        .is_some()
+    {
+        return;
+    }
+    log::debug!("mcp-dispatch: process group {pid:?} ignored SIGTERM; killing it");
+    crate::process::kill_group(pid);
+    let _ = crate::runtime::timeout(grace, child.inner_mut().wait()).await;
+}
+
+#[cfg(unix)]
+const SIGTERM: i32 = nix::sys::signal::Signal::SIGTERM as i32;
+#[cfg(not(unix))]
+const SIGTERM: i32 = 15;
 
 /// Reads the server's stderr to its end, logging each line at debug and keeping the last few.
 ///

@@ -9,3 +9,38 @@ pub(crate) fn lock<T: ?Sized>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
+
+/// A flag that is raised once and can be waited for.
+#[derive(Default)]
+pub(crate) struct Flag {
+    raised: std::sync::atomic::AtomicBool,
+    event: event_listener::Event,
+}
+
+impl Flag {
+    /// Raises the flag and wakes every waiter.
+    pub(crate) fn set(&self) {
+        self.raised
+            .store(true, std::sync::atomic::Ordering::Release);
+        self.event.notify(usize::MAX);
+    }
+
+    /// True once raised.
+    pub(crate) fn is_set(&self) -> bool {
+        self.raised.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Waits until the flag is raised.
+    pub(crate) async fn wait(&self) {
+        loop {
+            if self.is_set() {
+                return;
+            }
+            let listener = self.event.listen();
+            if self.is_set() {
+                return;
+            }
+            listener.await;
+        }
+    }
+}

@@ -99,3 +99,31 @@ fn a_server_that_exits_during_initialize_reports_its_last_stderr_lines() {
     }
     assert!(error.to_string().contains("refusing to start"), "{error}");
 }
+
+#[test]
+fn a_server_that_refuses_initialize_fails_at_once_and_is_not_retried() {
+    let client =
+        Client::new(common::server("gatekeeper").env("MCP_TEST_REFUSE_INIT", "no entry for you"));
+    for _ in 0..2 {
+        let started = Instant::now();
+        let error = client.list_tools_blocking().unwrap_err();
+        let took = started.elapsed();
+        match &error {
+            Error::Refused {
+                server,
+                status,
+                message,
+            } => {
+                assert_eq!(server, "gatekeeper");
+                assert_eq!(*status, None);
+                assert!(message.contains("no entry for you"), "{message}");
+            }
+            other => panic!("expected Error::Refused, got {other:?}"),
+        }
+        assert!(error.to_string().contains("no entry for you"), "{error}");
+        // No backoff and no second attempt: one process start and one handshake.
+        assert!(took < Duration::from_millis(900), "took {took:?}");
+    }
+    // Each call started the server once: two calls, two attempts in all.
+    assert_eq!(client.stats().connect_failures, 2);
+}

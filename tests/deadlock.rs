@@ -4,7 +4,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use mcp_dispatch::{Client, Dispatcher, Error, Executor};
+use mcp_dispatch::model::{ElicitResult, ElicitationAction};
+use mcp_dispatch::{Client, Dispatcher, Error, Executor, Handlers};
 use serde_json::json;
 
 #[test]
@@ -117,4 +118,70 @@ fn the_hubs_blocking_methods_are_guarded_and_name_the_server() {
     );
     hub.close_blocking().unwrap();
     assert!(executor.shutdown());
+}
+
+/// A server request answered by a handler whose synchronous body makes a blocking call: the
+/// call is refused at once, and meanwhile another client keeps answering.
+#[test]
+fn a_handler_body_that_blocks_is_refused_while_other_clients_keep_answering() {
+    let bystander = Client::new(common::server("bystander"));
+    bystander
+        .call_tool_blocking("echo", json!({"text": "warm"}))
+        .unwrap();
+    let (body_tx, body_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = async_channel::bounded::<()>(1);
+    let from_handler = bystander.clone();
+    let handlers = Handlers::new().on_elicitation(move |_request| {
+        // The body, before the future: a blocking call here must not freeze anything.
+        let started = Instant::now();
+        let outcome = from_handler.call_tool_blocking("echo", json!({"text": "inner"}));
+        let thread = std::thread::current().name().map(str::to_owned);
+        let _ = body_tx.send((outcome, started.elapsed(), thread));
+        let release = release_rx.clone();
+        async move {
+            // Hold the request open until the test has used the other client.
+            let _ = release.recv().await;
+            Ok(ElicitResult::new(ElicitationAction::Decline))
+        }
+    });
+    let asker = Client::builder(common::server("asker"))
+        .handlers(handlers)
+        .call_timeout(Duration::from_secs(20))
+        .build();
+    let asking =
+        std::thread::spawn(move || asker.call_tool_blocking("ask", json!({"message": "?"})));
+
+    let (outcome, took, thread) = body_rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the handler ran");
+    assert!(
+        matches!(
+            &outcome,
+            Err(Error::WouldDeadlock { server, method: "call_tool_blocking" }) if server == "bystander"
+        ),
+        "{outcome:?}"
+    );
+    assert!(took < Duration::from_millis(100), "refused after {took:?}");
+    assert_ne!(
+        thread.as_deref(),
+        Some("mcp-dispatch-rt"),
+        "the body ran on the tokio thread"
+    );
+    // The request is still open on the asker's session; other clients are unaffected.
+    let started = Instant::now();
+    let echo = bystander
+        .call_tool_blocking("echo", json!({"text": "meanwhile"}))
+        .unwrap();
+    assert_eq!(common::text(&echo), "meanwhile");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
+
+    release_tx.try_send(()).unwrap();
+    let asked = asking.join().unwrap().unwrap();
+    let answer: serde_json::Value = serde_json::from_str(&common::text(&asked)).unwrap();
+    assert_eq!(answer["action"], "decline");
+    bystander.close_blocking().unwrap();
 }

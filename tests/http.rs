@@ -34,28 +34,41 @@ fn calls_and_lists_over_http_with_custom_headers() {
 }
 
 #[test]
-fn a_missing_token_is_an_initialize_error_naming_the_server() {
+fn a_missing_token_is_a_refusal_naming_the_server_and_not_retried() {
     let server = HttpServer::start("127.0.0.1:0", &[("MCP_TEST_REQUIRE_AUTH", "s3cret")]);
     let client = Client::new(ServerConfig::http(&server.url).name("guarded"));
-    match client.list_tools_blocking().unwrap_err() {
-        Error::Initialize {
-            server, message, ..
+    let started = Instant::now();
+    let error = client.list_tools_blocking().unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "took {:?}",
+        started.elapsed()
+    );
+    match &error {
+        Error::Refused {
+            server,
+            status,
+            message,
         } => {
             assert_eq!(server, "guarded");
-            assert!(
-                message.to_lowercase().contains("auth") || message.contains("401"),
-                "{message}"
-            );
+            assert_eq!(*status, Some(401));
+            assert!(message.contains("authorization required"), "{message}");
         }
-        other => panic!("expected Error::Initialize, got {other:?}"),
+        other => panic!("expected Error::Refused, got {other:?}"),
     }
+    let text = error.to_string();
+    assert!(
+        text.contains("HTTP 401") && !text.contains("rmcp::"),
+        "{text}"
+    );
+    assert_eq!(client.stats().connect_failures, 1);
 }
 
 #[test]
-fn a_port_nobody_listens_on_fails_quickly() {
+fn a_port_nobody_listens_on_fails_quickly_with_the_os_error() {
     let port = common::free_port();
-    let client =
-        Client::new(ServerConfig::http(format!("http://127.0.0.1:{port}/mcp")).name("nobody"));
+    let url = format!("http://127.0.0.1:{port}/mcp");
+    let client = Client::new(ServerConfig::http(&url).name("nobody"));
     let started = Instant::now();
     let error = client.list_tools_blocking().unwrap_err();
     assert!(
@@ -64,9 +77,39 @@ fn a_port_nobody_listens_on_fails_quickly() {
         started.elapsed()
     );
     match &error {
-        Error::Initialize { server, .. } => assert_eq!(server, "nobody"),
-        other => panic!("expected Error::Initialize, got {other:?}"),
+        Error::Http {
+            server,
+            url: named,
+            status,
+            message,
+        } => {
+            assert_eq!(server, "nobody");
+            assert_eq!(named, &url);
+            assert_eq!(*status, None);
+            assert!(message.contains("Connection refused"), "{message}");
+        }
+        other => panic!("expected Error::Http, got {other:?}"),
     }
+    assert!(error.to_string().contains(&url), "{error}");
+}
+
+#[test]
+fn an_http_500_is_reported_with_its_status_not_as_a_closed_connection() {
+    let server = HttpServer::start("127.0.0.1:0", &[("MCP_TEST_HTTP_STATUS", "500")]);
+    let client = Client::new(ServerConfig::http(&server.url).name("broken"));
+    let error = client.list_tools_blocking().unwrap_err();
+    match &error {
+        Error::Http { server, status, .. } => {
+            assert_eq!(server, "broken");
+            assert_eq!(*status, Some(500));
+        }
+        other => panic!("expected Error::Http, got {other:?}"),
+    }
+    let text = error.to_string();
+    assert!(
+        text.contains("HTTP 500") && !text.contains("closed"),
+        "{text}"
+    );
 }
 
 #[test]

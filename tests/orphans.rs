@@ -109,3 +109,107 @@ fn a_host_that_exits_without_closing_leaves_no_server() {
     // The server sees stdin close when its host dies, and exits.
     wait_until(BOUND, "the orphaned server to exit", || !alive(server));
 }
+
+/// A server that never answers `initialize`, ignores stdin EOF and SIGTERM: only SIGKILL
+/// stops it.
+fn stubborn(name: &str, pid_file: &std::path::Path) -> ServerConfig {
+    common::server(name)
+        .env("MCP_TEST_HANG_INIT", "1")
+        .env("MCP_TEST_STUBBORN", "1")
+        .env("MCP_TEST_PID_FILE", pid_file)
+}
+
+#[test]
+fn closing_during_a_connect_stops_the_server_within_the_close_bound() {
+    let dir = common::temp_dir("close-connecting");
+    let pid_file = dir.join("server.pid");
+    let client = Client::builder(stubborn("stubborn", &pid_file))
+        .connect_timeout(Duration::from_secs(60))
+        .close_timeout(Duration::from_secs(1))
+        .build();
+    let caller = client.clone();
+    let waiting = std::thread::spawn(move || caller.list_tools_blocking());
+    let server = read_pid(&pid_file);
+    let started = std::time::Instant::now();
+    client.close_blocking().unwrap();
+    let took = started.elapsed();
+    // Stdin closed, 0.5 s; SIGTERM, 0.5 s; then SIGKILL: about 1 s, never the connect timeout.
+    assert!(took < Duration::from_secs(4), "close took {took:?}");
+    wait_until(Duration::from_secs(1), "the server to die", || {
+        !alive(server)
+    });
+    let outcome = waiting.join().unwrap();
+    assert!(
+        matches!(outcome, Err(mcp_dispatch::Error::Closed { ref server }) if server == "stubborn"),
+        "{outcome:?}"
+    );
+}
+
+#[test]
+fn dropping_the_client_during_a_connect_stops_the_server() {
+    let dir = common::temp_dir("drop-connecting");
+    let pid_file = dir.join("server.pid");
+    let client = Client::builder(stubborn("dropped", &pid_file))
+        .connect_timeout(Duration::from_secs(60))
+        .close_timeout(Duration::from_secs(1))
+        .build();
+    // The future holds the client's state, not a handle: dropping the handle closes it.
+    let listing = client.list_tools();
+    let waiting = std::thread::spawn(move || futures::executor::block_on(listing));
+    let server = read_pid(&pid_file);
+    drop(client);
+    wait_until(Duration::from_secs(4), "the server to die", || {
+        !alive(server)
+    });
+    let outcome = waiting.join().unwrap();
+    assert!(
+        matches!(outcome, Err(mcp_dispatch::Error::Closed { .. })),
+        "{outcome:?}"
+    );
+}
+
+/// The test re-runs itself as a host (with `MCP_KILLED_HOST_DIR` set) that starts a server
+/// which ignores stdin EOF and SIGTERM, leaves a call in flight and is then SIGKILLed, so no
+/// destructor runs. The parent-death signal must take the server down.
+#[test]
+fn a_host_killed_mid_call_leaves_no_server() {
+    if let Ok(dir) = std::env::var("MCP_KILLED_HOST_DIR") {
+        let dir = std::path::PathBuf::from(dir);
+        let client = Client::new(
+            common::server("stubborn")
+                .env("MCP_TEST_STUBBORN", "1")
+                .env("MCP_TEST_PID_FILE", dir.join("server.pid")),
+        );
+        client.call_tool_blocking("pid", json!({})).unwrap();
+        let caller = client.clone();
+        std::thread::spawn(move || caller.call_tool_blocking("sleep", json!({"ms": 60_000})));
+        common::wait_until(BOUND, "the call to be running", || {
+            common::sleeping(&client) == 1
+        });
+        std::fs::write(dir.join("ready"), "ready").unwrap();
+        loop {
+            std::thread::park();
+        }
+    }
+    let dir = common::temp_dir("killed-host");
+    let mut host = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_host_killed_mid_call_leaves_no_server",
+            "--nocapture",
+        ])
+        .env("MCP_KILLED_HOST_DIR", &dir)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = read_pid(&dir.join("server.pid"));
+    wait_until(BOUND, "the host to be ready", || dir.join("ready").exists());
+    assert!(alive(server));
+    common::kill(host.id());
+    let _ = host.wait();
+    wait_until(
+        Duration::from_secs(2),
+        "the server to die with its host",
+        || !alive(server),
+    );
+}

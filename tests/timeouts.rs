@@ -123,3 +123,59 @@ fn a_blocking_caller_that_gives_up_cancels_the_call() {
     assert_eq!(text(&echo), "fine");
     client.close_blocking().unwrap();
 }
+
+/// A server that closes its stdout but keeps running (and ignores stdin EOF and SIGTERM)
+/// takes seconds to tear down; neither the call in flight nor the next call waits for that.
+#[test]
+fn call_timeouts_hold_while_a_server_that_closed_stdout_is_torn_down() {
+    let client = Client::builder(common::server("half-dead").env("MCP_TEST_STUBBORN", "1"))
+        .call_timeout(Duration::from_secs(1))
+        .close_timeout(Duration::from_secs(4))
+        .build();
+    let first_pid = common::text(&client.call_tool_blocking("pid", json!({})).unwrap());
+    let started = Instant::now();
+    let error = client
+        .call_tool_blocking("close_stdout", json!({}))
+        .unwrap_err();
+    let took = started.elapsed();
+    assert!(
+        matches!(&error, Error::TransportClosed { tool: Some(tool), .. } if tool == "close_stdout"),
+        "{error:?}"
+    );
+    assert!(
+        took < Duration::from_millis(1500),
+        "in flight: took {took:?}"
+    );
+    // The next call finds a new session within its own timeout (plus the connect).
+    let started = Instant::now();
+    let second_pid = common::text(&client.call_tool_blocking("pid", json!({})).unwrap());
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(3), "next call: took {took:?}");
+    assert_ne!(first_pid, second_pid);
+    assert_eq!(client.stats().connects, 2);
+    client.close_blocking().unwrap();
+}
+
+/// A plain timeout is kept even while rmcp cannot hand the cancellation to the session.
+#[test]
+fn a_call_that_times_out_returns_at_its_timeout() {
+    let client = Client::builder(common::server("slow"))
+        .call_timeout(Duration::from_millis(300))
+        .build();
+    client.call_tool_blocking("pid", json!({})).unwrap();
+    let started = Instant::now();
+    let error = client
+        .call_tool_blocking("sleep", json!({"ms": 10_000}))
+        .unwrap_err();
+    let took = started.elapsed();
+    assert!(matches!(error, Error::Timeout { .. }), "{error:?}");
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_millis(1300),
+        "took {took:?}"
+    );
+    // The server was told: the cancellation arrives shortly after.
+    common::wait_until(Duration::from_secs(5), "the cancellation", || {
+        common::cancellations(&client) >= 1
+    });
+    client.close_blocking().unwrap();
+}

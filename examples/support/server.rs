@@ -26,6 +26,12 @@
 //!   first, then serve normally.
 //! - `MCP_TEST_RECORD_DIR=dir`: the `record` tool appends `key\n` to
 //!   `dir/record.log`.
+//! - `MCP_TEST_STUBBORN=1`: ignore SIGTERM, and keep running after stdin
+//!   closes (with `MCP_TEST_HANG_INIT`, too): only SIGKILL stops it.
+//! - `MCP_TEST_REFUSE_INIT=message`: answer `initialize` with a JSON-RPC
+//!   error carrying `message`.
+//! - `MCP_TEST_HTTP_STATUS=code` (HTTP only): answer every request on the
+//!   endpoint with that status and a plain-text body.
 //! - `MCP_TEST_REQUIRE_AUTH=TOKEN` (HTTP only): any request without the
 //!   header `Authorization: Bearer TOKEN` gets `401 Unauthorized`.
 //!
@@ -195,6 +201,12 @@ struct AddArgs {
 struct SleepArgs {
     /// How long to sleep, in milliseconds.
     ms: u64,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+struct BigArgs {
+    /// How many bytes of text to return.
+    bytes: usize,
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -468,6 +480,30 @@ impl TestServer {
         let _ = stdout.write_all(br#"{"jsonrpc":"2.0","id":1,"result":{"con"#);
         let _ = stdout.flush();
         std::process::exit(4)
+    }
+
+    #[tool(
+        description = "Returns a text of `bytes` bytes (the letter x repeated).",
+        annotations(read_only_hint = true)
+    )]
+    fn big(&self, Parameters(BigArgs { bytes }): Parameters<BigArgs>) -> String {
+        "x".repeat(bytes)
+    }
+
+    #[tool(
+        description = "Points stdout at /dev/null (the client sees it close) and never \
+                          answers; the process keeps running."
+    )]
+    async fn close_stdout(&self) -> String {
+        match std::fs::File::options().write(true).open("/dev/null") {
+            Ok(null) => {
+                if let Err(error) = nix::unistd::dup2_stdout(&null) {
+                    eprintln!("test server: cannot redirect stdout: {error}");
+                }
+            }
+            Err(error) => eprintln!("test server: cannot open /dev/null: {error}"),
+        }
+        std::future::pending().await
     }
 
     #[tool(description = "Returns a tool error (isError true) with the given message.")]
@@ -758,6 +794,19 @@ impl ServerHandler for TestServer {
         .with_instructions("Test server for mcp-dispatch")
     }
 
+    /// Refuses the session when `MCP_TEST_REFUSE_INIT` is set.
+    async fn initialize(
+        &self,
+        request: rmcp::model::InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::InitializeResult, ErrorData> {
+        if let Ok(message) = std::env::var("MCP_TEST_REFUSE_INIT") {
+            return Err(ErrorData::invalid_request(message, None));
+        }
+        context.peer.set_peer_info(request.clone());
+        self.negotiate_initialize(&request)
+    }
+
     /// Accepts any level: the `log` tool sends whatever it is asked to.
     #[allow(deprecated)]
     async fn set_level(
@@ -932,6 +981,27 @@ fn switch_on(name: &str) -> bool {
     std::env::var_os(name).is_some_and(|value| !value.is_empty() && value != "0")
 }
 
+/// With `MCP_TEST_STUBBORN`, blocks SIGTERM in every thread (threads started
+/// later inherit the mask), so that it stays pending and never stops the process.
+fn ignore_sigterm_if_stubborn() {
+    if switch_on("MCP_TEST_STUBBORN") {
+        let mut set = nix::sys::signal::SigSet::empty();
+        set.add(nix::sys::signal::Signal::SIGTERM);
+        if let Err(error) = set.thread_block() {
+            fatal(format!("cannot block SIGTERM: {error}"));
+        }
+    }
+}
+
+/// With `MCP_TEST_STUBBORN`, never returns: the process outlives its stdin.
+fn outlive_stdin() {
+    if switch_on("MCP_TEST_STUBBORN") {
+        loop {
+            std::thread::park();
+        }
+    }
+}
+
 /// Applies the `MCP_TEST_*` switches that act before serving: over HTTP, only
 /// those that are not about the stdio stream.
 fn apply_startup_switches(stdio: bool) {
@@ -969,6 +1039,7 @@ fn apply_startup_switches(stdio: bool) {
     if switch_on("MCP_TEST_HANG_INIT") {
         // Swallow everything, answer nothing.
         let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
+        outlive_stdin();
         std::process::exit(0);
     }
 
@@ -985,8 +1056,27 @@ fn apply_startup_switches(stdio: bool) {
 
 /// Serves the test tools over stdio until stdin closes.
 async fn serve() {
-    let (stdin, stdout) = rmcp::transport::stdio_pipes();
-    let transport = (EofSignal { inner: stdin }, stdout);
+    if switch_on("MCP_TEST_STUBBORN") {
+        // The plain handles write to descriptor 1 itself, so that `close_stdout` closes the
+        // only copy of the pipe (rmcp's fast path reopens it).
+        let transport = (
+            EofSignal {
+                inner: tokio::io::stdin(),
+            },
+            tokio::io::stdout(),
+        );
+        serve_on(transport).await
+    } else {
+        let (stdin, stdout) = rmcp::transport::stdio_pipes();
+        serve_on((EofSignal { inner: stdin }, stdout)).await
+    }
+}
+
+async fn serve_on<R, W>(transport: (R, W))
+where
+    R: AsyncRead + Send + Unpin + 'static,
+    W: tokio::io::AsyncWrite + Send + Unpin + 'static,
+{
     let running = match rmcp::serve_server(TestServer::new(), transport).await {
         Ok(running) => running,
         // The client went away before initializing: a normal end.
@@ -1002,6 +1092,7 @@ async fn serve() {
 /// stdio until stdin closes, then returns. Fatal errors print to stderr and
 /// exit with status 1.
 pub fn run() {
+    ignore_sigterm_if_stubborn();
     apply_startup_switches(true);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -1011,6 +1102,7 @@ pub fn run() {
     // A blocking stdin read can outlive the service (when it ended for another
     // reason than EOF); do not wait for it.
     runtime.shutdown_background();
+    outlive_stdin();
 }
 
 /// The body type of rmcp's HTTP responses.
@@ -1060,6 +1152,13 @@ where
     }
     if request.uri().path() != HTTP_PATH {
         return plain_response(http::StatusCode::NOT_FOUND, "Not Found");
+    }
+    if let Some(status) = std::env::var("MCP_TEST_HTTP_STATUS")
+        .ok()
+        .and_then(|status| status.parse().ok())
+        .and_then(|status| http::StatusCode::from_u16(status).ok())
+    {
+        return plain_response(status, "failing on purpose");
     }
     service.handle(request).await
 }
