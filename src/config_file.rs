@@ -20,7 +20,8 @@
 //! top-level keys (such as VS Code's `inputs`) are ignored.
 //!
 //! Comments (`//` and `/* */`) and trailing commas are accepted, because VS Code's `mcp.json`
-//! is JSON with comments; a leading byte-order mark is skipped. Everything else must be JSON.
+//! is JSON with comments; a leading byte-order mark is skipped. Everything else must be JSON,
+//! in UTF-8, with arrays and objects nested fewer than 128 deep.
 //!
 //! # Server entries
 //!
@@ -50,7 +51,8 @@
 //!   A variable set to the empty string expands to the empty string.
 //! - `${VAR:-default}` to the value if it is set and not empty, else to `default` (as in a POSIX
 //!   shell). The default may itself contain references (`${A:-${B:-x}}`), which are only
-//!   expanded, and only fail, when the default is used.
+//!   expanded, and only fail, when the default is used. Defaults may nest to any depth;
+//!   expansion takes time linear in the string.
 //! - `${env:VAR}` (VS Code's spelling) like `${VAR}`.
 //! - `${input:...}` (VS Code prompts) is an error: inputs are not supported.
 //!
@@ -64,7 +66,10 @@
 //! Whole-file problems are the `Err` of [`parse`]; problems in one entry are that entry's
 //! `config`, so the other servers still work. Every [`Error::Config`] carries the 1-based line
 //! and column (counted in characters) of what is wrong: the field's key, the element of
-//! `args`, or the server's key when a field is missing.
+//! `args`, or the server's key when a field is missing. A JSON syntax error is where the
+//! parser stopped, the last byte it read; when that is a newline (as at the end of a file cut
+//! short), it is on the line the newline ends, one column past its last character. A file
+//! that is not UTF-8 is an error at its first bad byte.
 
 use std::collections::HashMap;
 
@@ -91,21 +96,12 @@ pub(crate) fn parse(
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<ServerEntry>, Error> {
     let clean = blank_jsonc(text);
-    // serde_json judges the syntax (and bounds the nesting depth, which keeps the recursive
-    // reader below safe); the reader then keeps what `Value` loses: order, duplicates and
-    // positions.
+    // serde_json judges the syntax and bounds the nesting depth; the reader then keeps what
+    // `Value` loses: order, duplicates and positions. The reader bounds its recursion itself
+    // too, so that it is safe whatever serde_json accepts.
     if let Err(error) = serde_json::from_str::<serde_json::Value>(&clean) {
         return Err(json_error(text, &error));
     }
-    let root = Reader::new(&clean)
-        .document()
-        .ok_or_else(|| Error::Config {
-            server: None,
-            field: None,
-            line: 0,
-            column: 0,
-            message: "cannot read the file".to_owned(),
-        })?;
     let file_error = |server: Option<&str>, field: Option<&str>, at: usize, message: String| {
         let (line, column) = line_column(text, at);
         Error::Config {
@@ -116,6 +112,9 @@ pub(crate) fn parse(
             message,
         }
     };
+    let root = Reader::new(&clean)
+        .document()
+        .map_err(|(at, message)| file_error(None, None, at, message.to_owned()))?;
     let Kind::Object(top) = &root.kind else {
         return Err(file_error(
             None,
@@ -206,17 +205,11 @@ fn json_error(text: &str, error: &serde_json::Error) -> Error {
     } else {
         text.match_indices('\n').nth(line - 2).map(|(i, _)| i + 1)
     };
-    let column = match line_start {
-        Some(start) if byte_column > 0 => {
-            // serde_json's column is the 1-based byte column of the offending byte.
-            let mut end = (start + byte_column - 1).min(text.len());
-            while !text.is_char_boundary(end) {
-                end -= 1;
-            }
-            chars_on_line(text, start, end) + 1
-        }
-        _ => byte_column,
-    };
+    // serde_json's column is the 1-based byte column of the last byte it read, and 0 when
+    // that byte is the newline ending the line before: either way, the byte before
+    // `line_start + byte_column`.
+    let at = line_start.map_or(text.len(), |start| (start + byte_column).saturating_sub(1));
+    let (line, column) = line_column(text, at);
     Error::Config {
         server: None,
         field: None,
@@ -226,11 +219,34 @@ fn json_error(text: &str, error: &serde_json::Error) -> Error {
     }
 }
 
-/// The 1-based line and character column of byte `at` of `text`.
+/// The text of a config file's bytes, or an [`Error::Config`] at the first byte that is not
+/// UTF-8.
+pub(crate) fn text(bytes: &[u8]) -> Result<&str, Error> {
+    std::str::from_utf8(bytes).map_err(|error| {
+        let valid = error.valid_up_to();
+        let before = std::str::from_utf8(&bytes[..valid]).unwrap_or_default();
+        let (line, column) = line_column(before, valid);
+        Error::Config {
+            server: None,
+            field: None,
+            line,
+            column,
+            message: format!(
+                "the file is not UTF-8: byte 0x{:02x} cannot start a character here",
+                bytes[valid]
+            ),
+        }
+    })
+}
+
+/// The 1-based line and character column of byte `at` of `text` (past its end: of the end).
+/// A newline belongs to the line it ends, at the column just past that line's last character.
 fn line_column(text: &str, at: usize) -> (usize, usize) {
-    let Some(before) = text.get(..at) else {
-        return (0, 0);
-    };
+    let mut at = at.min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    let before = &text[..at];
     let line = before.matches('\n').count() + 1;
     let start = before.rfind('\n').map_or(0, |i| i + 1);
     (line, chars_on_line(text, start, at) + 1)
@@ -357,12 +373,17 @@ struct Member {
     value: Node,
 }
 
-/// Reads JSON that serde_json has already accepted into [`Node`]s. Returns `None` only on
-/// input serde_json would have rejected.
+/// How deeply arrays and objects may nest. serde_json refuses 128 levels first; the reader
+/// checks again so that its recursion is bounded by this, not by the file.
+const MAX_DEPTH: usize = 128;
+
+/// Reads JSON that serde_json has already accepted into [`Node`]s.
 struct Reader<'a> {
     text: &'a str,
     bytes: &'a [u8],
     at: usize,
+    /// How many arrays and objects enclose the current position.
+    depth: usize,
 }
 
 impl<'a> Reader<'a> {
@@ -371,11 +392,28 @@ impl<'a> Reader<'a> {
             text,
             bytes: text.as_bytes(),
             at: 0,
+            depth: 0,
         }
     }
 
-    fn document(mut self) -> Option<Node> {
-        self.value()
+    /// The document's value, or where and why it cannot be read: nesting past
+    /// [`MAX_DEPTH`], or (only for text serde_json would reject) bad syntax.
+    fn document(mut self) -> Result<Node, (usize, &'static str)> {
+        match self.value() {
+            Some(node) => Ok(node),
+            None if self.depth > MAX_DEPTH => Err((self.at, "arrays and objects nest too deeply")),
+            None => Err((self.at, "invalid JSON")),
+        }
+    }
+
+    /// Enters an array or object at the current position, unless that nests too deeply.
+    fn enter(&mut self) -> Option<()> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return None;
+        }
+        self.at += 1;
+        Some(())
     }
 
     fn skip_whitespace(&mut self) {
@@ -399,7 +437,7 @@ impl<'a> Reader<'a> {
         let at = self.at;
         let kind = match *self.bytes.get(at)? {
             b'{' => {
-                self.at += 1;
+                self.enter()?;
                 let mut members = Vec::new();
                 if !self.eat(b'}') {
                     loop {
@@ -423,10 +461,11 @@ impl<'a> Reader<'a> {
                         }
                     }
                 }
+                self.depth -= 1;
                 Kind::Object(members)
             }
             b'[' => {
-                self.at += 1;
+                self.enter()?;
                 let mut items = Vec::new();
                 if !self.eat(b']') {
                     loop {
@@ -439,6 +478,7 @@ impl<'a> Reader<'a> {
                         }
                     }
                 }
+                self.depth -= 1;
                 Kind::Array(items)
             }
             b'"' => Kind::String(self.string()?),
@@ -1613,7 +1653,7 @@ mod tests {
         // Columns in characters even after multi-byte text.
         let error = parse_err("{\"mcpServers\": {\"é\": {\"command\": \"ü\" x}}}");
         assert_config(&error, None, None, (1, 38), "invalid JSON");
-        assert_config(&parse_err(""), None, None, (1, 0), "EOF");
+        assert_config(&parse_err(""), None, None, (1, 1), "EOF");
         // Commas that are not trailing are still errors.
         assert_config(&parse_err("{,}"), None, None, (1, 2), "invalid JSON");
         assert_config(
@@ -1623,6 +1663,55 @@ mod tests {
             (1, 16),
             "invalid JSON",
         );
+    }
+
+    #[test]
+    fn an_error_at_a_newline_is_at_the_end_of_the_line_it_ends() {
+        // serde_json stops after the newline, on "line 3 column 0".
+        let error = parse_err("{\"servers\": {\n  \"a\": \"é\"\n");
+        assert_config(&error, None, None, (2, 11), "EOF");
+        assert_config(&parse_err("{\n"), None, None, (1, 2), "EOF");
+        assert_config(&parse_err("\n\n"), None, None, (2, 1), "EOF");
+        // EOF is reported at the last byte read.
+        assert_config(&parse_err("\u{feff}{"), None, None, (1, 1), "EOF");
+        assert_eq!(line_column("ab\ncd", 2), (1, 3));
+        assert_eq!(line_column("ab\ncd", 3), (2, 1));
+        assert_eq!(line_column("ab\ncd", 99), (2, 3));
+        assert_eq!(line_column("é", 1), (1, 1));
+    }
+
+    #[test]
+    fn invalid_utf8_is_located_at_its_first_bad_byte() {
+        assert_eq!(text(b"{\"servers\": {}}").unwrap(), "{\"servers\": {}}");
+        let error = text(b"{\n  \"\xc3\xa9\xff\"").unwrap_err();
+        assert_config(&error, None, None, (2, 5), "not UTF-8: byte 0xff");
+        let error = text(b"\xef\xbb\xbf\x80").unwrap_err();
+        assert_config(&error, None, None, (1, 1), "byte 0x80");
+        let error = text(b"a\n\xe9").unwrap_err();
+        assert_config(&error, None, None, (2, 1), "byte 0xe9");
+    }
+
+    #[test]
+    fn the_reader_bounds_its_own_nesting() {
+        // serde_json refuses this nesting first; the reader must refuse it too, without
+        // recursing past its bound, even on a small stack.
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        let objects = format!("{}1{}", "{\"a\":".repeat(100_000), "}".repeat(100_000));
+        let outcomes = std::thread::Builder::new()
+            .stack_size(256 << 10)
+            .spawn(move || [deep, objects].map(|text| Reader::new(&text).document().err()))
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(
+            outcomes,
+            [
+                Some((MAX_DEPTH, "arrays and objects nest too deeply")),
+                Some((5 * MAX_DEPTH, "arrays and objects nest too deeply")),
+            ]
+        );
+        let fine = format!("{}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert!(Reader::new(&fine).document().is_ok());
     }
 
     #[test]

@@ -380,17 +380,19 @@ impl HubBuilder {
     /// # Errors
     ///
     /// As [`servers_from_json_str`](HubBuilder::servers_from_json_str), and
-    /// [`Error::Config`] naming the path if it cannot be read.
+    /// [`Error::Config`] naming the path if it cannot be read, or at the first byte that is
+    /// not UTF-8.
     pub fn servers_from_path(self, path: impl AsRef<Path>) -> Result<HubBuilder> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|error| Error::Config {
+        let bytes = std::fs::read(path).map_err(|error| Error::Config {
             server: None,
             field: None,
             line: 0,
             column: 0,
             message: format!("cannot read {}: {error}", path.display()),
         })?;
-        self.servers_from_json_str(&text)
+        crate::config_file::text(&bytes)
+            .and_then(|text| self.servers_from_json_str(text))
             .map_err(|error| match error {
                 Error::Config {
                     server,
