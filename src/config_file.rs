@@ -33,7 +33,7 @@
 //! | `env`      | object; values are strings, or numbers and booleans, which are used as written (`8080`, `true`) |
 //! | `cwd`      | working directory; empty means none |
 //! | `url`      | `http://` or `https://` endpoint (http); without `type`, its presence means http |
-//! | `headers`  | object of strings |
+//! | `headers`  | object of strings; names and (expanded) values must be valid in HTTP |
 //! | `disabled` | `true` leaves the entry out entirely; it is not checked at all |
 //!
 //! Without `type`, an entry with both `command` and `url`, or neither, is an error. With a
@@ -760,9 +760,37 @@ impl Entry<'_> {
                     ),
                 ));
             };
-            config = config.header(&name.key, self.expand(value, &field, name.at)?);
+            let value = self.expand(value, &field, name.at)?;
+            #[cfg(feature = "http")]
+            self.check_header(&name.key, &value, &field, name.at)?;
+            config = config.header(&name.key, value);
         }
         Ok(config)
+    }
+
+    /// Checks a header's name and expanded value as the HTTP transport will when it connects,
+    /// so that a bad one is reported with its position. The value is not quoted: it may be a
+    /// secret.
+    #[cfg(feature = "http")]
+    fn check_header(&self, name: &str, value: &str, field: &str, at: usize) -> Result<(), Error> {
+        if http::HeaderName::try_from(name).is_err() {
+            return Err(self.error(
+                Some(field),
+                at,
+                format!("`{name}` is not a valid HTTP header name"),
+            ));
+        }
+        if http::HeaderValue::try_from(value).is_err() {
+            return Err(self.error(
+                Some(field),
+                at,
+                format!(
+                    "the value of `{field}` is not a valid HTTP header value \
+                     (it has a line break, NUL or other control character)"
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// The member `key` of the entry, `None` if it is absent or `null`; an error if it is
@@ -1561,6 +1589,47 @@ mod tests {
             Some("command"),
             (31, 14),
             "`command` must be a string, found a number",
+        );
+    }
+
+    #[cfg(feature = "http")]
+    #[test]
+    fn bad_header_names_and_values_are_located_entry_errors() {
+        let entries = parse_ok(
+            "{\"mcpServers\": {\n  \"name\": {\"url\": \"http://h/\", \"headers\": {\"A b\": \"x\"}},\n  \
+             \"value\": {\"url\": \"http://h/\", \"headers\": {\"ok\": \"1\", \"X\": \"a\\r\\nb\"}},\n  \
+             \"empty\": {\"url\": \"http://h/\", \"headers\": {\"\": \"x\"}},\n  \
+             \"good\": {\"url\": \"http://h/\", \"headers\": {\"X-Token\": \"${TOKEN}\", \"Accept\": \"é\"}}\n}}",
+        );
+        assert_config(
+            entry_error(&entries, "name"),
+            Some("name"),
+            Some("headers.A b"),
+            (2, 44),
+            "`A b` is not a valid HTTP header name",
+        );
+        let error = entry_error(&entries, "value");
+        assert_config(
+            error,
+            Some("value"),
+            Some("headers.X"),
+            (3, 56),
+            "not a valid HTTP header value",
+        );
+        assert!(!error.to_string().contains("a\r\nb"), "{error}");
+        assert_config(
+            entry_error(&entries, "empty"),
+            Some("empty"),
+            Some("headers."),
+            (4, 45),
+            "is not a valid HTTP header name",
+        );
+        assert_eq!(
+            http(&entries, "good").headers,
+            [
+                ("X-Token".to_owned(), "s3cret".to_owned()),
+                ("Accept".to_owned(), "é".to_owned())
+            ]
         );
     }
 
