@@ -1918,8 +1918,9 @@ mod tests {
         let entries = parse_on_stack(text, 8 << 20);
         let elapsed = started.elapsed();
         assert_eq!(stdio(&entries, "a").command, "x");
-        // About 0.1 s in a debug build; quadratic expansion takes tens of seconds.
-        assert!(elapsed.as_secs_f64() < 3.0, "took {elapsed:?}");
+        // Under a second in a debug build; the quadratic expansion this replaced took about
+        // ten minutes, so the bound is generous for a loaded machine.
+        assert!(elapsed.as_secs_f64() < 10.0, "took {elapsed:?}");
     }
 
     #[test]
