@@ -83,8 +83,39 @@ struct Inner {
     /// False for the shared executor, whose tokio thread is shared with host-dispatcher
     /// clients and stops only when the last of them is gone.
     owns_runtime: bool,
-    shutdown_hooks: Mutex<Vec<Weak<dyn OnShutdown>>>,
+    shutdown_hooks: Mutex<Hooks>,
     shut_down: AtomicBool,
+}
+
+/// What must be closed on shutdown: one weak hook per client, dead ones pruned in batches.
+///
+/// Pruning on every registration would make registering `n` clients cost `O(n²)`. Pruning
+/// only once the list has doubled since the last prune makes it `O(1)` amortised, and keeps
+/// the list at most twice the peak number of live clients (a dead entry holds no more than
+/// its allocation).
+#[derive(Default)]
+struct Hooks {
+    hooks: Vec<Weak<dyn OnShutdown>>,
+    /// Length of the list after the last prune.
+    kept: usize,
+}
+
+/// The list is not pruned below this length.
+const MIN_PRUNE_LEN: usize = 64;
+
+impl Hooks {
+    fn push(&mut self, hook: Weak<dyn OnShutdown>) {
+        if self.hooks.len() >= MIN_PRUNE_LEN.max(2 * self.kept) {
+            self.hooks.retain(|hook| hook.strong_count() > 0);
+            self.kept = self.hooks.len();
+        }
+        self.hooks.push(hook);
+    }
+
+    fn take(&mut self) -> Vec<Weak<dyn OnShutdown>> {
+        self.kept = 0;
+        std::mem::take(&mut self.hooks)
+    }
 }
 
 impl std::fmt::Debug for Executor {
@@ -121,7 +152,7 @@ impl Executor {
                 thread: Mutex::new(Some(thread)),
                 runtime,
                 owns_runtime,
-                shutdown_hooks: Mutex::new(Vec::new()),
+                shutdown_hooks: Mutex::new(Hooks::default()),
                 shut_down: AtomicBool::new(false),
             }),
         })
@@ -184,11 +215,9 @@ impl Executor {
         let _ = self.inner.jobs.try_send(Queued::Cleanup(job));
     }
 
-    /// Registers what must be closed on shutdown.
+    /// Registers what must be closed on shutdown, in `O(1)` amortised time.
     pub(crate) fn on_shutdown(&self, hook: Weak<dyn OnShutdown>) {
-        let mut hooks = lock(&self.inner.shutdown_hooks);
-        hooks.retain(|hook| hook.strong_count() > 0);
-        hooks.push(hook);
+        lock(&self.inner.shutdown_hooks).push(hook);
     }
 }
 
@@ -227,7 +256,7 @@ impl Inner {
     /// Closes the sessions of every client on this executor, on the executor, within the
     /// deadline.
     fn close_sessions(&self, deadline: Instant) -> bool {
-        let hooks = std::mem::take(&mut *lock(&self.shutdown_hooks));
+        let hooks = lock(&self.shutdown_hooks).take();
         let closing: Vec<_> = hooks
             .iter()
             .filter_map(Weak::upgrade)
@@ -367,5 +396,48 @@ fn drop_jobs<I: IntoIterator>(jobs: I) {
         if std::panic::catch_unwind(AssertUnwindSafe(move || drop(job))).is_err() {
             log::error!("mcp-dispatch: a job panicked while being dropped at shutdown");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Nothing;
+
+    impl OnShutdown for Nothing {
+        fn shut_down(&self) -> Option<BoxFuture<'static, ()>> {
+            None
+        }
+    }
+
+    fn hook() -> Arc<dyn OnShutdown> {
+        Arc::new(Nothing)
+    }
+
+    #[test]
+    fn hooks_keep_every_live_one_and_stay_within_twice_the_live_count() {
+        let mut hooks = Hooks::default();
+        let live: Vec<Arc<dyn OnShutdown>> = (0..100).map(|_| hook()).collect();
+        for (i, live) in live.iter().enumerate() {
+            hooks.push(Arc::downgrade(live));
+            // Ten dead ones for each live one.
+            for _ in 0..10 {
+                hooks.push(Arc::downgrade(&hook()));
+            }
+            assert!(
+                hooks.hooks.len() <= MIN_PRUNE_LEN.max(2 * (i + 1)) + 11,
+                "{} hooks for {} live",
+                hooks.hooks.len(),
+                i + 1
+            );
+        }
+        let kept = hooks.take();
+        let upgraded: Vec<_> = kept.iter().filter_map(Weak::upgrade).collect();
+        assert_eq!(upgraded.len(), live.len());
+        for live in &live {
+            assert!(upgraded.iter().any(|hook| Arc::ptr_eq(hook, live)));
+        }
+        assert!(hooks.hooks.is_empty());
     }
 }
