@@ -1,6 +1,6 @@
 //! Many servers behind one handle, with tool names an LLM API accepts.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
@@ -67,10 +67,8 @@ impl ToolFilter {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        let names: Vec<String> = names.into_iter().map(Into::into).collect();
-        ToolFilter(Arc::new(move |tool| {
-            names.iter().any(|name| **name == *tool.name)
-        }))
+        let names: HashSet<String> = names.into_iter().map(Into::into).collect();
+        ToolFilter(Arc::new(move |tool| names.contains(tool.name.as_ref())))
     }
 
     /// Every tool except those named here.
@@ -79,10 +77,8 @@ impl ToolFilter {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        let names: Vec<String> = names.into_iter().map(Into::into).collect();
-        ToolFilter(Arc::new(move |tool| {
-            !names.iter().any(|name| **name == *tool.name)
-        }))
+        let names: HashSet<String> = names.into_iter().map(Into::into).collect();
+        ToolFilter(Arc::new(move |tool| !names.contains(tool.name.as_ref())))
     }
 
     /// The tools for which `predicate` returns `true`.
@@ -256,6 +252,9 @@ struct Defaults {
 pub struct HubBuilder {
     defaults: Defaults,
     servers: Vec<ServerSetup>,
+    /// Name to the position of its last setup in `servers`, so that setting a server's
+    /// filter or handlers does not scan them all.
+    positions: HashMap<String, usize>,
 }
 
 impl std::fmt::Debug for HubBuilder {
@@ -318,10 +317,8 @@ impl HubBuilder {
 
     /// Handlers for the server `name` (already added), instead of the hub's.
     pub fn handlers_for(mut self, name: &str, handlers: Handlers) -> HubBuilder {
-        for setup in &mut self.servers {
-            if setup.name == name {
-                setup.handlers = Some(handlers.clone());
-            }
+        if let Some(setup) = self.setup_mut(name) {
+            setup.handlers = Some(handlers);
         }
         self
     }
@@ -338,19 +335,29 @@ impl HubBuilder {
         config: ServerConfig,
         filter: ToolFilter,
     ) -> HubBuilder {
-        self.servers
-            .push(ServerSetup::new(name.into(), Ok(config), filter));
+        self.push(ServerSetup::new(name.into(), Ok(config), filter));
         self
     }
 
     /// Sets the tool filter of a server already added (for example from a config file).
     pub fn filter(mut self, name: &str, filter: ToolFilter) -> HubBuilder {
-        for setup in &mut self.servers {
-            if setup.name == name {
-                setup.filter = filter.clone();
-            }
+        if let Some(setup) = self.setup_mut(name) {
+            setup.filter = filter;
         }
         self
+    }
+
+    fn push(&mut self, setup: ServerSetup) {
+        self.positions
+            .insert(setup.name.clone(), self.servers.len());
+        self.servers.push(setup);
+    }
+
+    /// The setup of `name`. A name added twice fails [`build`](HubBuilder::build), so the
+    /// last setup is the one that matters.
+    fn setup_mut(&mut self, name: &str) -> Option<&mut ServerSetup> {
+        let position = *self.positions.get(name)?;
+        self.servers.get_mut(position)
     }
 
     /// Adds the servers of an `mcpServers` / `servers` config file's text.
@@ -366,7 +373,7 @@ impl HubBuilder {
     pub fn servers_from_json_str(mut self, text: &str) -> Result<HubBuilder> {
         let entries = crate::config_file::parse(text, &|name| std::env::var(name).ok())?;
         for entry in entries {
-            self.servers.push(ServerSetup::new(
+            self.push(ServerSetup::new(
                 entry.name,
                 entry.config,
                 ToolFilter::all(),
@@ -467,6 +474,7 @@ impl Hub {
                 handlers: Handlers::default(),
             },
             servers: Vec::new(),
+            positions: HashMap::new(),
         }
     }
 
