@@ -97,7 +97,8 @@ impl ToolFilter {
 #[non_exhaustive]
 pub struct HubTool {
     /// The qualified name to show an LLM and to pass to [`Hub::call_tool`]: matches
-    /// `^[a-zA-Z0-9_-]{1,64}$`, unique across the hub.
+    /// `^[a-zA-Z0-9_-]{1,64}$`, unique across the hub (see [`Hub::list_tools`] for how
+    /// duplicates and collisions are resolved).
     pub name: String,
     /// The server that offers it.
     pub server: String,
@@ -135,7 +136,7 @@ impl HubTool {
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct HubTools {
-    /// The tools, sorted by qualified name.
+    /// The tools, sorted by qualified name; no two share a name.
     pub tools: Vec<HubTool>,
     /// One error per server that could not be listed; each names its server.
     pub errors: Vec<Error>,
@@ -553,6 +554,22 @@ impl Hub {
     /// A server that fails does not hide the others: its error (naming it) goes into
     /// [`HubTools::errors`]. Each server's list is cached as described in
     /// [`Client::list_tools`].
+    ///
+    /// # Qualified names
+    ///
+    /// Every tool gets one qualified name, unique across the hub, as [`ToolNames`] makes
+    /// them: `server__tool` (with the hub's separator) after sanitising, and cut to 64
+    /// chars. Two rules keep the names unique:
+    ///
+    /// - A server that lists the same tool name more than once gets its *first* listing
+    ///   offered; the later ones are dropped (and logged with `log::warn!`). Filters see only
+    ///   that first listing.
+    /// - Different tools whose names become the same after sanitising or cutting (`a.b` and
+    ///   `a_b`, on one server or across servers such as `files.x` and `files_x`) all get a
+    ///   suffix of 8 hex digits of a hash of their original names, as described under
+    ///   [`ToolNames`]; tools that do not collide keep their plain names.
+    ///
+    /// [`ToolNames`]: crate::ToolNames
     pub fn list_tools(&self) -> impl Future<Output = HubTools> + Send + 'static {
         let inner = self.inner.clone();
         let servers: Vec<(String, Result<Client>, ToolFilter)> = read(&inner.servers)
@@ -575,8 +592,7 @@ impl Hub {
             for (server, listed, filter) in listings {
                 match listed {
                     Ok(tools) => offered.extend(
-                        tools
-                            .into_iter()
+                        first_of_each_name(&server, tools)
                             .filter(|tool| filter.allows(tool))
                             .map(|tool| (server.clone(), tool)),
                     ),
@@ -783,6 +799,23 @@ impl Hub {
         let old = write(&self.inner.servers).insert(name, Entry { client, filter });
         old.and_then(|entry| entry.client.ok())
     }
+}
+
+/// The tools of one server's listing with each name once: the first listing of a name wins,
+/// and each later one is dropped with a warning.
+fn first_of_each_name(server: &str, tools: Vec<Tool>) -> impl Iterator<Item = Tool> + '_ {
+    let mut seen = HashSet::with_capacity(tools.len());
+    tools.into_iter().filter(move |tool| {
+        let first = seen.insert(tool.name.clone());
+        if !first {
+            log::warn!(
+                "mcp-dispatch: server `{server}` lists the tool `{}` more than once; \
+                 the hub offers its first listing",
+                tool.name
+            );
+        }
+        first
+    })
 }
 
 /// True on a thread that runs this library's jobs, where blocking would deadlock.

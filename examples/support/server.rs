@@ -34,6 +34,8 @@
 //!   endpoint with that status and a plain-text body.
 //! - `MCP_TEST_REQUIRE_AUTH=TOKEN` (HTTP only): any request without the
 //!   header `Authorization: Bearer TOKEN` gets `401 Unauthorized`.
+//! - `MCP_TEST_DUPLICATE_TOOL=name`: `tools/list` lists the tool `name` a
+//!   second time, last, with the description `duplicate listing`.
 //!
 //! In HTTP mode `MCP_TEST_PID_FILE`, `MCP_TEST_STDERR_LINES` and
 //! `MCP_TEST_EXIT_BEFORE_INIT` apply as over stdio; `MCP_TEST_HANG_INIT` and
@@ -841,6 +843,13 @@ impl ServerHandler for TestServer {
         LIST_TOOLS_CALLS.fetch_add(1, Ordering::SeqCst);
         let mut tools = self.tool_router.list_all();
         tools.retain(|tool| self.tool_visible(&tool.name));
+        if let Ok(name) = std::env::var("MCP_TEST_DUPLICATE_TOOL")
+            && let Some(tool) = tools.iter().find(|tool| tool.name == name.as_str())
+        {
+            let mut duplicate = tool.clone();
+            duplicate.description = Some("duplicate listing".into());
+            tools.push(duplicate);
+        }
         let mut result = ListToolsResult::with_all_items(tools);
         if context
             .protocol_version()
