@@ -29,6 +29,27 @@ pub type Job = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 /// the last of its jobs are gone; a host can take its job channel closing as the sign that
 /// the library is done with it.
 ///
+/// # A dispatcher that does not poll
+///
+/// Every timeout of the library (connect, call, close) runs inside the job, so its clock
+/// starts only when the dispatcher first polls the job. Until then:
+///
+/// - the `_blocking` methods are still bounded: each gives up after its own bound (derived
+///   from the connect and call timeouts, as documented on it) and returns
+///   [`Error::Timeout`](crate::Error::Timeout);
+/// - the futures of the async methods are not: they resolve when the job completes or is
+///   dropped (then with [`Error::Shutdown`](crate::Error::Shutdown)), and wait for ever on
+///   a dispatcher that neither polls nor drops it.
+///
+/// To bound an async call against a dispatcher that may stall, wrap its future in your
+/// runtime's timeout (`tokio::time::timeout`, `async_std::future::timeout`, or a race with
+/// `smol::Timer`). Dropping the future when the timeout fires is safe: it abandons the call,
+/// the job ends as soon as it is polled, and a request already sent is cancelled on the
+/// server (`notifications/cancelled`), as with any dropped call future. The library puts
+/// no bound of its own around that wait: only the caller knows how long a call may rightly
+/// take (one whose timeout restarts on progress, see [`CallOptions`](crate::CallOptions),
+/// may run well past its call timeout).
+///
 /// # Example
 ///
 /// A dispatcher that queues jobs for a loop the host owns:
