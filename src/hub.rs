@@ -557,17 +557,17 @@ impl Hub {
     ///
     /// # Qualified names
     ///
-    /// Every tool gets one qualified name, unique across the hub, as [`ToolNames`] makes
-    /// them: `server__tool` (with the hub's separator) after sanitising, and cut to 64
-    /// chars. Two rules keep the names unique:
+    /// Every tool gets one qualified name, unique across the hub, made by [`ToolNames`]:
+    /// `server__tool` (with the hub's separator), each char outside `[a-zA-Z0-9_-]` turned
+    /// into `_`, at most 64 chars. Two rules keep the names unique:
     ///
-    /// - A server that lists the same tool name more than once gets its *first* listing
-    ///   offered; the later ones are dropped (and logged with `log::warn!`). Filters see only
-    ///   that first listing.
-    /// - Different tools whose names become the same after sanitising or cutting (`a.b` and
-    ///   `a_b`, on one server or across servers such as `files.x` and `files_x`) all get a
-    ///   suffix of 8 hex digits of a hash of their original names, as described under
-    ///   [`ToolNames`]; tools that do not collide keep their plain names.
+    /// - A server that lists the same tool name more than once has only its *first* listing
+    ///   offered; the later ones are dropped, with a `log::warn!`. Filters see only that
+    ///   first listing.
+    /// - Tools whose names come out the same after sanitising or cutting (the tools `a.b`
+    ///   and `a_b` of one server, or the same tool of the servers `my.files` and
+    ///   `my_files`) all get `_` and 8 hex digits of a hash of their original names, as
+    ///   described under [`ToolNames`]. Tools that do not collide keep their plain names.
     ///
     /// [`ToolNames`]: crate::ToolNames
     pub fn list_tools(&self) -> impl Future<Output = HubTools> + Send + 'static {
