@@ -366,7 +366,8 @@ impl Inner {
             let safe = tool.annotations.as_ref().is_some_and(|hints| {
                 hints.read_only_hint == Some(true) || hints.idempotent_hint == Some(true)
             });
-            safe_tools.insert(tool.name.to_string(), safe);
+            // A name listed twice keeps its first listing, as the Hub offers it.
+            safe_tools.entry(tool.name.to_string()).or_insert(safe);
         }
     }
 
