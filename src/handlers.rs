@@ -21,10 +21,11 @@ type Handler<P, R> = Arc<dyn Fn(P) -> BoxFuture<'static, Result<R, ErrorData>> +
 /// A capability is advertised to servers only when its handler is set. A request with no
 /// handler is answered with a JSON-RPC "method not found" error.
 ///
-/// Each handler returns a future, which runs on the client's dispatcher (never on the tokio
-/// thread), so it may await the host's own machinery, such as a reply from a UI thread. It
-/// must not block the thread it runs on. A handler that panics answers the server with an
-/// internal error.
+/// Each handler is called, and its future run, as a job on the client's dispatcher (never on
+/// the tokio thread), so it may await the host's own machinery, such as a reply from a UI
+/// thread. It must not block the thread it runs on: a `_blocking` call made in a handler is
+/// refused with [`Error::WouldDeadlock`](crate::Error::WouldDeadlock); await the async form
+/// instead. A handler that panics answers the server with an internal error.
 ///
 /// # Example
 ///

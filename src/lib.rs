@@ -64,7 +64,8 @@
 //! awaited on any executor, and a `_blocking` form that waits on the calling thread. Both do
 //! the same work on the dispatcher; they differ only in how the caller waits. Blocking calls
 //! are bounded by the connect and call timeouts. A blocking call made on a thread that is
-//! running this crate's jobs would deadlock, so it returns [`Error::WouldDeadlock`] at once.
+//! running this crate's jobs (the executor thread, the tokio thread, inside any job or
+//! handler) would deadlock, so it returns [`Error::WouldDeadlock`] at once.
 //!
 //! # Choosing a dispatcher
 //!
