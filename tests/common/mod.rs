@@ -15,7 +15,8 @@ pub fn server_path() -> PathBuf {
     PATH.get_or_init(|| example_path("test_server")).clone()
 }
 
-/// Path of the example binary `name`, building it if `cargo test` has not.
+/// Path of the example binary `name`, built (or found up to date) once per test process, so
+/// that a test never runs a stale binary.
 pub fn example_path(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     // target/<profile>/deps/<test> -> target/<profile>/examples/<name>
@@ -24,14 +25,22 @@ pub fn example_path(name: &str) -> PathBuf {
         .and_then(|deps| deps.parent())
         .expect("test executable lives in target/<profile>/deps");
     let path = profile_dir.join("examples").join(name);
-    if !path.exists() {
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut built = BUILT
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if !built.iter().any(|done| done == name) {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let status = std::process::Command::new(cargo)
-            .args(["build", "--example", name])
-            .status()
-            .expect("run cargo build --example");
+        let mut command = std::process::Command::new(cargo);
+        command.args(["build", "--quiet", "--example", name]);
+        if profile_dir.ends_with("release") {
+            command.arg("--release");
+        }
+        let status = command.status().expect("run cargo build --example");
         assert!(status.success(), "building the example {name} failed");
+        built.push(name.to_owned());
     }
+    drop(built);
     assert!(
         path.exists(),
         "example {name} not found at {}",
