@@ -40,10 +40,59 @@ pub(crate) enum TransportConfig {
     Http(HttpConfig),
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub(crate) struct HttpConfig {
     pub(crate) url: String,
     pub(crate) headers: Vec<(String, String)>,
+}
+
+/// Header values (bearer tokens, API keys) and the URL's query and credentials never appear
+/// in a Debug string.
+impl std::fmt::Debug for HttpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.headers.iter().map(|(name, _)| name.as_str()).collect();
+        f.debug_struct("HttpConfig")
+            .field("url", &redact_url(&self.url))
+            .field("headers", &names)
+            .finish()
+    }
+}
+
+/// `url` without its query, fragment or user credentials, which may carry secrets: for logs,
+/// Debug strings and error messages.
+pub(crate) fn redact_url(url: &str) -> String {
+    let base = url.split(['?', '#']).next().unwrap_or(url);
+    match base.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            let host = authority
+                .rsplit_once('@')
+                .map_or(authority, |(_, host)| host);
+            format!("{scheme}://{host}{path}")
+        }
+        None => base.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_stay_out_of_debug_strings() {
+        let config = ServerConfig::http("https://user:pw@example.com/mcp?key=k3y#frag")
+            .header("Authorization", "Bearer s3cret");
+        let debug = format!("{config:?}");
+        for secret in ["s3cret", "k3y", "pw", "user", "frag"] {
+            assert!(!debug.contains(secret), "{debug}");
+        }
+        assert!(debug.contains("https://example.com/mcp"), "{debug}");
+        assert!(debug.contains("Authorization"), "{debug}");
+        assert_eq!(
+            redact_url("http://127.0.0.1:8/mcp"),
+            "http://127.0.0.1:8/mcp"
+        );
+    }
 }
 
 #[derive(Clone, Debug)]

@@ -81,7 +81,7 @@ pub enum Error {
     Http {
         /// The server's name.
         server: String,
-        /// The server's URL.
+        /// The server's URL, without its query, fragment or credentials.
         url: String,
         /// The HTTP status; `None` when no response came (the connection failed).
         status: Option<u16>,

@@ -642,7 +642,7 @@ fn http_error(server: &str, url: &str, error: &(dyn std::error::Error + 'static)
     };
     let failed = |status: Option<u16>, message: String| Error::Http {
         server: server.to_owned(),
-        url: url.to_owned(),
+        url: crate::config::redact_url(url),
         status,
         message,
     };
