@@ -3,13 +3,11 @@
 
 use std::collections::VecDeque;
 use std::process::Stdio;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use std::future::Future;
 
-use event_listener::Event;
 use process_wrap::tokio::{ChildWrapper, CommandWrap, KillOnDrop, ProcessGroup};
 use rmcp::RoleClient;
 use rmcp::service::{RxJsonRpcMessage, TxJsonRpcMessage};
@@ -32,8 +30,7 @@ const STDERR_LINE_BYTES: usize = 4096;
 #[derive(Default)]
 pub(crate) struct StderrTail {
     lines: Mutex<VecDeque<String>>,
-    closed: AtomicBool,
-    closed_event: Event,
+    closed: Flag,
 }
 
 impl StderrTail {
@@ -46,19 +43,13 @@ impl StderrTail {
     }
 
     fn close(&self) {
-        self.closed.store(true, Ordering::Release);
-        self.closed_event.notify(usize::MAX);
+        self.closed.set();
     }
 
     /// The kept lines, after waiting at most `bound` for the stream to end (so that a server
     /// that just died has its last words read).
     pub(crate) async fn lines_after_close(&self, bound: Duration) -> Vec<String> {
-        if !self.closed.load(Ordering::Acquire) {
-            let listener = self.closed_event.listen();
-            if !self.closed.load(Ordering::Acquire) {
-                let _ = crate::runtime::timeout(bound, listener).await;
-            }
-        }
+        let _ = crate::runtime::timeout(bound, self.closed.wait()).await;
         lock(&self.lines).iter().cloned().collect()
     }
 }
