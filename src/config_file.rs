@@ -107,8 +107,8 @@ pub(crate) fn parse(
         Error::Config {
             server: server.map(str::to_owned),
             field: field.map(str::to_owned),
-            line,
-            column,
+            line: Some(line),
+            column: Some(column),
             message,
         }
     };
@@ -213,8 +213,8 @@ fn json_error(text: &str, error: &serde_json::Error) -> Error {
     Error::Config {
         server: None,
         field: None,
-        line,
-        column,
+        line: Some(line),
+        column: Some(column),
         message: format!("invalid JSON: {message}"),
     }
 }
@@ -229,8 +229,8 @@ pub(crate) fn text(bytes: &[u8]) -> Result<&str, Error> {
         Error::Config {
             server: None,
             field: None,
-            line,
-            column,
+            line: Some(line),
+            column: Some(column),
             message: format!(
                 "the file is not UTF-8: byte 0x{:02x} cannot start a character here",
                 bytes[valid]
@@ -551,8 +551,8 @@ impl Entry<'_> {
         Error::Config {
             server: Some(self.name.to_owned()),
             field: field.map(str::to_owned),
-            line,
-            column,
+            line: Some(line),
+            column: Some(column),
             message: message.into(),
         }
     }
@@ -1108,8 +1108,8 @@ mod tests {
             Error::Config {
                 server: s,
                 field: f,
-                line,
-                column,
+                line: Some(line),
+                column: Some(column),
                 message,
             } => {
                 assert_eq!(s.as_deref(), server, "server of {error}");

@@ -173,10 +173,10 @@ pub enum Error {
         server: Option<String>,
         /// The field that is wrong (for example `command` or `url`), if known.
         field: Option<String>,
-        /// Where in the text: 1-based line, or 0 if unknown.
-        line: usize,
-        /// Where in the text: 1-based column, or 0 if unknown.
-        column: usize,
+        /// Where in the text: the 1-based line, when the error is about a place in a text.
+        line: Option<usize>,
+        /// Where in the text: the 1-based column (in characters), with `line`.
+        column: Option<usize>,
         /// What is wrong.
         message: String,
     },
@@ -328,8 +328,11 @@ impl fmt::Display for Error {
                 message,
             } => {
                 write!(f, "config")?;
-                if *line > 0 {
-                    write!(f, " line {line} column {column}")?;
+                if let Some(line) = line {
+                    write!(f, " line {line}")?;
+                }
+                if let Some(column) = column {
+                    write!(f, " column {column}")?;
                 }
                 if let Some(server) = server {
                     write!(f, ": server `{server}`")?;

@@ -395,8 +395,8 @@ impl HubBuilder {
         let bytes = std::fs::read(path).map_err(|error| Error::Config {
             server: None,
             field: None,
-            line: 0,
-            column: 0,
+            line: None,
+            column: None,
             message: format!("cannot read {}: {error}", path.display()),
         })?;
         crate::config_file::text(&bytes)
@@ -429,8 +429,8 @@ impl HubBuilder {
             return Err(Error::Config {
                 server: None,
                 field: Some("separator".to_owned()),
-                line: 0,
-                column: 0,
+                line: None,
+                column: None,
                 message: format!(
                     "`{}` is not a valid separator: use 1 to 8 characters from [a-zA-Z0-9_-]",
                     self.defaults.separator
@@ -450,8 +450,8 @@ impl HubBuilder {
                 return Err(Error::Config {
                     server: Some(setup.name),
                     field: None,
-                    line: 0,
-                    column: 0,
+                    line: None,
+                    column: None,
                     message: "a server with this name was added twice".to_owned(),
                 });
             }

@@ -551,8 +551,8 @@ async fn start_http(
     let header_error = |name: &str, message: String| Error::Config {
         server: Some(server.to_owned()),
         field: Some(format!("headers.{name}")),
-        line: 0,
-        column: 0,
+        line: None,
+        column: None,
         message,
     };
     let mut headers = std::collections::HashMap::new();

@@ -81,7 +81,7 @@ fn one_bad_entry_is_reported_for_its_server_alone() {
             } => {
                 assert_eq!(server.as_deref(), Some("typo"));
                 assert_eq!(field.as_deref(), Some("command"));
-                assert_eq!((*line, *column), (5, 5));
+                assert_eq!((*line, *column), (Some(5), Some(5)));
                 assert!(message.contains("missing `command`"), "{message}");
             }
             other => panic!("unexpected error {other:?}"),
@@ -95,7 +95,7 @@ fn a_broken_file_is_an_error_with_line_and_column() {
     let error = Hub::from_json_str("{\n  \"mcpServers\": {\n    \"a\": { \"command\": }\n  }\n}")
         .unwrap_err();
     match &error {
-        Error::Config { line, column, .. } => assert_eq!((*line, *column), (3, 23)),
+        Error::Config { line, column, .. } => assert_eq!((*line, *column), (Some(3), Some(23))),
         other => panic!("expected Error::Config, got {other:?}"),
     }
     assert!(error.to_string().contains("line 3 column 23"), "{error}");

@@ -215,7 +215,10 @@ fn read(bytes: &[u8]) -> Result<Hub, Error> {
 fn check_located(error: &Error) -> Result<(), TestCaseError> {
     match error {
         Error::Config { line, column, .. } => {
-            prop_assert!(*line >= 1 && *column >= 1, "not located: {error:?}");
+            prop_assert!(
+                line.is_some_and(|l| l >= 1) && column.is_some_and(|c| c >= 1),
+                "not located: {error:?}"
+            );
         }
         Error::Unsupported { .. } => {}
         other => prop_assert!(false, "not a config error: {other:?}"),
