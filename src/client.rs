@@ -1,34 +1,35 @@
 //! The client of one server.
 
-use std::any::Any;
-use std::collections::HashMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::StreamExt;
 use futures::future::Either;
-use futures::{FutureExt, StreamExt};
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, GetPromptRequestParams, GetPromptResult, Prompt,
     ReadResourceRequestParams, ReadResourceResult, Resource, ResourceTemplate, ServerPeerInfo,
     SubscribeRequestParams, Tool, UnsubscribeRequestParams,
 };
 
+use crate::backoff::Backoff;
 use crate::blocking::block_on_bounded;
 use crate::config::ServerConfig;
-use crate::dispatcher::{Dispatcher, dispatch, job};
+use crate::dispatcher::Dispatcher;
 use crate::error::{Error, Result, panic_message};
 use crate::executor::{Executor, OnShutdown};
+use crate::handler::Hooks;
 use crate::handlers::Handlers;
-use crate::inner::{Backend, Inner, run_job};
+use crate::inner::Inner;
+use crate::jobs::{Jobs, Target};
 use crate::notify::{Bus, Notifications, Progress, ProgressRoutes};
 use crate::options::{CallOptions, Retry, Stats};
 use crate::runtime::{self, Runtime};
-use crate::session::{Backoff, Hooks};
 use crate::single_flight::SingleFlight;
 use crate::sync::Flag;
+use crate::tool_cache::ToolCache;
 
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(60);
@@ -107,8 +108,7 @@ impl std::fmt::Debug for Client {
 /// ```
 pub struct ClientBuilder {
     config: ServerConfig,
-    dispatcher: Option<Arc<dyn Dispatcher>>,
-    executor: Option<Executor>,
+    target: Option<Target>,
     connect_timeout: Duration,
     call_timeout: Duration,
     close_timeout: Duration,
@@ -131,21 +131,48 @@ impl std::fmt::Debug for ClientBuilder {
 }
 
 impl ClientBuilder {
-    /// Runs this client's jobs on `dispatcher` instead of the shared [`Executor`].
+    /// Runs this client's jobs on `executor` instead of the shared one.
     ///
-    /// Given an [`Executor`], the client also uses that executor's tokio thread, and the
-    /// executor's shutdown closes the client's session. Given any other dispatcher, the
-    /// client uses a tokio thread shared by all such clients, stopped when the last of them
-    /// is dropped.
+    /// The client uses the executor's tokio thread too, and the executor's
+    /// [shutdown](Executor#shutdown) closes the client's session.
+    ///
+    /// ```
+    /// use mcp_dispatch::{Client, Executor, ServerConfig};
+    ///
+    /// let executor = Executor::new()?;
+    /// let client = Client::builder(ServerConfig::stdio("my-mcp-server"))
+    ///     .executor(executor.clone())
+    ///     .build();
+    /// assert!(executor.shutdown());
+    /// assert!(matches!(client.list_tools_blocking(), Err(mcp_dispatch::Error::Shutdown { .. })));
+    /// # Ok::<(), mcp_dispatch::Error>(())
+    /// ```
+    pub fn executor(mut self, executor: Executor) -> ClientBuilder {
+        self.target = Some(Target::Executor(executor));
+        self
+    }
+
+    /// Runs this client's jobs on a host's `dispatcher` (its own loop or executor) instead of
+    /// the shared [`Executor`].
+    ///
+    /// The client then uses a tokio thread shared by every client on a host dispatcher,
+    /// stopped when the last of them is dropped. See [`Dispatcher`] for what a dispatcher
+    /// must do.
+    ///
+    /// ```
+    /// use mcp_dispatch::{Client, Job, ServerConfig};
+    ///
+    /// let (jobs, to_poll) = std::sync::mpsc::channel::<Job>();
+    /// let jobs = std::sync::Mutex::new(jobs);
+    /// let client = Client::builder(ServerConfig::stdio("my-mcp-server"))
+    ///     .dispatcher(move |job: Job| {
+    ///         let _ = jobs.lock().unwrap().send(job);
+    ///     })
+    ///     .build();
+    /// # drop((client, to_poll));
+    /// ```
     pub fn dispatcher<D: Dispatcher>(mut self, dispatcher: D) -> ClientBuilder {
-        let any: &dyn Any = &dispatcher;
-        if let Some(executor) = any.downcast_ref::<Executor>() {
-            self.executor = Some(executor.clone());
-            self.dispatcher = None;
-        } else {
-            self.executor = None;
-            self.dispatcher = Some(Arc::new(dispatcher));
-        }
+        self.target = Some(Target::Host(Arc::new(dispatcher)));
         self
     }
 
@@ -156,10 +183,9 @@ impl ClientBuilder {
         self
     }
 
-    /// Runs this client's jobs on a dispatcher shared with others (a Hub's).
-    pub(crate) fn shared_dispatcher(mut self, dispatcher: Arc<dyn Dispatcher>) -> ClientBuilder {
-        self.executor = None;
-        self.dispatcher = Some(dispatcher);
+    /// Runs this client's jobs where a Hub runs its others.
+    pub(crate) fn target(mut self, target: Option<Target>) -> ClientBuilder {
+        self.target = target;
         self
     }
 
@@ -218,35 +244,12 @@ impl ClientBuilder {
 
     /// Builds the client. Nothing is started until the first call.
     ///
-    /// If the library's threads cannot be started, every call returns
-    /// [`Error::Runtime`].
+    /// Building cannot fail. If the library's threads cannot be started (the operating
+    /// system refuses a new thread), the client is built anyway and every call returns
+    /// [`Error::Runtime`] with the system's error; a [`Hub`](crate::Hub) behaves the same.
     pub fn build(self) -> Client {
         let name = self.config.server_name();
-        let (executor, backend) = match (self.dispatcher, self.executor) {
-            (Some(dispatcher), _) => {
-                let backend = Runtime::shared()
-                    .map(|runtime| Backend {
-                        dispatcher,
-                        runtime,
-                        executor: None,
-                    })
-                    .map_err(|source| Error::Runtime {
-                        source: Arc::new(source),
-                    });
-                (None, backend)
-            }
-            (None, executor) => match executor.map_or_else(Executor::shared, Ok) {
-                Ok(executor) => {
-                    let backend = Backend {
-                        runtime: executor.runtime(),
-                        dispatcher: Arc::new(executor.clone()),
-                        executor: Some(executor.clone()),
-                    };
-                    (Some(executor), Ok(backend))
-                }
-                Err(error) => (None, Err(error)),
-            },
-        };
+        let jobs = jobs_on(self.target);
         let abandoned = Error::Shutdown {
             server: name.clone(),
         };
@@ -256,25 +259,19 @@ impl ClientBuilder {
             hub_bus: self.hub_bus,
             progress: Arc::new(ProgressRoutes::default()),
             handlers: self.handlers,
-            tools: SingleFlight::new(abandoned.clone()),
-            tool_changes: AtomicU64::new(0),
-            runner: backend
-                .as_ref()
-                .ok()
-                .map(|backend| (backend.dispatcher.clone(), backend.runtime.clone())),
+            tools: Arc::new(ToolCache::new(abandoned.clone())),
             starting: Mutex::new(None),
         });
         let inner = Arc::new(Inner {
             name,
             config: self.config,
-            backend,
+            jobs,
             slot: SingleFlight::new(abandoned),
             connect_timeout: self.connect_timeout,
             call_timeout: self.call_timeout,
             close_timeout: self.close_timeout,
             retry: self.retry,
             backoff: Backoff::new(),
-            safe_tools: Mutex::new(HashMap::new()),
             shut_down: AtomicBool::new(false),
             connects: AtomicU64::new(0),
             connect_failures: AtomicU64::new(0),
@@ -283,7 +280,7 @@ impl ClientBuilder {
             max_message_size: self.max_message_size,
             closing: Flag::default(),
         });
-        if let Some(executor) = executor {
+        if let Some(executor) = inner.jobs.as_ref().ok().and_then(|jobs| jobs.executor()) {
             let hook: Arc<dyn OnShutdown> = inner.clone();
             executor.on_shutdown(Arc::downgrade(&hook));
             if executor.is_shut_down() {
@@ -295,6 +292,30 @@ impl ClientBuilder {
             inner,
         }
     }
+}
+
+/// The jobs of a client on `target` (by default the shared executor), with the tokio
+/// runtime they enter.
+fn jobs_on(target: Option<Target>) -> Result<Arc<Jobs>> {
+    let runtime_error = |source| Error::Runtime {
+        source: Arc::new(source),
+    };
+    let jobs = match target {
+        Some(Target::Host(dispatcher)) => {
+            let runtime = Runtime::shared().map_err(runtime_error)?;
+            Jobs::new(Target::Host(dispatcher), runtime)
+        }
+        Some(Target::Executor(executor)) => {
+            let runtime = executor.runtime();
+            Jobs::new(Target::Executor(executor), runtime)
+        }
+        None => {
+            let executor = Executor::shared()?;
+            let runtime = executor.runtime();
+            Jobs::new(Target::Executor(executor), runtime)
+        }
+    };
+    Ok(Arc::new(jobs))
 }
 
 impl Client {
@@ -309,8 +330,7 @@ impl Client {
     pub fn builder(config: ServerConfig) -> ClientBuilder {
         ClientBuilder {
             config,
-            dispatcher: None,
-            executor: None,
+            target: None,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             call_timeout: DEFAULT_CALL_TIMEOUT,
             close_timeout: DEFAULT_CLOSE_TIMEOUT,
@@ -839,16 +859,11 @@ impl Client {
     {
         let inner = self.inner.clone();
         async move {
-            let backend = inner.backend.as_ref().map_err(Clone::clone)?;
+            let jobs = inner.jobs()?.clone();
             let server = inner.name.clone();
-            let (reply, answer) = futures::channel::oneshot::channel::<Result<T>>();
-            let dispatcher = backend.dispatcher.clone();
-            let runtime = backend.runtime.clone();
-            let task = runtime.wrap(run_job(work, inner, reply));
-            dispatch(&*dispatcher, job(task.map(drop)));
-            answer
+            jobs.run(work(inner))
                 .await
-                .unwrap_or_else(|_| Err(Error::Shutdown { server }))
+                .unwrap_or_else(|lost| Err(lost.into_error(server)))
         }
     }
 }

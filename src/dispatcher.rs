@@ -82,11 +82,6 @@ where
     }
 }
 
-/// Wraps any future into a [`Job`].
-pub(crate) fn job<F: Future<Output = ()> + Send + 'static>(future: F) -> Job {
-    Box::pin(future)
-}
-
 /// Hands `job` to `dispatcher`, containing a panic of the dispatcher itself (the job is then
 /// dropped, and its caller sees [`Error::Shutdown`](crate::Error::Shutdown)). This matters
 /// because jobs are also dispatched from `Drop`, where an unwind would abort.

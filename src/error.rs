@@ -4,6 +4,10 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod mapping;
+
+pub(crate) use mapping::{http_initialize, initialize, request_error};
+
 /// A specialised [`Result`](std::result::Result) whose error is [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -52,6 +56,8 @@ pub enum Error {
         stderr: Vec<String>,
         /// How many times the server was started before giving up.
         attempts: u32,
+        /// rmcp's error, when the handshake itself failed.
+        source: Option<Arc<dyn std::error::Error + Send + Sync>>,
     },
     /// The server refused the session: it answered `initialize` with a JSON-RPC error, or an
     /// HTTP server answered 401 or 403. A refusal is final: it is not retried.
@@ -132,6 +138,8 @@ pub enum Error {
         server: String,
         /// What was wrong.
         message: String,
+        /// rmcp's error, when it reported the problem.
+        source: Option<Arc<dyn std::error::Error + Send + Sync>>,
     },
     /// The arguments of a tool call were not a JSON object (or `null`).
     InvalidArguments {
@@ -220,6 +228,7 @@ impl fmt::Display for Error {
                 message,
                 stderr,
                 attempts,
+                ..
             } => {
                 write!(f, "server `{server}`: initialize failed")?;
                 if *attempts > 1 {
@@ -297,7 +306,9 @@ impl fmt::Display for Error {
             Error::TransportClosed { server, tool } => {
                 write!(f, "server `{server}`{}: connection closed", tool_part(tool))
             }
-            Error::Protocol { server, message } => {
+            Error::Protocol {
+                server, message, ..
+            } => {
                 write!(f, "server `{server}`: protocol error: {message}")
             }
             Error::InvalidArguments {
@@ -357,6 +368,9 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Spawn { source, .. } | Error::Runtime { source } => Some(&**source),
+            Error::Initialize { source, .. } | Error::Protocol { source, .. } => {
+                source.as_deref().map(|source| source as _)
+            }
             _ => None,
         }
     }

@@ -7,14 +7,14 @@ use std::task::Poll;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
 
-use crate::dispatcher::{Dispatcher, Job};
+use crate::blocking::block_on_bounded;
+use crate::dispatcher::Job;
 use crate::error::{Error, Result, panic_message};
 use crate::runtime::Runtime;
-use crate::sync::lock;
+use crate::sync::{Flag, lock};
 
 /// Name of the executor thread.
 pub(crate) const EXECUTOR_THREAD_NAME: &str = "mcp-dispatch";
@@ -24,8 +24,9 @@ const DEFAULT_SHUTDOWN_BOUND: Duration = Duration::from_secs(5);
 
 /// Something that must be closed when its executor shuts down (a client's session).
 pub(crate) trait OnShutdown: Send + Sync {
-    /// Refuses later calls and returns the work that closes what is open.
-    fn shut_down(&self) -> Option<BoxFuture<'static, ()>>;
+    /// Refuses later calls and starts closing what is open, as cleanup jobs on the executor;
+    /// the flag is raised once it is closed.
+    fn shut_down(&self) -> Option<Arc<Flag>>;
 }
 
 /// The built-in [`Dispatcher`]: one named thread that polls every job it is given.
@@ -54,7 +55,7 @@ pub(crate) trait OnShutdown: Send + Sync {
 ///
 /// let executor = Executor::new().unwrap();
 /// let client = Client::builder(ServerConfig::stdio("my-mcp-server"))
-///     .dispatcher(executor.clone())
+///     .executor(executor.clone())
 ///     .build();
 /// assert!(executor.shutdown());
 /// assert!(matches!(
@@ -210,6 +211,14 @@ impl Executor {
         self.inner.runtime.clone()
     }
 
+    /// Queues a caller's job. After shutdown it is dropped, which resolves its caller with
+    /// `Error::Shutdown`.
+    pub(crate) fn dispatch_call(&self, job: Job) {
+        if !self.is_shut_down() {
+            let _ = self.inner.jobs.try_send(Queued::Call(job));
+        }
+    }
+
     /// Queues a cleanup job: it runs to completion even if the executor is shutting down.
     pub(crate) fn dispatch_cleanup(&self, job: Job) {
         let _ = self.inner.jobs.try_send(Queued::Cleanup(job));
@@ -257,27 +266,13 @@ impl Inner {
     /// deadline.
     fn close_sessions(&self, deadline: Instant) -> bool {
         let hooks = lock(&self.shutdown_hooks).take();
-        let closing: Vec<_> = hooks
+        let closing: Vec<Arc<Flag>> = hooks
             .iter()
             .filter_map(Weak::upgrade)
             .filter_map(|hook| hook.shut_down())
             .collect();
-        if closing.is_empty() {
-            return true;
-        }
-        let (done, wait) = std::sync::mpsc::channel::<()>();
-        let job = self.runtime.wrap(async move {
-            futures::future::join_all(closing).await;
-            let _ = done.send(());
-        });
-        if self
-            .jobs
-            .try_send(Queued::Cleanup(Box::pin(job.map(drop))))
-            .is_err()
-        {
-            return false;
-        }
-        wait.recv_timeout(remaining(deadline)).is_ok()
+        let closed = futures::future::join_all(closing.iter().map(|closed| closed.wait()));
+        block_on_bounded(closed, remaining(deadline)).is_some()
     }
 }
 
@@ -294,16 +289,6 @@ fn remaining(deadline: Instant) -> Duration {
 impl Drop for Inner {
     fn drop(&mut self) {
         self.shutdown(DEFAULT_SHUTDOWN_BOUND);
-    }
-}
-
-impl Dispatcher for Executor {
-    fn dispatch(&self, job: Job) {
-        if self.is_shut_down() {
-            // Dropping the job resolves its caller with `Error::Shutdown`.
-            return;
-        }
-        let _ = self.inner.jobs.try_send(Queued::Call(job));
     }
 }
 
@@ -406,7 +391,7 @@ mod tests {
     struct Nothing;
 
     impl OnShutdown for Nothing {
-        fn shut_down(&self) -> Option<BoxFuture<'static, ()>> {
+        fn shut_down(&self) -> Option<Arc<Flag>> {
             None
         }
     }

@@ -15,6 +15,7 @@ use crate::dispatcher::Dispatcher;
 use crate::error::{Error, Result};
 use crate::executor::Executor;
 use crate::handlers::Handlers;
+use crate::jobs::Target;
 use crate::names::{ToolNames, is_valid_separator};
 use crate::notify::{Bus, Notifications};
 use crate::options::Retry;
@@ -219,14 +220,8 @@ struct HubInner {
 }
 
 #[derive(Clone)]
-enum Dispatch {
-    Executor(Executor),
-    Custom(Arc<dyn Dispatcher>),
-}
-
-#[derive(Clone)]
 struct Defaults {
-    dispatch: Option<Dispatch>,
+    target: Option<Target>,
     separator: String,
     connect_timeout: Duration,
     call_timeout: Duration,
@@ -268,13 +263,18 @@ impl std::fmt::Debug for HubBuilder {
 }
 
 impl HubBuilder {
-    /// Runs every server's jobs on `dispatcher` (default: the shared [`Executor`]).
+    /// Runs every server's jobs on `executor` instead of the shared one; its
+    /// [shutdown](Executor#shutdown) closes every server of the hub. See
+    /// [`ClientBuilder::executor`].
+    pub fn executor(mut self, executor: Executor) -> HubBuilder {
+        self.defaults.target = Some(Target::Executor(executor));
+        self
+    }
+
+    /// Runs every server's jobs on a host's `dispatcher` instead of the shared [`Executor`].
+    /// See [`ClientBuilder::dispatcher`].
     pub fn dispatcher<D: Dispatcher>(mut self, dispatcher: D) -> HubBuilder {
-        let any: &dyn std::any::Any = &dispatcher;
-        self.defaults.dispatch = Some(match any.downcast_ref::<Executor>() {
-            Some(executor) => Dispatch::Executor(executor.clone()),
-            None => Dispatch::Custom(Arc::new(dispatcher)),
-        });
+        self.defaults.target = Some(Target::Host(Arc::new(dispatcher)));
         self
     }
 
@@ -466,7 +466,7 @@ impl Hub {
     pub fn builder() -> HubBuilder {
         HubBuilder {
             defaults: Defaults {
-                dispatch: None,
+                target: None,
                 separator: DEFAULT_SEPARATOR.to_owned(),
                 connect_timeout: DEFAULT_CONNECT_TIMEOUT,
                 call_timeout: DEFAULT_CALL_TIMEOUT,
@@ -789,12 +789,7 @@ impl Hub {
                 Some(bytes) => builder.max_message_size(bytes),
                 None => builder,
             };
-            let builder = match &defaults.dispatch {
-                Some(Dispatch::Executor(executor)) => builder.dispatcher(executor.clone()),
-                Some(Dispatch::Custom(dispatcher)) => builder.shared_dispatcher(dispatcher.clone()),
-                None => builder,
-            };
-            builder.build()
+            builder.target(defaults.target.clone()).build()
         });
         let old = write(&self.inner.servers).insert(name, Entry { client, filter });
         old.and_then(|entry| entry.client.ok())

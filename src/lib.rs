@@ -165,16 +165,20 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
+mod backoff;
 mod blocking;
 mod client;
 mod config;
 mod config_file;
+mod connect;
 mod dispatcher;
 mod error;
 mod executor;
+mod handler;
 mod handlers;
 mod hub;
 mod inner;
+mod jobs;
 mod line_limit;
 mod names;
 mod notify;
@@ -187,6 +191,7 @@ mod single_flight;
 mod stdio;
 mod sync;
 mod text;
+mod tool_cache;
 
 pub use client::{Client, ClientBuilder};
 pub use config::ServerConfig;

@@ -73,7 +73,7 @@ impl<T: Clone, E: Clone> SingleFlight<T, E> {
 
     /// Like [`acquire`](Self::acquire), but first waits for the outcome of `attempt`, a claim
     /// this caller handed to someone else to complete.
-    pub(crate) async fn acquire_after(self: &Arc<Self>, attempt: Option<u64>) -> Acquired<T, E> {
+    async fn acquire_after(self: &Arc<Self>, attempt: Option<u64>) -> Acquired<T, E> {
         let mut waited_for: Option<u64> = attempt;
         loop {
             let listener = {
@@ -104,6 +104,30 @@ impl<T: Clone, E: Clone> SingleFlight<T, E> {
                 }
             };
             listener.await;
+        }
+    }
+
+    /// The live value and its generation, or the outcome of the one attempt in flight.
+    ///
+    /// A caller that finds neither claims the attempt and hands the claim to `start`, which
+    /// must see it completed (the client runs it as a job of its own, so it finishes even if
+    /// this caller is dropped); the caller then waits for the outcome like every other.
+    /// `Err(None)` means the slot is closed.
+    pub(crate) async fn get_or_start(
+        self: &Arc<Self>,
+        mut start: impl FnMut(Claim<T, E>),
+    ) -> Result<(T, u64), Option<E>> {
+        let mut handed_off = None;
+        loop {
+            match self.acquire_after(handed_off.take()).await {
+                Acquired::Ready(value, generation) => return Ok((value, generation)),
+                Acquired::Failed(error) => return Err(Some(error)),
+                Acquired::Closed => return Err(None),
+                Acquired::Claimed(claim) => {
+                    handed_off = Some(claim.attempt());
+                    start(claim);
+                }
+            }
         }
     }
 

@@ -44,3 +44,13 @@ impl Flag {
         }
     }
 }
+
+/// Raises its flag when dropped: when the work that holds it finishes, fails, panics or is
+/// dropped unfinished.
+pub(crate) struct RaiseOnDrop(pub(crate) std::sync::Arc<Flag>);
+
+impl Drop for RaiseOnDrop {
+    fn drop(&mut self) {
+        self.0.set();
+    }
+}

@@ -5,22 +5,23 @@ mod common;
 use std::time::{Duration, Instant};
 
 use mcp_dispatch::model::{ElicitResult, ElicitationAction};
-use mcp_dispatch::{Client, Dispatcher, Error, Executor, Handlers};
+use mcp_dispatch::{Client, Error, Executor, Handlers};
 use serde_json::json;
 
 #[test]
 fn a_blocking_call_on_the_executor_thread_returns_would_deadlock_at_once() {
     let executor = Executor::new().unwrap();
     let client = Client::builder(common::server("guarded"))
-        .dispatcher(executor.clone())
+        .executor(executor.clone())
         .build();
     let (tx, rx) = std::sync::mpsc::channel();
     let in_job = client.clone();
-    executor.dispatch(Box::pin(async move {
+    common::run_in_job(&executor, move || {
         let started = Instant::now();
         let outcome = in_job.call_tool_blocking("echo", json!({"text": "x"}));
         let _ = tx.send((outcome, started.elapsed()));
-    }));
+    })
+    .unwrap();
     let (outcome, took) = rx
         .recv_timeout(Duration::from_secs(10))
         .expect("the job ran");
@@ -46,10 +47,10 @@ fn a_blocking_call_on_the_executor_thread_returns_would_deadlock_at_once() {
 fn every_blocking_method_is_guarded() {
     let executor = Executor::new().unwrap();
     let client = Client::builder(common::server("guarded-all"))
-        .dispatcher(executor.clone())
+        .executor(executor.clone())
         .build();
     let (tx, rx) = std::sync::mpsc::channel();
-    executor.dispatch(Box::pin(async move {
+    common::run_in_job(&executor, move || {
         let methods = [
             client.list_tools_blocking().err(),
             client.server_info_blocking().err(),
@@ -59,7 +60,8 @@ fn every_blocking_method_is_guarded() {
             Some(Error::WouldDeadlock { method, .. }) => method,
             other => panic!("expected Error::WouldDeadlock, got {other:?}"),
         }));
-    }));
+    })
+    .unwrap();
     let methods = rx
         .recv_timeout(Duration::from_secs(10))
         .expect("the job ran");
@@ -78,7 +80,7 @@ fn every_blocking_method_is_guarded() {
 fn the_hubs_blocking_methods_are_guarded_and_name_the_server() {
     let executor = Executor::new().unwrap();
     let hub = mcp_dispatch::Hub::builder()
-        .dispatcher(executor.clone())
+        .executor(executor.clone())
         .server("files", common::server("x"))
         .build()
         .unwrap();
@@ -86,12 +88,13 @@ fn the_hubs_blocking_methods_are_guarded_and_name_the_server() {
     hub.list_tools_blocking();
     let (tx, rx) = std::sync::mpsc::channel();
     let inside = hub.clone();
-    executor.dispatch(Box::pin(async move {
+    common::run_in_job(&executor, move || {
         let listed = inside.list_tools_blocking();
         let called = inside.call_tool_blocking("files__echo", json!({"text": "x"}));
         let closed = inside.close_blocking();
         let _ = tx.send((listed.errors, called, closed));
-    }));
+    })
+    .unwrap();
     let (listed, called, closed) = rx
         .recv_timeout(Duration::from_secs(10))
         .expect("the job ran");

@@ -1,18 +1,20 @@
 //! Panics stay where they happen: the executor, other jobs and other servers keep working.
+#![allow(deprecated)]
 
 mod common;
 
 use std::time::Duration;
 
 use common::text;
-use mcp_dispatch::{Client, Dispatcher, Error, Executor, Job};
+use mcp_dispatch::model::ListRootsResult;
+use mcp_dispatch::{Client, Error, Executor, Handlers, Job};
 use serde_json::json;
 
 #[test]
 fn a_panicking_job_does_not_kill_the_executor_or_its_other_jobs() {
     let executor = Executor::new().unwrap();
     let client = Client::builder(common::server("survivor"))
-        .dispatcher(executor.clone())
+        .executor(executor.clone())
         .build();
     client.call_tool_blocking("pid", json!({})).unwrap();
     // A long call is in flight on the executor when another job panics.
@@ -21,7 +23,19 @@ fn a_panicking_job_does_not_kill_the_executor_or_its_other_jobs() {
     common::wait_until(Duration::from_secs(10), "the call to start", || {
         common::sleeping(&client) == 1
     });
-    executor.dispatch(Box::pin(async { panic!("a job panicked on purpose") }));
+    // A handler body is a job on the same executor: it panics while the call is in flight.
+    let panicky = Client::builder(common::server("panicky"))
+        .executor(executor.clone())
+        .handlers(Handlers::new().on_roots(|| async {
+            if true {
+                panic!("a job panicked on purpose");
+            }
+            Ok(ListRootsResult::new(Vec::new()))
+        }))
+        .build();
+    let roots = panicky.call_tool_blocking("roots", json!({})).unwrap();
+    assert_eq!(roots.is_error, Some(true));
+    assert!(text(&roots).contains("handler failed"), "{}", text(&roots));
     assert_eq!(text(&in_flight.join().unwrap().unwrap()), "kept");
     let echo = client
         .call_tool_blocking("echo", json!({"text": "after"}))

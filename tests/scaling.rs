@@ -45,7 +45,7 @@ fn build_clients(
         for _ in 0..per_batch {
             clients.push(
                 Client::builder(config.clone())
-                    .dispatcher(executor.clone())
+                    .executor(executor.clone())
                     .build(),
             );
         }
@@ -81,7 +81,7 @@ fn shutdown_closes_every_live_session_after_many_clients_came_and_went() {
     let connected: Vec<Client> = (0..3)
         .map(|i| {
             Client::builder(common::server(&format!("live-{i}")))
-                .dispatcher(executor.clone())
+                .executor(executor.clone())
                 .build()
         })
         .collect();

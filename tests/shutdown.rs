@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::{exists, library_threads, sleeping, thread_names, wait_until};
-use mcp_dispatch::{Client, Dispatcher, Error, Executor};
+use mcp_dispatch::{Client, Error, Executor, Handlers};
 use serde_json::json;
 
 const BOUND: Duration = Duration::from_secs(20);
@@ -44,7 +44,7 @@ fn shutdown_closes_every_session_fails_callers_and_joins_both_threads() {
     let clients: Vec<Client> = (0..3)
         .map(|i| {
             Client::builder(common::server(&format!("shut-{i}")))
-                .dispatcher(executor.clone())
+                .executor(executor.clone())
                 .build()
         })
         .collect();
@@ -89,7 +89,7 @@ fn dropping_the_last_handles_closes_servers_and_stops_the_threads() {
     no_library_threads();
     let executor = Executor::new().unwrap();
     let client = Client::builder(common::server("dropped"))
-        .dispatcher(executor.clone())
+        .executor(executor.clone())
         .build();
     let pid = pid_of(&client);
     drop(executor);
@@ -105,37 +105,56 @@ fn dropping_the_last_handle_on_the_executor_thread_does_not_block() {
     let _serial = serial();
     no_library_threads();
     let executor = Executor::new().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let last = executor.clone();
-    executor.dispatch(Box::pin(async move {
-        // Wait until the test has dropped its handle, so this one is the last.
-        let _ = rx.recv();
-        let started = Instant::now();
-        drop(last);
-        assert!(started.elapsed() < Duration::from_secs(1));
-    }));
+    let client = Client::builder(common::server("last"))
+        .executor(executor.clone())
+        .build();
+    pid_of(&client);
+    let call = client.call_tool("slow_echo", json!({"text": "last", "ms": 300}));
+    let call = std::thread::spawn(move || futures::executor::block_on(call));
+    wait_until(BOUND, "the call to start", || sleeping(&client) == 1);
+    // Now only the call's job holds the client, and through it the executor: the executor's
+    // last handle is dropped on its own thread when that job ends.
     drop(executor);
-    tx.send(()).unwrap();
+    drop(client);
+    match call.join().unwrap() {
+        Ok(result) => assert_eq!(common::text(&result), "last"),
+        Err(Error::Closed { server }) => assert_eq!(server, "last"),
+        Err(other) => panic!("expected the answer or Error::Closed, got {other:?}"),
+    }
     wait_until(BOUND, "the library's threads to stop", || {
         library_threads() == 0
     });
 }
 
 #[test]
+#[allow(deprecated)]
 fn shutdown_from_inside_a_job_returns_without_waiting_for_itself() {
     let _serial = serial();
     no_library_threads();
     let executor = Executor::new().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     let inside = executor.clone();
-    executor.dispatch(Box::pin(async move {
-        let _ = tx.send(inside.shutdown());
-    }));
-    let joined = rx.recv_timeout(BOUND).expect("the job ran");
+    let tx = Mutex::new(tx);
+    // A handler's body runs as a job on the executor thread.
+    let handlers = Handlers::new().on_roots(move || {
+        let _ = tx.lock().unwrap().send(inside.shutdown());
+        async { Ok(mcp_dispatch::model::ListRootsResult::new(Vec::new())) }
+    });
+    let client = Client::builder(common::server("inside"))
+        .executor(executor.clone())
+        .handlers(handlers)
+        .build();
+    let call = client.call_tool("roots", json!({}));
+    let call = std::thread::spawn(move || futures::executor::block_on(call));
+    let joined = rx.recv_timeout(BOUND).expect("the handler ran");
     assert!(!joined, "it cannot join its own thread");
     assert!(executor.is_shut_down());
+    match call.join().unwrap() {
+        Err(Error::Shutdown { server }) => assert_eq!(server, "inside"),
+        other => panic!("expected Error::Shutdown, got {other:?}"),
+    }
     assert!(executor.shutdown(), "joined from outside");
-    drop(executor);
+    drop((executor, client));
     wait_until(BOUND, "the library's threads to stop", || {
         library_threads() == 0
     });

@@ -55,7 +55,7 @@ fn kind(error: &Error) -> &'static str {
 fn warm_up() {
     let executor = Executor::new().unwrap();
     let client = Client::builder(common::server("warm-up"))
-        .dispatcher(executor.clone())
+        .executor(executor.clone())
         .build();
     client.call_tool_blocking("pid", json!({})).unwrap();
     assert!(executor.shutdown());
@@ -74,7 +74,7 @@ fn soak_with_random_kills_keeps_every_call_typed_and_leaves_nothing_behind() {
         .map(|i| {
             let config = common::server(&format!("soak-{i}")).env("MCP_TEST_RECORD_DIR", &dir);
             Client::builder(config)
-                .dispatcher(executor.clone())
+                .executor(executor.clone())
                 .call_timeout(Duration::from_secs(20))
                 .connect_timeout(Duration::from_secs(20))
                 .build()

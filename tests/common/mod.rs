@@ -266,3 +266,27 @@ pub fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
     listener.local_addr().expect("local address").port()
 }
+
+/// Runs `work` on `executor`'s thread, inside one of its jobs (where the library's own
+/// handlers run): as the body of the roots handler of a client on that executor, which the
+/// test server's `roots` tool asks for. Returns the outcome of that tool call, once `work`
+/// has run.
+#[allow(deprecated)]
+pub fn run_in_job(
+    executor: &mcp_dispatch::Executor,
+    work: impl FnOnce() + Send + 'static,
+) -> mcp_dispatch::Result<CallToolResult> {
+    let work = std::sync::Mutex::new(Some(work));
+    let handlers = mcp_dispatch::Handlers::new().on_roots(move || {
+        let work = work.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(work) = work {
+            work();
+        }
+        async { Ok(mcp_dispatch::model::ListRootsResult::new(Vec::new())) }
+    });
+    let client = mcp_dispatch::Client::builder(server("in-job"))
+        .executor(executor.clone())
+        .handlers(handlers)
+        .build();
+    client.call_tool_blocking("roots", serde_json::json!({}))
+}

@@ -1,0 +1,162 @@
+//! Where a client's work runs: jobs on its dispatcher, in the library's tokio context.
+//!
+//! Every piece of work the library does for a caller (a call, a connect, a tool-list fetch,
+//! a close, a handler's answer to a server request) becomes a [`Job`] here and nowhere else:
+//! it is wrapped in the tokio context rmcp needs, its panic is contained, and, when someone
+//! waits for it, its outcome comes back over a oneshot channel.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::pin;
+use std::sync::Arc;
+
+use futures::FutureExt;
+use futures::future::Either;
+
+use crate::dispatcher::{Dispatcher, Job, dispatch};
+use crate::error::{Error, panic_message};
+use crate::executor::Executor;
+use crate::runtime::Runtime;
+
+/// Why a job gave no outcome.
+#[derive(Debug)]
+pub(crate) enum Lost {
+    /// The work panicked, with this message.
+    Panicked(String),
+    /// The dispatcher dropped the job unfinished (it shut down).
+    Dropped,
+}
+
+impl Lost {
+    /// The error a caller of `server` gets for a job that gave no outcome.
+    pub(crate) fn into_error(self, server: String) -> Error {
+        match self {
+            Lost::Panicked(message) => Error::Panicked { server, message },
+            Lost::Dropped => Error::Shutdown { server },
+        }
+    }
+}
+
+/// What runs a client's jobs.
+#[derive(Clone)]
+pub(crate) enum Target {
+    /// The built-in executor: its shutdown also closes the client's sessions.
+    Executor(Executor),
+    /// A host's dispatcher.
+    Host(Arc<dyn Dispatcher>),
+}
+
+/// A dispatcher and the tokio runtime its jobs enter.
+pub(crate) struct Jobs {
+    target: Target,
+    runtime: Arc<Runtime>,
+}
+
+impl Jobs {
+    /// Jobs on `target`, entering `runtime`.
+    pub(crate) fn new(target: Target, runtime: Arc<Runtime>) -> Jobs {
+        Jobs { target, runtime }
+    }
+
+    /// The executor the jobs run on, if it is the built-in one.
+    pub(crate) fn executor(&self) -> Option<&Executor> {
+        match &self.target {
+            Target::Executor(executor) => Some(executor),
+            Target::Host(_) => None,
+        }
+    }
+
+    /// Runs `work` as a job and returns a future of its outcome.
+    ///
+    /// The job is dispatched when the returned future is first polled. Dropping that future
+    /// stops the job at its next poll, dropping `work` (which cancels an rmcp request in
+    /// flight).
+    pub(crate) fn run<T, F>(
+        self: &Arc<Self>,
+        work: F,
+    ) -> impl Future<Output = Result<T, Lost>> + Send + 'static
+    where
+        T: Send + 'static,
+        F: Future<Output = T> + Send + 'static,
+    {
+        let jobs = self.clone();
+        async move {
+            let (job, outcome) = with_outcome(&jobs.runtime, work);
+            jobs.dispatch(job);
+            outcome.await
+        }
+    }
+
+    /// Runs `work` as a job without waiting for it. A panic is logged.
+    pub(crate) fn spawn<F>(&self, work: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.dispatch(self.job(work));
+    }
+
+    /// Runs `work`, which closes something, as a job without waiting for it.
+    ///
+    /// The job holds the tokio runtime until it is done, and on the built-in executor it runs
+    /// to completion even through the executor's shutdown (`work` must bound itself).
+    pub(crate) fn spawn_cleanup<F>(&self, work: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let runtime = self.runtime.clone();
+        let job = self.job(async move {
+            work.await;
+            drop(runtime);
+        });
+        match &self.target {
+            Target::Executor(executor) => executor.dispatch_cleanup(job),
+            Target::Host(dispatcher) => dispatch(&**dispatcher, job),
+        }
+    }
+
+    fn job<F>(&self, work: F) -> Job
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        Box::pin(self.runtime.wrap(work).map(drop))
+    }
+
+    fn dispatch(&self, job: Job) {
+        match &self.target {
+            Target::Executor(executor) => executor.dispatch_call(job),
+            Target::Host(dispatcher) => dispatch(&**dispatcher, job),
+        }
+    }
+}
+
+/// `work` as a job for `runtime`, and the future of its outcome.
+///
+/// The job polls `work` inside the runtime's context, catches its panic, and sends the
+/// outcome. If the outcome's future is dropped first, the job stops at its next poll and drops
+/// `work`. If the job is dropped unfinished, the outcome is [`Lost::Dropped`].
+fn with_outcome<T, F>(
+    runtime: &Runtime,
+    work: F,
+) -> (Job, impl Future<Output = Result<T, Lost>> + Send + 'static)
+where
+    T: Send + 'static,
+    F: Future<Output = T> + Send + 'static,
+{
+    let (mut reply, outcome) = futures::channel::oneshot::channel::<Result<T, Lost>>();
+    let job = runtime.wrap(async move {
+        let work = AssertUnwindSafe(work).catch_unwind();
+        let finished = {
+            let abandoned = reply.cancellation();
+            match futures::future::select(pin!(work), abandoned).await {
+                Either::Left((finished, _)) => Some(finished),
+                Either::Right(_) => None,
+            }
+        };
+        if let Some(finished) = finished {
+            let outcome = finished.map_err(|payload| Lost::Panicked(panic_message(&*payload)));
+            let _ = reply.send(outcome);
+        }
+    });
+    let outcome = async move { outcome.await.unwrap_or(Err(Lost::Dropped)) };
+    (Box::pin(job.map(drop)), outcome)
+}
