@@ -1,0 +1,371 @@
+//! Reading the MCP server config files people already have (Claude Desktop, Cursor, Claude
+//! Code, Cline, VS Code) into [`ServerConfig`]s.
+//!
+//! # Accepted files
+//!
+//! A JSON object with servers under `mcpServers` (Claude Desktop, Cursor, Claude Code, Cline)
+//! and/or `servers` (VS Code), each mapping a server name to its entry:
+//!
+//! ```json
+//! {
+//!   "mcpServers": {
+//!     "files": { "command": "npx", "args": ["-y", "server-fs", "${HOME}"], "env": { "DEBUG": "1" } },
+//!     "remote": { "type": "http", "url": "https://example.com/mcp", "headers": { "Authorization": "Bearer ${TOKEN}" } }
+//!   }
+//! }
+//! ```
+//!
+//! If both `mcpServers` and `servers` are present their servers are merged, in the file's
+//! order; a name listed twice (in one object or across both) spoils the whole file. Other
+//! top-level keys (such as VS Code's `inputs`) are ignored.
+//!
+//! Comments (`//` and `/* */`) and trailing commas are accepted, because VS Code's `mcp.json`
+//! is JSON with comments; a leading byte-order mark is skipped. Everything else must be JSON,
+//! in UTF-8, with arrays and objects nested fewer than 128 deep.
+//!
+//! # Server entries
+//!
+//! | field      | meaning |
+//! |------------|---------|
+//! | `type`     | `stdio`, `http`, `streamable-http` (or `streamableHttp`), or `sse` (legacy SSE: [`Error::Unsupported`]) |
+//! | `command`  | program to run (stdio); without `type`, its presence means stdio |
+//! | `args`     | array of strings |
+//! | `env`      | object; values are strings, or numbers and booleans, which are used as written (`8080`, `true`) |
+//! | `cwd`      | working directory; empty means none |
+//! | `url`      | `http://` or `https://` endpoint (http); without `type`, its presence means http |
+//! | `headers`  | object of strings; names and (expanded) values must be valid in HTTP |
+//! | `disabled` | `true` leaves the entry out entirely; it is not checked at all |
+//!
+//! Without `type`, an entry with both `command` and `url`, or neither, is an error. With a
+//! `type`, the fields of the other transport are ignored. A field set to `null` counts as
+//! absent. Unknown fields (`envFile`, `autoApprove`, `timeout`, ...) are ignored. A known
+//! field given twice in one entry (or a key given twice in `env` or `headers`) is an error
+//! rather than silently dropping one of them.
+//!
+//! # Variables
+//!
+//! Every string value that becomes part of a config (`command`, each argument, `env` values,
+//! `cwd`, `url`, header values; not keys, not `type`) expands:
+//!
+//! - `${VAR}` to the variable's value; unset is an error naming the server, field and variable.
+//!   A variable set to the empty string expands to the empty string.
+//! - `${VAR:-default}` to the value if it is set and not empty, else to `default` (as in a POSIX
+//!   shell). The default may itself contain references (`${A:-${B:-x}}`), which are only
+//!   expanded, and only fail, when the default is used. Defaults may nest to any depth;
+//!   expansion takes time linear in the string.
+//! - `${env:VAR}` (VS Code's spelling) like `${VAR}`.
+//! - `${input:...}` (VS Code prompts) is an error: inputs are not supported.
+//!
+//! Variable names are `[A-Za-z_][A-Za-z0-9_]*`; anything else inside `${...}` is an error.
+//! Values are inserted as they are, never expanded again. A `$` not followed by `{` is kept
+//! as it is, and `$${` is not an escape (it is a `$` followed by a reference). A `${` without
+//! its `}` is an error.
+//!
+//! # Errors
+//!
+//! Whole-file problems are the `Err` of [`parse`]; problems in one entry are that entry's
+//! `config`, so the other servers still work. Every [`Error::Config`] carries the 1-based line
+//! and column (counted in characters) of what is wrong: the field's key, the element of
+//! `args`, or the server's key when a field is missing. A JSON syntax error is where the
+//! parser stopped, the last byte it read; when that is a newline (as at the end of a file cut
+//! short), it is on the line the newline ends, one column past its last character. A file
+//! that is not UTF-8 is an error at its first bad byte.
+
+mod expand;
+mod jsonc;
+#[cfg(test)]
+mod test_support;
+mod validate;
+
+use std::collections::HashMap;
+
+use crate::config::ServerConfig;
+use crate::error::Error;
+use jsonc::{Kind, Member};
+
+/// One server entry of a config file.
+#[derive(Debug)]
+pub(crate) struct ServerEntry {
+    /// The server's name: its key under `mcpServers` or `servers`.
+    pub(crate) name: String,
+    /// The server's config, or what is wrong with this entry alone.
+    pub(crate) config: Result<ServerConfig, Error>,
+}
+
+/// Parses a config file's text. `lookup` reads environment variables.
+///
+/// Errors that spoil the whole file (bad JSON, not an object, neither `mcpServers` nor
+/// `servers`, a server listed twice) are `Err`; errors in one entry are that entry's
+/// `config: Err(..)`, so the other servers still work. Entries come in the file's order,
+/// disabled ones left out, and each config is named after its entry.
+pub(crate) fn parse(
+    text: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<ServerEntry>, Error> {
+    let file_error = |server: Option<&str>, field: Option<&str>, at: usize, message: String| {
+        jsonc::error_at(text, at, server, field, message)
+    };
+    let root = jsonc::read(text)?;
+    let Kind::Object(top) = &root.kind else {
+        return Err(file_error(
+            None,
+            None,
+            root.at,
+            format!(
+                "the config file must be a JSON object, found {}",
+                root.kind.describe()
+            ),
+        ));
+    };
+
+    let mut sections: Vec<&Member> = Vec::new();
+    // Each server name seen so far, with its member and section.
+    let mut names: HashMap<&str, (&Member, &str)> = HashMap::new();
+    let mut entries = Vec::new();
+    for section in top {
+        let key = section.key.as_str();
+        if key != "mcpServers" && key != "servers" {
+            continue;
+        }
+        if let Some(first) = sections.iter().find(|first| first.key == key) {
+            let (line, column) = jsonc::line_column(text, first.at);
+            return Err(file_error(
+                None,
+                Some(key),
+                section.at,
+                format!("`{key}` appears twice (first at line {line} column {column})"),
+            ));
+        }
+        sections.push(section);
+        let Kind::Object(servers) = &section.value.kind else {
+            return Err(file_error(
+                None,
+                Some(key),
+                section.at,
+                format!(
+                    "`{key}` must be an object, found {}",
+                    section.value.kind.describe()
+                ),
+            ));
+        };
+        for server in servers {
+            if let Some((first, first_section)) = names.insert(&server.key, (server, key)) {
+                let message = if first_section == key {
+                    let (line, column) = jsonc::line_column(text, first.at);
+                    format!("listed twice (first at line {line} column {column})")
+                } else {
+                    "listed in both `mcpServers` and `servers`".to_owned()
+                };
+                return Err(file_error(Some(&server.key), None, server.at, message));
+            }
+            let entry = validate::Entry {
+                name: &server.key,
+                at: server.at,
+                text,
+                lookup,
+            };
+            if let Some(config) = entry.config(&server.value) {
+                entries.push(ServerEntry {
+                    name: server.key.clone(),
+                    config: config.map(|config| config.name(&server.key)),
+                });
+            }
+        }
+    }
+    if sections.is_empty() {
+        return Err(file_error(
+            None,
+            None,
+            root.at,
+            "no `mcpServers` or `servers` object found".to_owned(),
+        ));
+    }
+    Ok(entries)
+}
+
+/// The text of a config file's bytes, or an [`Error::Config`] at the first byte that is not
+/// UTF-8.
+pub(crate) fn text(bytes: &[u8]) -> Result<&str, Error> {
+    std::str::from_utf8(bytes).map_err(|error| {
+        let valid = error.valid_up_to();
+        let before = std::str::from_utf8(&bytes[..valid]).unwrap_or_default();
+        jsonc::error_at(
+            before,
+            valid,
+            None,
+            None,
+            format!(
+                "the file is not UTF-8: byte 0x{:02x} cannot start a character here",
+                bytes[valid]
+            ),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::*;
+    use super::*;
+    use std::path::PathBuf;
+
+    #[test]
+    fn claude_desktop_stdio_with_args_env_and_cwd() {
+        let entries = parse_ok(
+            r#"{
+              "mcpServers": {
+                "files": {
+                  "command": "npx",
+                  "args": ["-y", "@modelcontextprotocol/server-filesystem", "/tmp"],
+                  "env": { "LOG_LEVEL": "debug", "EMPTY": "" },
+                  "cwd": "/srv"
+                }
+              }
+            }"#,
+        );
+        assert_eq!(names(&entries), ["files"]);
+        let files = stdio(&entries, "files");
+        assert_eq!(files.command, "npx");
+        assert_eq!(
+            files.args,
+            os(&["-y", "@modelcontextprotocol/server-filesystem", "/tmp"])
+        );
+        assert_eq!(files.env, pairs(&[("LOG_LEVEL", "debug"), ("EMPTY", "")]));
+        assert_eq!(files.cwd, Some(PathBuf::from("/srv")));
+        let debug = format!("{:?}", config(&entries, "files"));
+        assert!(debug.contains(r#"name: Some("files")"#), "{debug}");
+    }
+
+    #[test]
+    fn vscode_servers_with_inputs_ignored() {
+        let entries = parse_ok(
+            r#"{
+              "inputs": [{ "type": "promptString", "id": "key", "description": "API key" }],
+              "servers": {
+                "git": { "type": "stdio", "command": "uvx", "args": ["mcp-server-git"] },
+                "remote": { "type": "http", "url": "https://example.com/mcp" }
+              }
+            }"#,
+        );
+        assert_eq!(names(&entries), ["git", "remote"]);
+        assert_eq!(stdio(&entries, "git").command, "uvx");
+        assert_eq!(http(&entries, "remote").url, "https://example.com/mcp");
+    }
+
+    #[test]
+    fn both_top_level_keys_merge_in_file_order() {
+        let entries = parse_ok(
+            r#"{
+              "servers": { "b": { "command": "b" } },
+              "other": { "c": { "command": "ignored" } },
+              "mcpServers": { "a": { "command": "a" }, "z": { "url": "http://z/mcp" } }
+            }"#,
+        );
+        assert_eq!(names(&entries), ["b", "a", "z"]);
+    }
+
+    #[test]
+    fn entries_keep_the_file_order() {
+        let entries = parse_ok(
+            r#"{"mcpServers": {"zeta": {"command": "z"}, "alpha": {"command": "a"},
+               "mid": {"command": "m"}}}"#,
+        );
+        assert_eq!(names(&entries), ["zeta", "alpha", "mid"]);
+    }
+
+    #[test]
+    fn empty_server_objects_are_fine() {
+        assert!(parse_ok(r#"{"mcpServers": {}}"#).is_empty());
+        assert!(parse_ok(r#"{"servers": {}, "mcpServers": {}}"#).is_empty());
+    }
+
+    #[test]
+    fn keys_with_escapes_are_decoded_and_located() {
+        let text = "{\n  \"mc\\u0070Servers\": {\n    \"a\\\"b\\\\\": {\"command\": \"x\"},\n    \
+                    \"c\\u00e9\": {\"x\\\"y\": \"}{[\", \"args\": {}}\n  }\n}";
+        let entries = parse_ok(text);
+        assert_eq!(names(&entries), ["a\"b\\", "c\u{e9}"]);
+        assert_eq!(stdio(&entries, "a\"b\\").command, "x");
+        assert_config(
+            entry_error(&entries, "c\u{e9}"),
+            Some("c\u{e9}"),
+            Some("command"),
+            (4, 5),
+            "missing `command`",
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_is_located_at_its_first_bad_byte() {
+        assert_eq!(text(b"{\"servers\": {}}").unwrap(), "{\"servers\": {}}");
+        let error = text(b"{\n  \"\xc3\xa9\xff\"").unwrap_err();
+        assert_config(&error, None, None, (2, 5), "not UTF-8: byte 0xff");
+        let error = text(b"\xef\xbb\xbf\x80").unwrap_err();
+        assert_config(&error, None, None, (1, 1), "byte 0x80");
+        let error = text(b"a\n\xe9").unwrap_err();
+        assert_config(&error, None, None, (2, 1), "byte 0xe9");
+    }
+
+    #[test]
+    fn whole_file_errors() {
+        assert_config(
+            &parse_err("\n  [1, 2]"),
+            None,
+            None,
+            (2, 3),
+            "the config file must be a JSON object, found an array",
+        );
+        assert_config(
+            &parse_err("{\n  \"inputs\": []\n}"),
+            None,
+            None,
+            (1, 1),
+            "no `mcpServers` or `servers` object found",
+        );
+        assert_config(
+            &parse_err("{\n  \"mcpServers\": [\"a\"]\n}"),
+            None,
+            Some("mcpServers"),
+            (2, 3),
+            "`mcpServers` must be an object, found an array",
+        );
+        assert_config(
+            &parse_err("{\"servers\": null}"),
+            None,
+            Some("servers"),
+            (1, 2),
+            "`servers` must be an object, found null",
+        );
+        assert_config(
+            &parse_err("{\"servers\": {},\n \"servers\": {}}"),
+            None,
+            Some("servers"),
+            (2, 2),
+            "`servers` appears twice (first at line 1 column 2)",
+        );
+    }
+
+    #[test]
+    fn a_server_listed_twice_spoils_the_file() {
+        let error = parse_err(
+            "{\n  \"mcpServers\": {\n    \"a\": {\"command\": \"x\"},\n    \"a\": {\"command\": \"y\"}\n  }\n}",
+        );
+        assert_config(
+            &error,
+            Some("a"),
+            None,
+            (4, 5),
+            "listed twice (first at line 3 column 5)",
+        );
+        let error = parse_err(
+            "{\n  \"mcpServers\": {\"a\": {\"command\": \"x\"}},\n  \
+             \"servers\": {\"b\": {\"command\": \"x\"}, \"a\": {\"url\": \"http://a/mcp\", \"disabled\": true}}\n}",
+        );
+        assert_config(
+            &error,
+            Some("a"),
+            None,
+            (3, 38),
+            "listed in both `mcpServers` and `servers`",
+        );
+    }
+}

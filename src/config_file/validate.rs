@@ -1,0 +1,345 @@
+//! Server entries checked and turned into [`ServerConfig`]s, each error located at the key
+//! it is about.
+
+use std::collections::HashMap;
+
+use super::expand::expand;
+use super::jsonc::{Kind, Member, Node, error_at, line_column};
+use crate::config::ServerConfig;
+use crate::error::Error;
+
+/// The transport an entry asks for.
+#[derive(Clone, Copy, PartialEq)]
+enum Transport {
+    Stdio,
+    Http,
+    Sse,
+}
+
+/// One server entry being turned into a config.
+pub(super) struct Entry<'a> {
+    pub(super) name: &'a str,
+    /// Byte offset of the server's key.
+    pub(super) at: usize,
+    pub(super) text: &'a str,
+    pub(super) lookup: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl Entry<'_> {
+    /// An [`Error::Config`] about `field` of this entry, located at byte `at`.
+    fn error(&self, field: Option<&str>, at: usize, message: impl Into<String>) -> Error {
+        error_at(self.text, at, Some(self.name), field, message)
+    }
+
+    /// The entry's config, or `None` if it is disabled.
+    pub(super) fn config(&self, value: &Node) -> Option<Result<ServerConfig, Error>> {
+        let Kind::Object(fields) = &value.kind else {
+            return Some(Err(self.error(
+                None,
+                self.at,
+                format!(
+                    "the server entry must be an object, found {}",
+                    value.kind.describe()
+                ),
+            )));
+        };
+        match self.disabled(fields) {
+            Ok(true) => None,
+            Ok(false) => Some(self.enabled_config(fields)),
+            Err(error) => Some(Err(error)),
+        }
+    }
+
+    fn disabled(&self, fields: &[Member]) -> Result<bool, Error> {
+        match self.field(fields, "disabled")? {
+            None => Ok(false),
+            Some(member) => match member.value.kind {
+                Kind::Bool(disabled) => Ok(disabled),
+                ref other => Err(self.error(
+                    Some("disabled"),
+                    member.at,
+                    format!(
+                        "`disabled` must be true or false, found {}",
+                        other.describe()
+                    ),
+                )),
+            },
+        }
+    }
+
+    fn enabled_config(&self, fields: &[Member]) -> Result<ServerConfig, Error> {
+        if self.name.is_empty() {
+            return Err(self.error(None, self.at, "the server name is empty"));
+        }
+        let (transport, type_name) = match self.field(fields, "type")? {
+            Some(member) => {
+                let Kind::String(name) = &member.value.kind else {
+                    return Err(self.error(
+                        Some("type"),
+                        member.at,
+                        format!(
+                            "`type` must be one of stdio, http, streamable-http, sse; found {}",
+                            member.value.kind.describe()
+                        ),
+                    ));
+                };
+                let transport = match name.as_str() {
+                    "stdio" => Transport::Stdio,
+                    "http" | "streamable-http" | "streamableHttp" => Transport::Http,
+                    "sse" => Transport::Sse,
+                    other => {
+                        return Err(self.error(
+                            Some("type"),
+                            member.at,
+                            format!(
+                                "`type` must be one of stdio, http, streamable-http, sse; \
+                                 found `{other}`"
+                            ),
+                        ));
+                    }
+                };
+                (transport, Some(name.as_str()))
+            }
+            None => {
+                let command = self.field(fields, "command")?.is_some();
+                let url = self.field(fields, "url")?.is_some();
+                match (command, url) {
+                    (true, false) => (Transport::Stdio, None),
+                    (false, true) => (Transport::Http, None),
+                    (true, true) => {
+                        return Err(self.error(
+                            Some("type"),
+                            self.at,
+                            "both `command` and `url` are set; add `type` to choose the transport",
+                        ));
+                    }
+                    (false, false) => {
+                        return Err(self.error(
+                            Some("command"),
+                            self.at,
+                            "missing `command` (or `url`)",
+                        ));
+                    }
+                }
+            }
+        };
+        match transport {
+            Transport::Sse => Err(Error::Unsupported {
+                server: self.name.to_owned(),
+                what: "the legacy SSE transport (use streamable HTTP)".to_owned(),
+            }),
+            Transport::Stdio => self.stdio(fields, type_name),
+            Transport::Http => self.http(fields, type_name),
+        }
+    }
+
+    fn stdio(&self, fields: &[Member], type_name: Option<&str>) -> Result<ServerConfig, Error> {
+        let Some(command) = self.string_field(fields, "command")? else {
+            let why = type_name.map_or(String::new(), |name| {
+                format!(" (required when `type` is {name})")
+            });
+            return Err(self.error(Some("command"), self.at, format!("missing `command`{why}")));
+        };
+        if command.0.is_empty() {
+            return Err(self.error(Some("command"), command.1, "`command` is empty"));
+        }
+        let mut config = ServerConfig::stdio(command.0);
+
+        if let Some(member) = self.field(fields, "args")? {
+            let Kind::Array(items) = &member.value.kind else {
+                return Err(self.error(
+                    Some("args"),
+                    member.at,
+                    format!(
+                        "`args` must be an array of strings, found {}",
+                        member.value.kind.describe()
+                    ),
+                ));
+            };
+            for (index, item) in items.iter().enumerate() {
+                let field = format!("args[{index}]");
+                let Kind::String(arg) = &item.kind else {
+                    return Err(self.error(
+                        Some(&field),
+                        item.at,
+                        format!("`{field}` must be a string, found {}", item.kind.describe()),
+                    ));
+                };
+                config = config.arg(self.expand(arg, &field, item.at)?);
+            }
+        }
+
+        for key in self.map(fields, "env")? {
+            let field = format!("env.{}", key.key);
+            if key.key.is_empty() || key.key.contains(['=', '\0']) {
+                return Err(self.error(
+                    Some(&field),
+                    key.at,
+                    "environment variable names cannot be empty or contain `=` or NUL",
+                ));
+            }
+            let value = match &key.value.kind {
+                Kind::String(value) => self.expand(value, &field, key.at)?,
+                Kind::Number(number) => number.clone(),
+                Kind::Bool(value) => value.to_string(),
+                other => {
+                    return Err(self.error(
+                        Some(&field),
+                        key.at,
+                        format!(
+                            "`{field}` must be a string (or a number or boolean), found {}",
+                            other.describe()
+                        ),
+                    ));
+                }
+            };
+            config = config.env(&key.key, value);
+        }
+
+        if let Some((cwd, _)) = self.string_field(fields, "cwd")?
+            && !cwd.is_empty()
+        {
+            config = config.cwd(cwd);
+        }
+        Ok(config)
+    }
+
+    fn http(&self, fields: &[Member], type_name: Option<&str>) -> Result<ServerConfig, Error> {
+        let Some((url, at)) = self.string_field(fields, "url")? else {
+            let why = type_name.map_or(String::new(), |name| {
+                format!(" (required when `type` is {name})")
+            });
+            return Err(self.error(Some("url"), self.at, format!("missing `url`{why}")));
+        };
+        let scheme = url.split_once("://").map(|(scheme, _)| scheme);
+        if !scheme
+            .is_some_and(|s| s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https"))
+        {
+            return Err(self.error(
+                Some("url"),
+                at,
+                format!("`url` must start with http:// or https://, found `{url}`"),
+            ));
+        }
+        let mut config = ServerConfig::http(url);
+        for name in self.map(fields, "headers")? {
+            let field = format!("headers.{}", name.key);
+            let Kind::String(value) = &name.value.kind else {
+                return Err(self.error(
+                    Some(&field),
+                    name.at,
+                    format!(
+                        "`{field}` must be a string, found {}",
+                        name.value.kind.describe()
+                    ),
+                ));
+            };
+            let value = self.expand(value, &field, name.at)?;
+            #[cfg(feature = "http")]
+            self.check_header(&name.key, &value, &field, name.at)?;
+            config = config.header(&name.key, value);
+        }
+        Ok(config)
+    }
+
+    /// Checks a header's name and expanded value as the HTTP transport will when it connects,
+    /// so that a bad one is reported with its position. The value is not quoted: it may be a
+    /// secret.
+    #[cfg(feature = "http")]
+    fn check_header(&self, name: &str, value: &str, field: &str, at: usize) -> Result<(), Error> {
+        if http::HeaderName::try_from(name).is_err() {
+            return Err(self.error(
+                Some(field),
+                at,
+                format!("`{name}` is not a valid HTTP header name"),
+            ));
+        }
+        if http::HeaderValue::try_from(value).is_err() {
+            return Err(self.error(
+                Some(field),
+                at,
+                format!(
+                    "the value of `{field}` is not a valid HTTP header value \
+                     (it has a line break, NUL or other control character)"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The member `key` of the entry, `None` if it is absent or `null`; an error if it is
+    /// given twice.
+    fn field<'f>(&self, fields: &'f [Member], key: &str) -> Result<Option<&'f Member>, Error> {
+        let mut found: Option<&Member> = None;
+        for member in fields.iter().filter(|member| member.key == key) {
+            if let Some(first) = found {
+                let (line, column) = line_column(self.text, first.at);
+                return Err(self.error(
+                    Some(key),
+                    member.at,
+                    format!("`{key}` appears twice (first at line {line} column {column})"),
+                ));
+            }
+            found = Some(member);
+        }
+        Ok(found.filter(|member| !matches!(member.value.kind, Kind::Null)))
+    }
+
+    /// The string member `key`, expanded, with the offset of its key.
+    fn string_field(&self, fields: &[Member], key: &str) -> Result<Option<(String, usize)>, Error> {
+        let Some(member) = self.field(fields, key)? else {
+            return Ok(None);
+        };
+        let Kind::String(value) = &member.value.kind else {
+            return Err(self.error(
+                Some(key),
+                member.at,
+                format!(
+                    "`{key}` must be a string, found {}",
+                    member.value.kind.describe()
+                ),
+            ));
+        };
+        Ok(Some((self.expand(value, key, member.at)?, member.at)))
+    }
+
+    /// The members of the object member `key` (`env`, `headers`); none if it is absent. An error if it is not an object or repeats a key.
+    fn map<'f>(&self, fields: &'f [Member], key: &str) -> Result<&'f [Member], Error> {
+        let Some(member) = self.field(fields, key)? else {
+            return Ok(&[]);
+        };
+        let Kind::Object(members) = &member.value.kind else {
+            return Err(self.error(
+                Some(key),
+                member.at,
+                format!(
+                    "`{key}` must be an object, found {}",
+                    member.value.kind.describe()
+                ),
+            ));
+        };
+        let mut seen: HashMap<&str, &Member> = HashMap::new();
+        for inner in members {
+            if let Some(first) = seen.insert(&inner.key, inner) {
+                let (line, column) = line_column(self.text, first.at);
+                return Err(self.error(
+                    Some(&format!("{key}.{}", inner.key)),
+                    inner.at,
+                    format!(
+                        "`{}` appears twice in `{key}` (first at line {line} column {column})",
+                        inner.key
+                    ),
+                ));
+            }
+        }
+        Ok(members)
+    }
+
+    /// Expands the variables of `value`, the value of `field`, whose key is at byte `at`.
+    fn expand(&self, value: &str, field: &str, at: usize) -> Result<String, Error> {
+        expand(value, self.lookup).map_err(|message| self.error(Some(field), at, message))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,419 @@
+//! Tests of server entry validation: each field's rules, and where each error is located.
+
+use crate::config_file::test_support::*;
+use crate::error::Error;
+use std::path::PathBuf;
+
+#[test]
+fn minimal_stdio_has_no_args_env_or_cwd() {
+    let entries = parse_ok(r#"{"mcpServers": {"min": {"command": "server"}}}"#);
+    let min = stdio(&entries, "min");
+    assert_eq!(min.command, "server");
+    assert!(min.args.is_empty() && min.env.is_empty() && min.cwd.is_none());
+}
+
+#[test]
+fn http_types_and_headers() {
+    let entries = parse_ok(
+        r#"{"mcpServers": {
+          "plain": { "type": "http", "url": "http://127.0.0.1:8000/mcp",
+                     "headers": { "Authorization": "Bearer ${TOKEN}", "X-Port": "${PORT}" } },
+          "dashed": { "type": "streamable-http", "url": "https://a.example/mcp" },
+          "camel": { "type": "streamableHttp", "url": "HTTPS://b.example/mcp" },
+          "inferred": { "url": "https://c.example/mcp" }
+        }}"#,
+    );
+    assert_eq!(names(&entries), ["plain", "dashed", "camel", "inferred"]);
+    let plain = http(&entries, "plain");
+    assert_eq!(plain.url, "http://127.0.0.1:8000/mcp");
+    assert_eq!(
+        plain.headers,
+        [
+            ("Authorization".to_owned(), "Bearer s3cret".to_owned()),
+            ("X-Port".to_owned(), "8080".to_owned())
+        ]
+    );
+    assert_eq!(http(&entries, "dashed").url, "https://a.example/mcp");
+    assert_eq!(http(&entries, "camel").url, "HTTPS://b.example/mcp");
+    assert_eq!(http(&entries, "inferred").url, "https://c.example/mcp");
+}
+
+#[test]
+fn type_inference_and_other_transports_fields_ignored() {
+    let entries = parse_ok(
+        r#"{"mcpServers": {
+          "cmd": { "command": "x", "headers": { "H": 1 } },
+          "web": { "url": "http://w/mcp", "args": 5, "env": { "A": "${UNSET}" } },
+          "typed": { "type": "stdio", "command": "y", "url": "not checked" },
+          "typed_http": { "type": "http", "url": "http://t/mcp", "command": ["not", "checked"] }
+        }}"#,
+    );
+    assert_eq!(stdio(&entries, "cmd").command, "x");
+    assert_eq!(http(&entries, "web").url, "http://w/mcp");
+    assert_eq!(stdio(&entries, "typed").command, "y");
+    assert_eq!(http(&entries, "typed_http").url, "http://t/mcp");
+}
+
+#[test]
+fn disabled_entries_are_left_out() {
+    let entries = parse_ok(
+        r#"{"mcpServers": {
+          "off": { "command": "x", "disabled": true },
+          "broken_but_off": { "type": "websocket", "disabled": true },
+          "on": { "command": "y", "disabled": false },
+          "null": { "command": "z", "disabled": null }
+        }}"#,
+    );
+    assert_eq!(names(&entries), ["on", "null"]);
+}
+
+#[test]
+fn unknown_fields_and_nulls_are_ignored() {
+    let entries = parse_ok(
+        r#"{"mcpServers": {
+          "a": { "command": "x", "autoApprove": ["t"], "timeout": 60, "envFile": "${UNSET}",
+                 "nested": { "command": 5, "args": "nope" }, "args": null, "env": null,
+                 "cwd": null },
+          "b": { "command": null, "url": "http://b/mcp" }
+        }}"#,
+    );
+    let a = stdio(&entries, "a");
+    assert_eq!(a.command, "x");
+    assert!(a.args.is_empty() && a.env.is_empty() && a.cwd.is_none());
+    assert_eq!(http(&entries, "b").url, "http://b/mcp");
+}
+
+#[test]
+fn env_numbers_and_booleans_are_used_as_written() {
+    let entries = parse_ok(
+        r#"{"mcpServers": {"a": {"command": "x",
+          "env": {"PORT": 8080, "RATIO": 1.5e3, "NEG": -2, "DEBUG": true, "QUIET": false}}}}"#,
+    );
+    assert_eq!(
+        stdio(&entries, "a").env,
+        pairs(&[
+            ("PORT", "8080"),
+            ("RATIO", "1.5e3"),
+            ("NEG", "-2"),
+            ("DEBUG", "true"),
+            ("QUIET", "false")
+        ])
+    );
+}
+
+#[test]
+fn variables_expand_in_every_string_value() {
+    let entries = parse_ok(
+        r#"{"mcpServers": {
+          "a": { "command": "${HOME_DIR}/bin/server",
+                 "args": ["--port", "${PORT}", "--mode=${MODE:-fast}", "plain"],
+                 "env": { "HOME_DIR": "${HOME_DIR}", "K": "${TOKEN}x" },
+                 "cwd": "${HOME_DIR:-/}" },
+          "b": { "url": "http://localhost:${PORT}/mcp", "headers": { "T": "${TOKEN}" } }
+        }}"#,
+    );
+    let a = stdio(&entries, "a");
+    assert_eq!(a.command, "/home/me/bin/server");
+    assert_eq!(a.args, os(&["--port", "8080", "--mode=fast", "plain"]));
+    assert_eq!(a.env, pairs(&[("HOME_DIR", "/home/me"), ("K", "s3cretx")]));
+    assert_eq!(a.cwd, Some(PathBuf::from("/home/me")));
+    let b = http(&entries, "b");
+    assert_eq!(b.url, "http://localhost:8080/mcp");
+    assert_eq!(b.headers, [("T".to_owned(), "s3cret".to_owned())]);
+}
+
+#[test]
+fn empty_cwd_means_none() {
+    let entries = parse_ok(r#"{"mcpServers": {"a": {"command": "x", "cwd": "${EMPTY}"}}}"#);
+    assert_eq!(stdio(&entries, "a").cwd, None);
+}
+
+/// A document with one problem per server, each on known lines.
+const BAD: &str = r#"{
+  "mcpServers": {
+    "good": { "command": "ok", "args": ["1"] },
+    "no_command": { "env": {} },
+    "both": { "command": "a", "url": "http://b/mcp" },
+    "bad_args": {
+      "command": "x",
+      "args": 7
+    },
+    "bad_arg": { "command": "x", "args": ["a", "b", false] },
+    "bad_env": { "command": "x", "env": { "OK": "1", "LIST": [] } },
+    "bad_type": { "type": "websocket", "url": "ws://x" },
+    "legacy": { "type": "sse", "url": "http://x/sse" },
+    "unset": { "command": "x", "args": ["${HOME_DIR}", "${MISSING_VAR}"] },
+    "unset_env": { "command": "x",
+                   "env": { "KEY": "${MISSING_VAR}" } },
+    "prompt": { "url": "http://x/mcp", "headers": { "Authorization": "${input:token}" } },
+    "open": { "command": "${HOME_DIR" },
+    "https_only": { "url": "ftp://x" },
+    "http_no_url": { "type": "http", "command": "x" },
+    "stdio_no_command": { "type": "stdio", "url": "http://x/mcp" },
+    "numeric_type": { "type": 1, "command": "x" },
+    "not_object": "npx server",
+    "bad_disabled": { "command": "x", "disabled": "yes" },
+    "empty_command": { "command": "" },
+    "cmd_number": { "command": 5 },
+    "bad_headers": { "url": "http://x/mcp", "headers": ["a"] },
+    "bad_header": { "url": "http://x/mcp", "headers": { "A": 1 } },
+    "twice": { "command": "x", "command": "y" },
+    "env_twice": { "command": "x", "env": { "A": "1", "A": "2" } },
+    "ünï": { "command": 1 },
+    "good2": { "url": "http://good/mcp" }
+  }
+}"#;
+
+#[test]
+fn one_bad_server_does_not_spoil_the_others() {
+    let entries = parse_ok(BAD);
+    assert_eq!(entries.len(), 26);
+    assert_eq!(stdio(&entries, "good").args, os(&["1"]));
+    assert_eq!(http(&entries, "good2").url, "http://good/mcp");
+    let failed = entries.iter().filter(|entry| entry.config.is_err()).count();
+    assert_eq!(failed, 24);
+}
+
+#[test]
+fn entry_errors_name_server_field_and_position() {
+    let entries = parse_ok(BAD);
+    let check = |name: &str, field: Option<&str>, at: (usize, usize), needle: &str| {
+        assert_config(entry_error(&entries, name), Some(name), field, at, needle);
+    };
+    check(
+        "no_command",
+        Some("command"),
+        (4, 5),
+        "missing `command` (or `url`)",
+    );
+    check(
+        "both",
+        Some("type"),
+        (5, 5),
+        "both `command` and `url` are set",
+    );
+    check(
+        "bad_args",
+        Some("args"),
+        (8, 7),
+        "`args` must be an array of strings, found a number",
+    );
+    check(
+        "bad_arg",
+        Some("args[2]"),
+        (10, 53),
+        "`args[2]` must be a string, found a boolean",
+    );
+    check(
+        "bad_env",
+        Some("env.LIST"),
+        (11, 54),
+        "`env.LIST` must be a string (or a number or boolean), found an array",
+    );
+    check(
+        "bad_type",
+        Some("type"),
+        (12, 19),
+        "`type` must be one of stdio, http, streamable-http, sse; found `websocket`",
+    );
+    check(
+        "unset",
+        Some("args[1]"),
+        (14, 56),
+        "environment variable `MISSING_VAR` is not set and has no default",
+    );
+    check(
+        "unset_env",
+        Some("env.KEY"),
+        (16, 29),
+        "environment variable `MISSING_VAR` is not set and has no default",
+    );
+    check(
+        "prompt",
+        Some("headers.Authorization"),
+        (17, 53),
+        "inputs are not supported",
+    );
+    check("open", Some("command"), (18, 15), "unterminated `${`");
+    check(
+        "https_only",
+        Some("url"),
+        (19, 21),
+        "`url` must start with http:// or https://, found `ftp://x`",
+    );
+    check(
+        "http_no_url",
+        Some("url"),
+        (20, 5),
+        "missing `url` (required when `type` is http)",
+    );
+    check(
+        "stdio_no_command",
+        Some("command"),
+        (21, 5),
+        "missing `command` (required when `type` is stdio)",
+    );
+    check(
+        "numeric_type",
+        Some("type"),
+        (22, 23),
+        "`type` must be one of stdio, http, streamable-http, sse; found a number",
+    );
+    check(
+        "not_object",
+        None,
+        (23, 5),
+        "the server entry must be an object, found a string",
+    );
+    check(
+        "bad_disabled",
+        Some("disabled"),
+        (24, 39),
+        "`disabled` must be true or false, found a string",
+    );
+    check(
+        "empty_command",
+        Some("command"),
+        (25, 24),
+        "`command` is empty",
+    );
+    check(
+        "cmd_number",
+        Some("command"),
+        (26, 21),
+        "`command` must be a string, found a number",
+    );
+    check(
+        "bad_headers",
+        Some("headers"),
+        (27, 45),
+        "`headers` must be an object, found an array",
+    );
+    check(
+        "bad_header",
+        Some("headers.A"),
+        (28, 57),
+        "`headers.A` must be a string, found a number",
+    );
+    check(
+        "twice",
+        Some("command"),
+        (29, 32),
+        "`command` appears twice (first at line 29 column 16)",
+    );
+    check(
+        "env_twice",
+        Some("env.A"),
+        (30, 55),
+        "`A` appears twice in `env` (first at line 30 column 45)",
+    );
+    // Columns count characters, not bytes.
+    check(
+        "ünï",
+        Some("command"),
+        (31, 14),
+        "`command` must be a string, found a number",
+    );
+}
+
+#[cfg(feature = "http")]
+#[test]
+fn bad_header_names_and_values_are_located_entry_errors() {
+    let entries = parse_ok(
+        "{\"mcpServers\": {\n  \"name\": {\"url\": \"http://h/\", \"headers\": {\"A b\": \"x\"}},\n  \
+         \"value\": {\"url\": \"http://h/\", \"headers\": {\"ok\": \"1\", \"X\": \"a\\r\\nb\"}},\n  \
+         \"empty\": {\"url\": \"http://h/\", \"headers\": {\"\": \"x\"}},\n  \
+         \"good\": {\"url\": \"http://h/\", \"headers\": {\"X-Token\": \"${TOKEN}\", \"Accept\": \"é\"}}\n}}",
+    );
+    assert_config(
+        entry_error(&entries, "name"),
+        Some("name"),
+        Some("headers.A b"),
+        (2, 44),
+        "`A b` is not a valid HTTP header name",
+    );
+    let error = entry_error(&entries, "value");
+    assert_config(
+        error,
+        Some("value"),
+        Some("headers.X"),
+        (3, 56),
+        "not a valid HTTP header value",
+    );
+    assert!(!error.to_string().contains("a\r\nb"), "{error}");
+    assert_config(
+        entry_error(&entries, "empty"),
+        Some("empty"),
+        Some("headers."),
+        (4, 45),
+        "is not a valid HTTP header name",
+    );
+    assert_eq!(
+        http(&entries, "good").headers,
+        [
+            ("X-Token".to_owned(), "s3cret".to_owned()),
+            ("Accept".to_owned(), "é".to_owned())
+        ]
+    );
+}
+
+#[test]
+fn legacy_sse_is_unsupported_per_entry() {
+    let entries = parse_ok(BAD);
+    match entry_error(&entries, "legacy") {
+        Error::Unsupported { server, what } => {
+            assert_eq!(server, "legacy");
+            assert_eq!(what, "the legacy SSE transport (use streamable HTTP)");
+        }
+        other => panic!("expected unsupported, got {other:?}"),
+    }
+}
+
+#[test]
+fn error_display_reads_well() {
+    let entries = parse_ok(BAD);
+    assert_eq!(
+        entry_error(&entries, "bad_args").to_string(),
+        "config line 8 column 7: server `bad_args`: field `args`: \
+         `args` must be an array of strings, found a number"
+    );
+}
+
+#[test]
+fn same_field_name_in_different_servers_is_located_per_server() {
+    let text = "{\"mcpServers\": {\n  \"a\": {\"command\": \"x\", \"args\": [\"ok\"]},\n  \
+                \"b\": {\"command\": \"x\", \"args\": 3}\n}}";
+    let entries = parse_ok(text);
+    assert_config(
+        entry_error(&entries, "b"),
+        Some("b"),
+        Some("args"),
+        (3, 25),
+        "found a number",
+    );
+}
+
+#[test]
+fn empty_server_name_is_an_entry_error() {
+    let entries = parse_ok(r#"{"mcpServers": {"": {"command": "x"}, "ok": {"command": "y"}}}"#);
+    assert_config(
+        entry_error(&entries, ""),
+        Some(""),
+        None,
+        (1, 17),
+        "the server name is empty",
+    );
+    assert_eq!(stdio(&entries, "ok").command, "y");
+}
+
+#[test]
+fn bad_env_names_are_entry_errors() {
+    let entries = parse_ok(r#"{"mcpServers": {"a": {"command": "x", "env": {"A=B": "1"}}}}"#);
+    assert_config(
+        entry_error(&entries, "a"),
+        Some("a"),
+        Some("env.A=B"),
+        (1, 47),
+        "cannot be empty or contain `=`",
+    );
+}
