@@ -57,6 +57,12 @@ fn json_error(text: &str, error: &serde_json::Error) -> Error {
     error_at(text, at, None, None, format!("invalid JSON: {message}"))
 }
 
+/// Where byte `at` of `text` is, for messages: `line 3 column 5`.
+pub(super) fn place(text: &str, at: usize) -> String {
+    let (line, column) = line_column(text, at);
+    format!("line {line} column {column}")
+}
+
 /// The 1-based line and character column of byte `at` of `text` (past its end: of the end).
 /// A newline belongs to the line it ends, at the column just past that line's last character.
 pub(super) fn line_column(text: &str, at: usize) -> (usize, usize) {
@@ -224,13 +230,26 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// Enters an array or object at the current position, unless that nests too deeply.
-    fn enter(&mut self) -> Option<()> {
+    /// Reads the items of the array or object that opens at the current position, up to the
+    /// `close` byte, each with `item`; `None` if the syntax is wrong or it nests too deeply.
+    fn sequence(&mut self, close: u8, mut item: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
             return None;
         }
         self.at += 1;
+        if !self.eat(close) {
+            loop {
+                item(self)?;
+                if self.eat(close) {
+                    break;
+                }
+                if !self.eat(b',') {
+                    return None;
+                }
+            }
+        }
+        self.depth -= 1;
         Some(())
     }
 
@@ -255,48 +274,30 @@ impl<'a> Reader<'a> {
         let at = self.at;
         let kind = match *self.bytes.get(at)? {
             b'{' => {
-                self.enter()?;
                 let mut members = Vec::new();
-                if !self.eat(b'}') {
-                    loop {
-                        self.skip_whitespace();
-                        let key_at = self.at;
-                        let key = self.string()?;
-                        if !self.eat(b':') {
-                            return None;
-                        }
-                        let value = self.value()?;
-                        members.push(Member {
-                            key,
-                            at: key_at,
-                            value,
-                        });
-                        if self.eat(b'}') {
-                            break;
-                        }
-                        if !self.eat(b',') {
-                            return None;
-                        }
+                self.sequence(b'}', |reader| {
+                    reader.skip_whitespace();
+                    let key_at = reader.at;
+                    let key = reader.string()?;
+                    if !reader.eat(b':') {
+                        return None;
                     }
-                }
-                self.depth -= 1;
+                    let value = reader.value()?;
+                    members.push(Member {
+                        key,
+                        at: key_at,
+                        value,
+                    });
+                    Some(())
+                })?;
                 Kind::Object(members)
             }
             b'[' => {
-                self.enter()?;
                 let mut items = Vec::new();
-                if !self.eat(b']') {
-                    loop {
-                        items.push(self.value()?);
-                        if self.eat(b']') {
-                            break;
-                        }
-                        if !self.eat(b',') {
-                            return None;
-                        }
-                    }
-                }
-                self.depth -= 1;
+                self.sequence(b']', |reader| {
+                    items.push(reader.value()?);
+                    Some(())
+                })?;
                 Kind::Array(items)
             }
             b'"' => Kind::String(self.string()?),

@@ -81,7 +81,8 @@ use std::collections::HashMap;
 
 use crate::config::ServerConfig;
 use crate::error::Error;
-use jsonc::{Kind, Member};
+use jsonc::{Kind, Member, error_at, place};
+use validate::must_be;
 
 /// One server entry of a config file.
 #[derive(Debug)]
@@ -102,15 +103,13 @@ pub(crate) fn parse(
     text: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<ServerEntry>, Error> {
-    let file_error = |server: Option<&str>, field: Option<&str>, at: usize, message: String| {
-        jsonc::error_at(text, at, server, field, message)
-    };
     let root = jsonc::read(text)?;
     let Kind::Object(top) = &root.kind else {
-        return Err(file_error(
-            None,
-            None,
+        return Err(error_at(
+            text,
             root.at,
+            None,
+            None,
             format!(
                 "the config file must be a JSON object, found {}",
                 root.kind.describe()
@@ -128,35 +127,32 @@ pub(crate) fn parse(
             continue;
         }
         if let Some(first) = sections.iter().find(|first| first.key == key) {
-            let (line, column) = jsonc::line_column(text, first.at);
-            return Err(file_error(
+            return Err(error_at(
+                text,
+                section.at,
                 None,
                 Some(key),
-                section.at,
-                format!("`{key}` appears twice (first at line {line} column {column})"),
+                format!("`{key}` appears twice (first at {})", place(text, first.at)),
             ));
         }
         sections.push(section);
         let Kind::Object(servers) = &section.value.kind else {
-            return Err(file_error(
+            return Err(error_at(
+                text,
+                section.at,
                 None,
                 Some(key),
-                section.at,
-                format!(
-                    "`{key}` must be an object, found {}",
-                    section.value.kind.describe()
-                ),
+                must_be(key, "an object", &section.value.kind),
             ));
         };
         for server in servers {
             if let Some((first, first_section)) = names.insert(&server.key, (server, key)) {
                 let message = if first_section == key {
-                    let (line, column) = jsonc::line_column(text, first.at);
-                    format!("listed twice (first at line {line} column {column})")
+                    format!("listed twice (first at {})", place(text, first.at))
                 } else {
                     "listed in both `mcpServers` and `servers`".to_owned()
                 };
-                return Err(file_error(Some(&server.key), None, server.at, message));
+                return Err(error_at(text, server.at, Some(&server.key), None, message));
             }
             let entry = validate::Entry {
                 name: &server.key,
@@ -173,11 +169,12 @@ pub(crate) fn parse(
         }
     }
     if sections.is_empty() {
-        return Err(file_error(
-            None,
-            None,
+        return Err(error_at(
+            text,
             root.at,
-            "no `mcpServers` or `servers` object found".to_owned(),
+            None,
+            None,
+            "no `mcpServers` or `servers` object found",
         ));
     }
     Ok(entries)
@@ -189,7 +186,7 @@ pub(crate) fn text(bytes: &[u8]) -> Result<&str, Error> {
     std::str::from_utf8(bytes).map_err(|error| {
         let valid = error.valid_up_to();
         let before = std::str::from_utf8(&bytes[..valid]).unwrap_or_default();
-        jsonc::error_at(
+        error_at(
             before,
             valid,
             None,

@@ -37,12 +37,16 @@ pub(super) fn names(entries: &[ServerEntry]) -> Vec<&str> {
     entries.iter().map(|entry| entry.name.as_str()).collect()
 }
 
-pub(super) fn config<'e>(entries: &'e [ServerEntry], name: &str) -> &'e ServerConfig {
-    let entry = entries
+/// The entry named `name`.
+pub(super) fn entry<'e>(entries: &'e [ServerEntry], name: &str) -> &'e ServerEntry {
+    entries
         .iter()
         .find(|entry| entry.name == name)
-        .unwrap_or_else(|| panic!("no entry `{name}` in {entries:?}"));
-    match &entry.config {
+        .unwrap_or_else(|| panic!("no entry `{name}` in {entries:?}"))
+}
+
+pub(super) fn config<'e>(entries: &'e [ServerEntry], name: &str) -> &'e ServerConfig {
+    match &entry(entries, name).config {
         Ok(config) => {
             assert_eq!(config.server_name(), name);
             config
@@ -66,11 +70,7 @@ pub(super) fn http<'e>(entries: &'e [ServerEntry], name: &str) -> &'e HttpConfig
 }
 
 pub(super) fn entry_error<'e>(entries: &'e [ServerEntry], name: &str) -> &'e Error {
-    let entry = entries
-        .iter()
-        .find(|entry| entry.name == name)
-        .unwrap_or_else(|| panic!("no entry `{name}` in {entries:?}"));
-    match &entry.config {
+    match &entry(entries, name).config {
         Ok(config) => panic!("entry `{name}` should fail, got {config:?}"),
         Err(error) => error,
     }

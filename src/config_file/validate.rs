@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use super::expand::expand;
-use super::jsonc::{Kind, Member, Node, error_at, line_column};
+use super::jsonc::{Kind, Member, Node, error_at, place};
 use crate::config::ServerConfig;
 use crate::error::Error;
 
@@ -26,9 +26,20 @@ pub(super) struct Entry<'a> {
 }
 
 impl Entry<'_> {
+    /// Where `member`'s key is, for messages.
+    fn place(&self, member: &Member) -> String {
+        place(self.text, member.at)
+    }
+
     /// An [`Error::Config`] about `field` of this entry, located at byte `at`.
     fn error(&self, field: Option<&str>, at: usize, message: impl Into<String>) -> Error {
         error_at(self.text, at, Some(self.name), field, message)
+    }
+
+    /// An [`Error::Config`] saying that `field`, whose key is at byte `at`, must be `expected`
+    /// and is `found` instead.
+    fn wrong_type(&self, field: &str, at: usize, expected: &str, found: &Kind) -> Error {
+        self.error(Some(field), at, must_be(field, expected, found))
     }
 
     /// The entry's config, or `None` if it is disabled.
@@ -55,14 +66,7 @@ impl Entry<'_> {
             None => Ok(false),
             Some(member) => match member.value.kind {
                 Kind::Bool(disabled) => Ok(disabled),
-                ref other => Err(self.error(
-                    Some("disabled"),
-                    member.at,
-                    format!(
-                        "`disabled` must be true or false, found {}",
-                        other.describe()
-                    ),
-                )),
+                ref other => Err(self.wrong_type("disabled", member.at, "true or false", other)),
             },
         }
     }
@@ -147,23 +151,17 @@ impl Entry<'_> {
 
         if let Some(member) = self.field(fields, "args")? {
             let Kind::Array(items) = &member.value.kind else {
-                return Err(self.error(
-                    Some("args"),
+                return Err(self.wrong_type(
+                    "args",
                     member.at,
-                    format!(
-                        "`args` must be an array of strings, found {}",
-                        member.value.kind.describe()
-                    ),
+                    "an array of strings",
+                    &member.value.kind,
                 ));
             };
             for (index, item) in items.iter().enumerate() {
                 let field = format!("args[{index}]");
                 let Kind::String(arg) = &item.kind else {
-                    return Err(self.error(
-                        Some(&field),
-                        item.at,
-                        format!("`{field}` must be a string, found {}", item.kind.describe()),
-                    ));
+                    return Err(self.wrong_type(&field, item.at, "a string", &item.kind));
                 };
                 config = config.arg(self.expand(arg, &field, item.at)?);
             }
@@ -183,13 +181,11 @@ impl Entry<'_> {
                 Kind::Number(number) => number.clone(),
                 Kind::Bool(value) => value.to_string(),
                 other => {
-                    return Err(self.error(
-                        Some(&field),
+                    return Err(self.wrong_type(
+                        &field,
                         key.at,
-                        format!(
-                            "`{field}` must be a string (or a number or boolean), found {}",
-                            other.describe()
-                        ),
+                        "a string (or a number or boolean)",
+                        other,
                     ));
                 }
             };
@@ -225,14 +221,7 @@ impl Entry<'_> {
         for name in self.map(fields, "headers")? {
             let field = format!("headers.{}", name.key);
             let Kind::String(value) = &name.value.kind else {
-                return Err(self.error(
-                    Some(&field),
-                    name.at,
-                    format!(
-                        "`{field}` must be a string, found {}",
-                        name.value.kind.describe()
-                    ),
-                ));
+                return Err(self.wrong_type(&field, name.at, "a string", &name.value.kind));
             };
             let value = self.expand(value, &field, name.at)?;
             #[cfg(feature = "http")]
@@ -273,11 +262,10 @@ impl Entry<'_> {
         let mut found: Option<&Member> = None;
         for member in fields.iter().filter(|member| member.key == key) {
             if let Some(first) = found {
-                let (line, column) = line_column(self.text, first.at);
                 return Err(self.error(
                     Some(key),
                     member.at,
-                    format!("`{key}` appears twice (first at line {line} column {column})"),
+                    format!("`{key}` appears twice (first at {})", self.place(first)),
                 ));
             }
             found = Some(member);
@@ -291,43 +279,30 @@ impl Entry<'_> {
             return Ok(None);
         };
         let Kind::String(value) = &member.value.kind else {
-            return Err(self.error(
-                Some(key),
-                member.at,
-                format!(
-                    "`{key}` must be a string, found {}",
-                    member.value.kind.describe()
-                ),
-            ));
+            return Err(self.wrong_type(key, member.at, "a string", &member.value.kind));
         };
         Ok(Some((self.expand(value, key, member.at)?, member.at)))
     }
 
-    /// The members of the object member `key` (`env`, `headers`); none if it is absent. An error if it is not an object or repeats a key.
+    /// The members of the object member `key` (`env`, `headers`); none if it is absent. An
+    /// error if it is not an object or repeats a key.
     fn map<'f>(&self, fields: &'f [Member], key: &str) -> Result<&'f [Member], Error> {
         let Some(member) = self.field(fields, key)? else {
             return Ok(&[]);
         };
         let Kind::Object(members) = &member.value.kind else {
-            return Err(self.error(
-                Some(key),
-                member.at,
-                format!(
-                    "`{key}` must be an object, found {}",
-                    member.value.kind.describe()
-                ),
-            ));
+            return Err(self.wrong_type(key, member.at, "an object", &member.value.kind));
         };
         let mut seen: HashMap<&str, &Member> = HashMap::new();
         for inner in members {
             if let Some(first) = seen.insert(&inner.key, inner) {
-                let (line, column) = line_column(self.text, first.at);
                 return Err(self.error(
                     Some(&format!("{key}.{}", inner.key)),
                     inner.at,
                     format!(
-                        "`{}` appears twice in `{key}` (first at line {line} column {column})",
-                        inner.key
+                        "`{}` appears twice in `{key}` (first at {})",
+                        inner.key,
+                        self.place(first)
                     ),
                 ));
             }
@@ -339,6 +314,11 @@ impl Entry<'_> {
     fn expand(&self, value: &str, field: &str, at: usize) -> Result<String, Error> {
         expand(value, self.lookup).map_err(|message| self.error(Some(field), at, message))
     }
+}
+
+/// The message saying that `field` must be `expected` and is `found` instead.
+pub(super) fn must_be(field: &str, expected: &str, found: &Kind) -> String {
+    format!("`{field}` must be {expected}, found {}", found.describe())
 }
 
 #[cfg(test)]
