@@ -1,5 +1,4 @@
-//! `${VAR}`, `${VAR:-default}` and `${env:VAR}` in config strings, expanded from the
-//! environment.
+//! Expansion of `${VAR}`, `${VAR:-default}` and `${env:VAR}` in config strings.
 
 /// Expands `${VAR}`, `${VAR:-default}` and `${env:VAR}` in `value` (see the module docs).
 /// The error is the message.

@@ -1,5 +1,4 @@
-//! Reading the MCP server config files people already have (Claude Desktop, Cursor, Claude
-//! Code, Cline, VS Code) into [`ServerConfig`]s.
+//! Reading the MCP server config files people already have into [`ServerConfig`]s.
 //!
 //! # Accepted files
 //!

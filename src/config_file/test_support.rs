@@ -1,5 +1,4 @@
-//! Helpers for the config file tests: parsing with a fixed environment, and finding and
-//! asserting on entries and errors.
+//! Helpers for the config file tests: a fixed environment, entries found, errors checked.
 
 use std::collections::HashMap;
 use std::ffi::OsString;

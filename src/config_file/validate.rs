@@ -1,5 +1,4 @@
-//! Server entries checked and turned into [`ServerConfig`]s, each error located at the key
-//! it is about.
+//! Server entries checked and turned into [`ServerConfig`]s, each error at its key.
 
 use std::collections::HashMap;
 
