@@ -65,11 +65,11 @@ async fn app() -> Result<(), Box<dyn std::error::Error>> {
     let reports = Arc::new(Mutex::new(Vec::new()));
     let seen = Arc::clone(&reports);
     let done = client
-        .call_tool_with_progress(
+        .call_tool_with(
             "progress",
             json!({ "steps": 3, "delay_ms": 10 }),
-            CallOptions::new(),
-            move |progress| seen.lock().expect("reports").push(progress.progress),
+            CallOptions::new()
+                .on_progress(move |progress| seen.lock().expect("reports").push(progress.progress)),
         )
         .await?;
     calls += 1;

@@ -98,14 +98,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tasks.push(call(&msg_tx, "progress", {
         // Progress callbacks run while the call's future is polled: on the loop, too.
         let msg_tx = msg_tx.clone();
-        client.call_tool_with_progress(
+        client.call_tool_with(
             "progress",
             json!({ "steps": 4, "delay_ms": 25 }),
-            CallOptions::new(),
-            move |progress| {
+            CallOptions::new().on_progress(move |progress| {
                 let label = "progress".to_owned();
                 let _ = msg_tx.send(Message::Progress { label, progress });
-            },
+            }),
         )
     }));
 

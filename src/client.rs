@@ -25,10 +25,10 @@ use crate::handlers::Handlers;
 use crate::inner::Inner;
 use crate::jobs::{Jobs, Target};
 use crate::notify::{Bus, Notifications, Progress, ProgressRoutes};
-use crate::options::{CallOptions, Retry, Stats};
+use crate::options::{CallOptions, OnProgress, Retry, Stats};
 use crate::runtime::{self, Runtime};
 use crate::single_flight::SingleFlight;
-use crate::sync::Flag;
+use crate::sync::{Flag, lock};
 use crate::tool_cache::ToolCache;
 
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -418,95 +418,55 @@ impl Client {
     }
 
     /// [`call_tool`](Client::call_tool) with per-call options: timeout, timeout reset on
-    /// progress, retry policy.
+    /// progress, retry policy, and a callback for the server's progress reports
+    /// ([`CallOptions::on_progress`]).
     ///
     /// # Errors
     ///
-    /// As [`call_tool`](Client::call_tool).
+    /// As [`call_tool`](Client::call_tool), plus [`Error::Panicked`] if the progress callback
+    /// panics.
     pub fn call_tool_with(
         &self,
         name: impl Into<String>,
         arguments: serde_json::Value,
-        options: CallOptions,
+        mut options: CallOptions,
     ) -> impl Future<Output = Result<CallToolResult>> + Send + 'static {
-        let name = name.into();
-        let arguments = self.arguments(&name, arguments);
-        self.run(move |inner| async move {
-            let params = params(&name, arguments?);
-            inner.call_tool(&name, params, &options, None).await
-        })
-    }
-
-    /// [`call_tool_with`](Client::call_tool_with), reporting the server's progress on this
-    /// call to `on_progress`, in order.
-    ///
-    /// `on_progress` runs in the caller's context, while the returned future is polled (for
-    /// the blocking form, on the calling thread), so a slow callback delays only this caller.
-    /// If it panics, the call is cancelled and returns [`Error::Panicked`].
-    ///
-    /// # Errors
-    ///
-    /// As [`call_tool`](Client::call_tool), plus [`Error::Panicked`].
-    pub fn call_tool_with_progress<P>(
-        &self,
-        name: impl Into<String>,
-        arguments: serde_json::Value,
-        options: CallOptions,
-        mut on_progress: P,
-    ) -> impl Future<Output = Result<CallToolResult>> + Send + 'static
-    where
-        P: FnMut(Progress) + Send + 'static,
-    {
         let name = name.into();
         let server = self.inner.name.clone();
         let arguments = self.arguments(&name, arguments);
-        let (sink, mut reports) = futures::channel::mpsc::unbounded::<Progress>();
+        let on_progress = options.on_progress.take();
+        let (sink, reports) = match on_progress {
+            Some(_) => {
+                let (sink, reports) = futures::channel::mpsc::unbounded::<Progress>();
+                (Some(sink), Some(reports))
+            }
+            None => (None, None),
+        };
         let call = self.run(move |inner| async move {
             let params = params(&name, arguments?);
-            inner.call_tool(&name, params, &options, Some(sink)).await
+            inner.call_tool(&name, params, &options, sink).await
         });
         async move {
+            let (Some(on_progress), Some(mut reports)) = (on_progress, reports) else {
+                return call.await;
+            };
             let mut call = std::pin::pin!(call);
             loop {
                 match futures::future::select(call.as_mut(), reports.next()).await {
                     Either::Left((result, _)) => {
                         // Reports that arrived before the answer still go out, in order.
                         while let Ok(progress) = reports.try_recv() {
-                            deliver(&mut on_progress, progress, &server)?;
+                            deliver(&on_progress, progress, &server)?;
                         }
                         return result;
                     }
                     Either::Right((Some(progress), _)) => {
-                        deliver(&mut on_progress, progress, &server)?;
+                        deliver(&on_progress, progress, &server)?;
                     }
                     Either::Right((None, _)) => return call.await,
                 }
             }
         }
-    }
-
-    /// Blocking form of [`call_tool_with_progress`](Client::call_tool_with_progress): the
-    /// callback runs on the calling thread. See
-    /// [`list_tools_blocking`](Client::list_tools_blocking) for how it blocks.
-    pub fn call_tool_with_progress_blocking<P>(
-        &self,
-        name: impl Into<String>,
-        arguments: serde_json::Value,
-        options: CallOptions,
-        on_progress: P,
-    ) -> Result<CallToolResult>
-    where
-        P: FnMut(Progress) + Send + 'static,
-    {
-        let name = name.into();
-        let longest = self.inner.deadline(&options).longest();
-        let call = self.call_tool_with_progress(name.clone(), arguments, options, on_progress);
-        self.block_for(
-            "call_tool_with_progress_blocking",
-            Some(name),
-            longest,
-            call,
-        )
     }
 
     /// Lists the server's resources (all pages).
@@ -881,17 +841,13 @@ fn params(
 }
 
 /// Runs a progress callback, turning its panic into an error for this call.
-fn deliver<P: FnMut(Progress)>(
-    on_progress: &mut P,
-    progress: Progress,
-    server: &str,
-) -> Result<()> {
-    std::panic::catch_unwind(AssertUnwindSafe(|| on_progress(progress))).map_err(|payload| {
-        Error::Panicked {
+fn deliver(on_progress: &OnProgress, progress: Progress, server: &str) -> Result<()> {
+    std::panic::catch_unwind(AssertUnwindSafe(|| (lock(on_progress))(progress))).map_err(
+        |payload| Error::Panicked {
             server: server.to_owned(),
             message: format!("progress callback: {}", panic_message(&*payload)),
-        }
-    })
+        },
+    )
 }
 
 fn json_type(value: &serde_json::Value) -> &'static str {

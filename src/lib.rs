@@ -55,7 +55,7 @@
 //!
 //! [`Client::notifications`] and [`Hub::notifications`] give a stream of log messages,
 //! resource updates and list changes that never blocks a server; progress on one call goes to
-//! that call's callback ([`Client::call_tool_with_progress`]). Requests from servers
+//! that call's callback ([`CallOptions::on_progress`]). Requests from servers
 //! (elicitation, sampling, roots) are answered by [`Handlers`].
 //!
 //! # Blocking or async

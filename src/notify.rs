@@ -24,7 +24,7 @@ const PENDING_PROGRESS_AGE: Duration = Duration::from_secs(5);
 ///
 /// Receive them with [`Client::notifications`](crate::Client::notifications) (or the Hub's).
 /// Progress on a call goes to that call's callback instead
-/// ([`Client::call_tool_with_progress`](crate::Client::call_tool_with_progress)).
+/// ([`CallOptions::on_progress`](crate::CallOptions::on_progress)).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Notification {

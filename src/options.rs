@@ -1,6 +1,9 @@
-//! Per-server and per-call policy: retries and timeouts.
+//! Per-server and per-call policy: retries, timeouts and progress.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use crate::notify::Progress;
 
 /// When a call whose session died mid-flight is retried on a new session.
 ///
@@ -33,7 +36,8 @@ pub enum Retry {
     Always,
 }
 
-/// Options for one call, overriding the client's defaults.
+/// Options for one call, overriding the client's defaults: the timeout, the retry policy,
+/// and a callback for the server's progress reports.
 ///
 /// # Example
 ///
@@ -45,14 +49,30 @@ pub enum Retry {
 /// let options = CallOptions::new()
 ///     .timeout(Duration::from_secs(10))
 ///     .reset_timeout_on_progress(Duration::from_secs(600))
+///     .on_progress(|progress| println!("{} of {:?}", progress.progress, progress.total))
 ///     .retry(Retry::Never);
 /// # drop(options);
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct CallOptions {
     pub(crate) timeout: Option<Duration>,
     pub(crate) reset_on_progress: Option<Duration>,
     pub(crate) retry: Option<Retry>,
+    pub(crate) on_progress: Option<OnProgress>,
+}
+
+/// A progress callback, shared by the clones of the options that carry it.
+pub(crate) type OnProgress = Arc<Mutex<dyn FnMut(Progress) + Send>>;
+
+impl std::fmt::Debug for CallOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallOptions")
+            .field("timeout", &self.timeout)
+            .field("reset_on_progress", &self.reset_on_progress)
+            .field("retry", &self.retry)
+            .field("on_progress", &self.on_progress.is_some())
+            .finish()
+    }
 }
 
 impl CallOptions {
@@ -77,6 +97,35 @@ impl CallOptions {
     /// The retry policy for this call.
     pub fn retry(mut self, retry: Retry) -> CallOptions {
         self.retry = Some(retry);
+        self
+    }
+
+    /// Reports the server's progress on this call to `on_progress`, in order.
+    ///
+    /// The callback runs in the caller's context, while the call's future is polled (for a
+    /// `_blocking` call, on the calling thread), so a slow callback delays only this caller.
+    /// Reports that arrive before the answer are all delivered before the call returns. If
+    /// the callback panics, the call is cancelled and returns
+    /// [`Error::Panicked`](crate::Error::Panicked). Clones of these options share the
+    /// callback.
+    ///
+    /// ```no_run
+    /// use mcp_dispatch::{CallOptions, Client, ServerConfig};
+    /// use serde_json::json;
+    ///
+    /// let client = Client::new(ServerConfig::stdio("my-mcp-server"));
+    /// let options = CallOptions::new().on_progress(|progress| {
+    ///     eprintln!("{}/{:?}: {:?}", progress.progress, progress.total, progress.message);
+    /// });
+    /// let result = client.call_tool_with_blocking("index", json!({"path": "."}), options)?;
+    /// # drop(result);
+    /// # Ok::<(), mcp_dispatch::Error>(())
+    /// ```
+    pub fn on_progress(
+        mut self,
+        on_progress: impl FnMut(Progress) + Send + 'static,
+    ) -> CallOptions {
+        self.on_progress = Some(Arc::new(Mutex::new(on_progress)));
         self
     }
 }

@@ -16,11 +16,10 @@ fn progress_reaches_the_callback_in_order() {
     let seen: Arc<Mutex<Vec<Progress>>> = Arc::default();
     let sink = seen.clone();
     let result = client
-        .call_tool_with_progress_blocking(
+        .call_tool_with_blocking(
             "progress",
             json!({"steps": 5, "delay_ms": 20}),
-            CallOptions::new(),
-            move |progress| sink.lock().unwrap().push(progress),
+            CallOptions::new().on_progress(move |progress| sink.lock().unwrap().push(progress)),
         )
         .unwrap();
     assert_eq!(text(&result), "done 5");
@@ -38,11 +37,11 @@ fn progress_of_concurrent_calls_goes_to_the_right_callbacks() {
         .map(|steps| {
             let seen: Arc<Mutex<Vec<f64>>> = Arc::default();
             let sink = seen.clone();
-            let call = client.call_tool_with_progress(
+            let call = client.call_tool_with(
                 "progress",
                 json!({"steps": steps, "delay_ms": 10}),
-                CallOptions::new(),
-                move |progress| sink.lock().unwrap().push(progress.progress),
+                CallOptions::new()
+                    .on_progress(move |progress| sink.lock().unwrap().push(progress.progress)),
             );
             (steps, seen, call)
         })
@@ -64,11 +63,10 @@ fn progress_of_concurrent_calls_goes_to_the_right_callbacks() {
 fn a_panicking_progress_callback_fails_its_call_only() {
     let client = Client::new(common::server("panicky"));
     let error = client
-        .call_tool_with_progress_blocking(
+        .call_tool_with_blocking(
             "progress",
             json!({"steps": 3, "delay_ms": 20}),
-            CallOptions::new(),
-            |_| panic!("callback panicked on purpose"),
+            CallOptions::new().on_progress(|_| panic!("callback panicked on purpose")),
         )
         .unwrap_err();
     match error {
@@ -94,18 +92,17 @@ fn a_slow_progress_callback_does_not_stall_other_servers() {
     let (release, released) = std::sync::mpsc::channel::<()>();
     let released = Mutex::new(released);
     let caller = std::thread::spawn(move || {
-        slow.call_tool_with_progress_blocking(
+        slow.call_tool_with_blocking(
             "progress",
             json!({"steps": 2, "delay_ms": 10}),
-            CallOptions::new(),
-            move |_| {
+            CallOptions::new().on_progress(move |_| {
                 let _ = entered_tx.send(());
                 // Holds the callback until the test lets go (bounded).
                 let _ = released
                     .lock()
                     .unwrap()
                     .recv_timeout(Duration::from_secs(20));
-            },
+            }),
         )
     });
     entered
