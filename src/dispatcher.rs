@@ -10,7 +10,8 @@ use std::pin::Pin;
 /// an unwind from a job.
 pub type Job = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
-/// Runs the library's jobs: the built-in [`Executor`](crate::Executor), or a host's loop.
+/// Runs the library's jobs on a host's own loop or executor, in place of the built-in
+/// [`Executor`](crate::Executor).
 ///
 /// A dispatcher receives each job once and must poll it until it completes. Dropping a job
 /// instead (for example because the host is shutting down) is allowed: the caller waiting on

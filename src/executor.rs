@@ -29,13 +29,15 @@ pub(crate) trait OnShutdown: Send + Sync {
     fn shut_down(&self) -> Option<Arc<Flag>>;
 }
 
-/// The built-in [`Dispatcher`]: one named thread that polls every job it is given.
+/// The built-in executor: one named thread that polls every job of its clients.
 ///
 /// Jobs arrive on a channel and are all driven concurrently on that one thread, so the number
 /// of threads does not grow with servers, calls or CPUs. Beside it runs the thread of the
 /// current-thread tokio runtime that rmcp needs (`mcp-dispatch-rt`). Clients use a shared
-/// default executor, started on first use, unless they are given another dispatcher. Create
-/// your own when you want separate threads, or control over their shutdown.
+/// default executor, started on first use, unless they are given another executor
+/// ([`ClientBuilder::executor`](crate::ClientBuilder::executor)) or a host's
+/// [`Dispatcher`](crate::Dispatcher). Create your own when you want separate threads, or
+/// control over their shutdown.
 ///
 /// A job that panics is dropped; the executor and the other jobs carry on.
 ///

@@ -74,7 +74,7 @@
 //! | your program | dispatcher | threads the library adds |
 //! |---|---|---|
 //! | sync code, async-std, smol, anything | the shared [`Executor`] (the default) | `mcp-dispatch` and `mcp-dispatch-rt` |
-//! | wants its own shutdown point | [`Executor::new`], passed to [`ClientBuilder::dispatcher`] | two per executor |
+//! | wants its own shutdown point | [`Executor::new`], passed to [`ClientBuilder::executor`] | two per executor |
 //! | smol, or any executor with a spawn function | `\|job\| smol::spawn(job).detach()` | `mcp-dispatch-rt` |
 //! | GUI or game loop | a closure that queues jobs for the loop to poll | `mcp-dispatch-rt` |
 //! | tokio | `move \|job\| { handle.spawn(job); }` | `mcp-dispatch-rt` |
@@ -167,6 +167,7 @@
 
 mod backoff;
 mod blocking;
+mod builder;
 mod client;
 mod config;
 mod config_file;
@@ -193,7 +194,8 @@ mod sync;
 mod text;
 mod tool_cache;
 
-pub use client::{Client, ClientBuilder};
+pub use builder::ClientBuilder;
+pub use client::Client;
 pub use config::ServerConfig;
 pub use dispatcher::{Dispatcher, Job};
 pub use error::{Error, Result};

@@ -1,0 +1,265 @@
+//! Configuring a [`Client`] and building it: timeouts, limits, handlers, and where its jobs
+//! run.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::backoff::Backoff;
+use crate::client::Client;
+use crate::config::ServerConfig;
+use crate::dispatcher::Dispatcher;
+use crate::error::{Error, Result};
+use crate::executor::{Executor, OnShutdown};
+use crate::handler::Hooks;
+use crate::handlers::Handlers;
+use crate::inner::Inner;
+use crate::jobs::{Jobs, Target};
+use crate::notify::{Bus, ProgressRoutes};
+use crate::options::Retry;
+use crate::runtime::Runtime;
+use crate::single_flight::SingleFlight;
+use crate::sync::Flag;
+use crate::tool_cache::ToolCache;
+
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(60);
+const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+const DEFAULT_MAX_MESSAGE_SIZE: usize = 64 << 20;
+
+/// Configures a [`Client`] before it is built. Made by [`Client::builder`].
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use mcp_dispatch::{Client, ServerConfig};
+///
+/// let client = Client::builder(ServerConfig::stdio("my-mcp-server"))
+///     .connect_timeout(Duration::from_secs(10))
+///     .call_timeout(Duration::from_secs(120))
+///     .build();
+/// assert_eq!(client.server_name(), "my-mcp-server");
+/// ```
+pub struct ClientBuilder {
+    config: ServerConfig,
+    target: Option<Target>,
+    connect_timeout: Duration,
+    call_timeout: Duration,
+    close_timeout: Duration,
+    max_message_size: usize,
+    retry: Retry,
+    handlers: Handlers,
+    hub_bus: Option<Arc<Bus>>,
+}
+
+impl std::fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("config", &self.config)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("call_timeout", &self.call_timeout)
+            .field("close_timeout", &self.close_timeout)
+            .field("retry", &self.retry)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientBuilder {
+    pub(crate) fn new(config: ServerConfig) -> ClientBuilder {
+        ClientBuilder {
+            config,
+            target: None,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            call_timeout: DEFAULT_CALL_TIMEOUT,
+            close_timeout: DEFAULT_CLOSE_TIMEOUT,
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            retry: Retry::default(),
+            handlers: Handlers::default(),
+            hub_bus: None,
+        }
+    }
+
+    /// Runs this client's jobs on `executor` instead of the shared one.
+    ///
+    /// The client uses the executor's tokio thread too, and the executor's
+    /// [shutdown](Executor#shutdown) closes the client's session.
+    ///
+    /// ```
+    /// use mcp_dispatch::{Client, Executor, ServerConfig};
+    ///
+    /// let executor = Executor::new()?;
+    /// let client = Client::builder(ServerConfig::stdio("my-mcp-server"))
+    ///     .executor(executor.clone())
+    ///     .build();
+    /// assert!(executor.shutdown());
+    /// assert!(matches!(client.list_tools_blocking(), Err(mcp_dispatch::Error::Shutdown { .. })));
+    /// # Ok::<(), mcp_dispatch::Error>(())
+    /// ```
+    pub fn executor(mut self, executor: Executor) -> ClientBuilder {
+        self.target = Some(Target::Executor(executor));
+        self
+    }
+
+    /// Runs this client's jobs on a host's `dispatcher` (its own loop or executor) instead of
+    /// the shared [`Executor`].
+    ///
+    /// The client then uses a tokio thread shared by every client on a host dispatcher,
+    /// stopped when the last of them is dropped. See [`Dispatcher`] for what a dispatcher
+    /// must do.
+    ///
+    /// ```
+    /// use mcp_dispatch::{Client, Job, ServerConfig};
+    ///
+    /// let (jobs, to_poll) = std::sync::mpsc::channel::<Job>();
+    /// let jobs = std::sync::Mutex::new(jobs);
+    /// let client = Client::builder(ServerConfig::stdio("my-mcp-server"))
+    ///     .dispatcher(move |job: Job| {
+    ///         let _ = jobs.lock().unwrap().send(job);
+    ///     })
+    ///     .build();
+    /// # drop((client, to_poll));
+    /// ```
+    pub fn dispatcher<D: Dispatcher>(mut self, dispatcher: D) -> ClientBuilder {
+        self.target = Some(Target::Host(Arc::new(dispatcher)));
+        self
+    }
+
+    /// Answers the requests the server may send (elicitation, sampling, roots). Only the
+    /// capabilities with a handler are advertised. Default: none.
+    pub fn handlers(mut self, handlers: Handlers) -> ClientBuilder {
+        self.handlers = handlers;
+        self
+    }
+
+    /// Runs this client's jobs where a Hub runs its others.
+    pub(crate) fn target(mut self, target: Option<Target>) -> ClientBuilder {
+        self.target = target;
+        self
+    }
+
+    /// Also publishes this client's notifications on a Hub's bus.
+    pub(crate) fn hub_bus(mut self, bus: Arc<Bus>) -> ClientBuilder {
+        self.hub_bus = Some(bus);
+        self
+    }
+
+    /// When a call whose session died mid-flight is retried. Default: [`Retry::IfSafe`].
+    pub fn retry(mut self, retry: Retry) -> ClientBuilder {
+        self.retry = retry;
+        self
+    }
+
+    /// Bounds starting the server plus the MCP handshake. Default: 30 s.
+    pub fn connect_timeout(mut self, timeout: Duration) -> ClientBuilder {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Bounds each request (tool call, listing). Default: 60 s. A request that times out is
+    /// cancelled on the server with `notifications/cancelled`.
+    pub fn call_timeout(mut self, timeout: Duration) -> ClientBuilder {
+        self.call_timeout = timeout;
+        self
+    }
+
+    /// Bounds the graceful close of a session before its process group is killed.
+    /// Default: 5 s.
+    pub fn close_timeout(mut self, timeout: Duration) -> ClientBuilder {
+        self.close_timeout = timeout;
+        self
+    }
+
+    /// The largest message a stdio server may send, in bytes. Default: 64 MiB.
+    ///
+    /// A longer message is discarded as it arrives (memory stays bounded whatever the server
+    /// writes), and the request it answered fails at once with
+    /// [`Error::MessageTooLarge`], which names the size and this limit. The default leaves
+    /// room for what real tools return, such as a file's contents, a 4K screenshot as base64
+    /// (15–35 MB) or a table dump, while keeping a runaway server from taking gigabytes.
+    ///
+    /// ```
+    /// use mcp_dispatch::{Client, ServerConfig};
+    ///
+    /// let client = Client::builder(ServerConfig::stdio("my-mcp-server"))
+    ///     .max_message_size(256 << 20)
+    ///     .build();
+    /// # drop(client);
+    /// ```
+    pub fn max_message_size(mut self, bytes: usize) -> ClientBuilder {
+        self.max_message_size = bytes.max(1);
+        self
+    }
+
+    /// Builds the client. Nothing is started until the first call.
+    ///
+    /// Building cannot fail. If the library's threads cannot be started (the operating
+    /// system refuses a new thread), the client is built anyway and every call returns
+    /// [`Error::Runtime`] with the system's error; a [`Hub`](crate::Hub) behaves the same.
+    pub fn build(self) -> Client {
+        let name = self.config.server_name();
+        let jobs = jobs_on(self.target);
+        let abandoned = Error::Shutdown {
+            server: name.clone(),
+        };
+        let hooks = Arc::new(Hooks {
+            server: name.clone(),
+            bus: Bus::default(),
+            hub_bus: self.hub_bus,
+            progress: Arc::new(ProgressRoutes::default()),
+            handlers: self.handlers,
+            tools: Arc::new(ToolCache::new(abandoned.clone())),
+            starting: Mutex::new(None),
+        });
+        let inner = Arc::new(Inner {
+            name,
+            config: self.config,
+            jobs,
+            slot: SingleFlight::new(abandoned),
+            connect_timeout: self.connect_timeout,
+            call_timeout: self.call_timeout,
+            close_timeout: self.close_timeout,
+            retry: self.retry,
+            backoff: Backoff::new(),
+            shut_down: AtomicBool::new(false),
+            connects: AtomicU64::new(0),
+            connect_failures: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
+            hooks,
+            max_message_size: self.max_message_size,
+            closing: Flag::default(),
+        });
+        if let Some(executor) = inner.jobs.as_ref().ok().and_then(|jobs| jobs.executor()) {
+            let hook: Arc<dyn OnShutdown> = inner.clone();
+            executor.on_shutdown(Arc::downgrade(&hook));
+            if executor.is_shut_down() {
+                inner.shut_down.store(true, Ordering::Release);
+            }
+        }
+        Client::from_inner(inner)
+    }
+}
+
+/// The jobs of a client on `target` (by default the shared executor), with the tokio
+/// runtime they enter.
+fn jobs_on(target: Option<Target>) -> Result<Arc<Jobs>> {
+    let runtime_error = |source| Error::Runtime {
+        source: Arc::new(source),
+    };
+    let jobs = match target {
+        Some(Target::Host(dispatcher)) => {
+            let runtime = Runtime::shared().map_err(runtime_error)?;
+            Jobs::new(Target::Host(dispatcher), runtime)
+        }
+        Some(Target::Executor(executor)) => {
+            let runtime = executor.runtime();
+            Jobs::new(Target::Executor(executor), runtime)
+        }
+        None => {
+            let executor = Executor::shared()?;
+            let runtime = executor.runtime();
+            Jobs::new(Target::Executor(executor), runtime)
+        }
+    };
+    Ok(Arc::new(jobs))
+}
