@@ -12,8 +12,8 @@
 //! the client (`ask`: elicitation, `sample`: sampling, `roots`: roots).
 //! Per-session state (the `bonus` switch, resource subscriptions) lives in one
 //! [`TestServer`] value: one per process over stdio, one per session over
-//! HTTP. Counters (`cancellations`, `list_count`, `test://counter`) are
-//! process-wide.
+//! HTTP. Counters (`cancellations`, `list_count`, `gather`, `test://counter`)
+//! are process-wide.
 //!
 //! Environment switches, read once at start (for fault tests):
 //!
@@ -90,6 +90,10 @@ static LIST_TOOLS_CALLS: AtomicU64 = AtomicU64::new(0);
 
 /// How many times `test://counter` was read.
 static COUNTER_READS: AtomicU64 = AtomicU64::new(0);
+
+/// How many `gather` calls have arrived since the process started.
+static GATHERED: LazyLock<tokio::sync::watch::Sender<u64>> =
+    LazyLock::new(|| tokio::sync::watch::Sender::new(0));
 
 /// The tool that `toggle_bonus` shows and hides.
 const BONUS_TOOL: &str = "bonus";
@@ -203,6 +207,12 @@ struct AddArgs {
 struct SleepArgs {
     /// How long to sleep, in milliseconds.
     ms: u64,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+struct GatherArgs {
+    /// How many calls to wait for, counting this one.
+    n: u64,
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -457,6 +467,26 @@ impl TestServer {
     )]
     fn sleeping(&self) -> String {
         SLEEPING.load(Ordering::SeqCst).to_string()
+    }
+
+    #[tool(
+        description = "Waits until n gather calls have arrived at this server since it started \
+                       (counting this one), then returns \"gathered {n}\". n calls made at \
+                       once all return only if the server ran them at the same time."
+    )]
+    async fn gather(
+        &self,
+        Parameters(GatherArgs { n }): Parameters<GatherArgs>,
+        context: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        GATHERED.send_modify(|arrived| *arrived += 1);
+        let mut arrivals = GATHERED.subscribe();
+        tokio::select! {
+            // Only fails if the sender is dropped, which a static never is.
+            _ = arrivals.wait_for(|arrived| *arrived >= n) => text(format!("gathered {n}")),
+            () = context.ct.cancelled() => tool_error("cancelled"),
+            () = stdin_closed() => tool_error("stdin closed"),
+        }
     }
 
     #[tool(
