@@ -23,10 +23,11 @@
 //! Every call sends a distinct text to the `echo` tool and checks that it comes back; the
 //! bench panics at the end if any call failed or answered something else.
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::future::Future;
-use std::io::BufRead;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::task::Poll;
@@ -118,11 +119,7 @@ fn result_text(result: &CallToolResult) -> Result<String, String> {
     if result.is_error == Some(true) {
         return Err(format!("tool error: {:?}", result.content));
     }
-    result
-        .content
-        .iter()
-        .find_map(|content| content.as_text().map(|text| text.text.clone()))
-        .ok_or_else(|| format!("no text content in {result:?}"))
+    common::first_text(result).ok_or_else(|| format!("no text content in {result:?}"))
 }
 
 fn echo_args(text: &str) -> serde_json::Map<String, serde_json::Value> {
@@ -193,28 +190,6 @@ struct Row {
     notes: Vec<String>,
 }
 
-fn thread_names() -> Vec<String> {
-    std::fs::read_dir("/proc/self/task")
-        .map(|tasks| {
-            tasks
-                .filter_map(|task| {
-                    let path = task.ok()?.path().join("comm");
-                    Some(std::fs::read_to_string(path).ok()?.trim().to_owned())
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn library_thread_names() -> Vec<String> {
-    let mut names: Vec<_> = thread_names()
-        .into_iter()
-        .filter(|name| name.starts_with("mcp-dispatch"))
-        .collect();
-    names.sort();
-    names
-}
-
 fn status_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -227,27 +202,12 @@ fn status_kib(field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-fn children() -> Vec<u32> {
-    let mut children: Vec<u32> = Vec::new();
-    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
-        for task in tasks.flatten() {
-            if let Ok(list) = std::fs::read_to_string(task.path().join("children")) {
-                children.extend(
-                    list.split_whitespace()
-                        .filter_map(|pid| pid.parse::<u32>().ok()),
-                );
-            }
-        }
-    }
-    children
-}
-
 /// Fills the thread counts of `row` (call this after the last call, before closing), and
 /// notes the names when the library has more than the two threads it promises.
 fn count_threads(row: &mut Row) {
-    let names = library_thread_names();
+    let names = common::library_thread_names();
     row.library_threads = names.len();
-    row.process_threads = thread_names().len();
+    row.process_threads = common::thread_names().len();
     if names.len() > 2 {
         row.notes.push(format!("library threads: {names:?}"));
     }
@@ -397,67 +357,6 @@ impl Target {
             Target::Stdio(path) => ServerConfig::stdio(path).name("bench"),
             Target::Http(url) => ServerConfig::http(url.as_str()).name("bench"),
         }
-    }
-}
-
-/// `target/release/examples/test_server`, built with `cargo build --release` if missing.
-fn server_path() -> PathBuf {
-    let exe = std::env::current_exe().expect("bench executable path");
-    // target/<profile>/deps/<bench> -> target/<profile>/examples/test_server
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("the bench lives in target/<profile>/deps");
-    let path = profile_dir.join("examples").join("test_server");
-    if !path.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        eprintln!("building the test server: {cargo} build --release --example test_server");
-        let status = Command::new(cargo)
-            .args(["build", "--release", "--example", "test_server"])
-            .status()
-            .expect("run cargo build --example test_server");
-        assert!(status.success(), "building the test server failed");
-    }
-    assert!(path.exists(), "test server not found at {}", path.display());
-    path
-}
-
-/// The test server serving streamable HTTP; killed and reaped on drop.
-struct HttpServer {
-    child: Child,
-    url: String,
-}
-
-impl HttpServer {
-    fn start(path: &Path) -> HttpServer {
-        let mut child = Command::new(path)
-            .args(["--http", "127.0.0.1:0"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start the HTTP test server");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut line = String::new();
-        std::io::BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read the listening line");
-        let url = match line.trim().strip_prefix("listening on ") {
-            Some(url) => url.to_owned(),
-            None => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("unexpected first line from the HTTP server: {line:?}");
-            }
-        };
-        HttpServer { child, url }
-    }
-}
-
-impl Drop for HttpServer {
-    fn drop(&mut self) {
-        drop(self.child.stdin.take());
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -925,7 +824,8 @@ fn main() {
         "http" => (false, true),
         other => panic!("MCP_BENCH_ONLY must be stdio or http, not {other:?}"),
     };
-    let path = server_path();
+    // Built in this (release) profile, like every example the tests run.
+    let path = common::server_path();
     let build = started.elapsed();
     let started = Instant::now();
     println!("{}", machine_line(quick, &plan));
@@ -938,7 +838,7 @@ fn main() {
         run_transport(&plan, "stdio", &Target::Stdio(path.clone()));
     }
     if http {
-        let server = HttpServer::start(&path);
+        let server = common::HttpServer::start("127.0.0.1:0", &[]);
         println!();
         println!(
             "HTTP server: {} (one process for every HTTP row)",
@@ -966,8 +866,11 @@ fn main() {
          futures::future::join_all inside one smol::block_on",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
-    println!("library threads at the end: {:?}", library_thread_names());
-    let left = children();
+    println!(
+        "library threads at the end: {:?}",
+        common::library_thread_names()
+    );
+    let left = common::children();
     println!(
         "child processes left: {}; calls checked: {}; mismatches: {}; measuring took {:.1} s \
          (plus {:.1} s locating or building the test server)",

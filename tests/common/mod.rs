@@ -1,5 +1,5 @@
-//! Shared helpers for the integration tests: locating the bundled test server, reading
-//! results, and watching processes and threads.
+//! Shared helpers for the integration tests and `benches/compare.rs`: locating the bundled
+//! test server, reading results, and watching processes and threads.
 #![allow(dead_code)]
 
 use std::path::PathBuf;
@@ -56,11 +56,15 @@ pub fn server(name: &str) -> ServerConfig {
 
 /// The text of the first content item of a tool result.
 pub fn text(result: &CallToolResult) -> String {
+    first_text(result).unwrap_or_else(|| panic!("no text content in {result:?}"))
+}
+
+/// The text of the first text content of a tool result, if it has any.
+pub fn first_text(result: &CallToolResult) -> Option<String> {
     result
         .content
         .iter()
         .find_map(|content| content.as_text().map(|text| text.text.clone()))
-        .unwrap_or_else(|| panic!("no text content in {result:?}"))
 }
 
 /// True while `pid` is a live (not zombie) process.
@@ -110,12 +114,19 @@ pub fn thread_names() -> Vec<String> {
         .collect()
 }
 
+/// Names of this process's threads that the library started, sorted.
+pub fn library_thread_names() -> Vec<String> {
+    let mut names: Vec<_> = thread_names()
+        .into_iter()
+        .filter(|name| name.starts_with("mcp-dispatch"))
+        .collect();
+    names.sort();
+    names
+}
+
 /// How many of this process's threads the library started.
 pub fn library_threads() -> usize {
-    thread_names()
-        .iter()
-        .filter(|name| name.starts_with("mcp-dispatch"))
-        .count()
+    library_thread_names().len()
 }
 
 /// Calls the `sleeping` tool: how many sleeps are running on the server.
@@ -227,11 +238,14 @@ impl HttpServer {
         std::io::BufReader::new(stdout)
             .read_line(&mut line)
             .expect("read the listening line");
-        let url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
+        let url = match line.trim().strip_prefix("listening on ") {
+            Some(url) => url.to_owned(),
+            None => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("unexpected first line from the HTTP test server: {line:?}");
+            }
+        };
         HttpServer { child, url }
     }
 
