@@ -1,4 +1,4 @@
-//! The client of one server.
+//! The client of one server: its calls, each in an async and a blocking form.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -84,7 +84,8 @@ impl std::fmt::Debug for Client {
 impl Client {
     /// A client of the server `config` describes, running on the shared [`Executor`](crate::Executor).
     ///
-    /// Nothing is started until the first call.
+    /// Nothing is started until the first call. Like [`ClientBuilder::build`], this cannot
+    /// fail: if the library's threads cannot start, every call returns [`Error::Runtime`].
     pub fn new(config: ServerConfig) -> Client {
         Client::builder(config).build()
     }

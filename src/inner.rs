@@ -1,4 +1,5 @@
-//! The state behind a [`Client`](crate::Client): its session slot, and the work its jobs do.
+//! The state behind a [`Client`](crate::Client): its session slot, and the work its jobs do
+//! (connecting, fetching the tool list, sending requests and retrying them, closing).
 
 use std::future::Future;
 use std::pin::pin;
