@@ -240,17 +240,21 @@ impl Inner {
             return !first || self.stop_runtime(remaining(deadline));
         };
         if thread.thread().id() == thread::current().id() {
-            // On our own thread we cannot wait for ourselves: signal and let it wind down.
+            // On our own thread we cannot wait for ourselves: start the closes, signal, and
+            // let the thread wind down; a later shutdown from outside can still join it.
+            if first {
+                drop(self.start_closing_sessions());
+            }
             self.stop.store(true, Ordering::Release);
             self.jobs.close();
-            if self.owns_runtime {
-                self.runtime.signal_stop();
-            }
+            *lock(&self.thread) = Some(thread);
             return false;
         }
         let mut clean = true;
         if first {
-            clean &= self.close_sessions(deadline);
+            let closing = self.start_closing_sessions();
+            let closed = futures::future::join_all(closing.iter().map(|closed| closed.wait()));
+            clean &= block_on_bounded(closed, remaining(deadline)).is_some();
         }
         self.stop.store(true, Ordering::Release);
         self.jobs.close();
@@ -264,17 +268,15 @@ impl Inner {
         !self.owns_runtime || self.runtime.stop(bound)
     }
 
-    /// Closes the sessions of every client on this executor, on the executor, within the
-    /// deadline.
-    fn close_sessions(&self, deadline: Instant) -> bool {
+    /// Refuses later calls of every client on this executor and starts closing their
+    /// sessions, as cleanup jobs on the executor. Returns the flags raised as each is closed.
+    fn start_closing_sessions(&self) -> Vec<Arc<Flag>> {
         let hooks = lock(&self.shutdown_hooks).take();
-        let closing: Vec<Arc<Flag>> = hooks
+        hooks
             .iter()
             .filter_map(Weak::upgrade)
             .filter_map(|hook| hook.shut_down())
-            .collect();
-        let closed = futures::future::join_all(closing.iter().map(|closed| closed.wait()));
-        block_on_bounded(closed, remaining(deadline)).is_some()
+            .collect()
     }
 }
 

@@ -94,7 +94,7 @@ impl Runtime {
 
 impl Runtime {
     /// Tells the runtime thread to stop, without waiting.
-    pub(crate) fn signal_stop(&self) {
+    fn signal_stop(&self) {
         if let Some(stop) = lock(&self.stop).take() {
             let _ = stop.send(());
         }
