@@ -177,6 +177,8 @@ mod executor;
 mod handler;
 mod handlers;
 mod hub;
+mod hub_builder;
+mod hub_tool;
 mod inner;
 mod jobs;
 mod line_limit;
@@ -192,6 +194,7 @@ mod stdio;
 mod sync;
 mod text;
 mod tool_cache;
+mod tool_filter;
 
 pub use client::{Client, ClientBuilder};
 pub use config::ServerConfig;
@@ -199,11 +202,14 @@ pub use dispatcher::{Dispatcher, Job};
 pub use error::{Error, Result};
 pub use executor::Executor;
 pub use handlers::Handlers;
-pub use hub::{Hub, HubBuilder, HubTool, HubTools, ToolFilter};
+pub use hub::Hub;
+pub use hub_builder::HubBuilder;
+pub use hub_tool::{HubTool, HubTools};
 pub use names::{ToolNames, is_valid_tool_name};
 pub use notify::{Notification, Notifications, Progress};
 pub use options::{CallOptions, Retry, Stats};
 pub use text::ResultText;
+pub use tool_filter::ToolFilter;
 
 /// The MCP data model, re-exported from rmcp unchanged: [`CallToolResult`](model::CallToolResult),
 /// [`Tool`](model::Tool), [`ContentBlock`](model::ContentBlock),
