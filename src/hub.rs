@@ -16,6 +16,7 @@ use crate::hub_builder::{Defaults, HubBuilder, ServerSetup};
 use crate::hub_tool::{HubTool, HubTools};
 use crate::names::ToolNames;
 use crate::notify::{Bus, Notifications};
+use crate::options::CallOptions;
 use crate::sync::lock;
 use crate::tool_filter::ToolFilter;
 
@@ -276,6 +277,19 @@ impl Hub {
     ///   `my_files`) all get `_` and 8 hex digits of a hash of their original names, as
     ///   described under [`ToolNames`]. Tools that do not collide keep their plain names.
     ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// use mcp_dispatch::Hub;
+    ///
+    /// let hub = Hub::from_path("mcp.json")?;
+    /// let listed = futures::executor::block_on(hub.list_tools());
+    /// assert!(listed.errors.is_empty(), "{:?}", listed.errors);
+    /// let functions: Vec<_> = listed.tools.iter().map(|tool| tool.function_json()).collect();
+    /// # drop(functions);
+    /// # Ok::<(), mcp_dispatch::Error>(())
+    /// ```
+    ///
     /// [`ToolNames`]: crate::ToolNames
     pub fn list_tools(&self) -> impl Future<Output = HubTools> + Send + 'static {
         let inner = self.inner.clone();
@@ -329,7 +343,8 @@ impl Hub {
         }
     }
 
-    /// Calls a tool by its qualified name (as in [`HubTool::name`]).
+    /// Calls a tool by its qualified name (as in [`HubTool::name`]), with the hub's call
+    /// timeout and retry policy.
     ///
     /// If the name is not known from the last listing, the tools are listed first. The call
     /// itself is [`Client::call_tool`] on the server that offers the tool.
@@ -357,6 +372,40 @@ impl Hub {
         name: impl Into<String>,
         arguments: serde_json::Value,
     ) -> impl Future<Output = Result<CallToolResult>> + Send + 'static {
+        self.call_tool_with(name, arguments, CallOptions::new())
+    }
+
+    /// [`call_tool`](Hub::call_tool) with per-call options: timeout, timeout reset on
+    /// progress, retry policy. The options apply to the call, not to the listing that may
+    /// come first to resolve the name.
+    ///
+    /// # Errors
+    ///
+    /// As [`call_tool`](Hub::call_tool); [`Error::Timeout`] names the server and its own name
+    /// for the tool.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use mcp_dispatch::{CallOptions, Error, Hub};
+    /// use serde_json::json;
+    ///
+    /// let hub = Hub::from_path("mcp.json")?;
+    /// let options = CallOptions::new().timeout(Duration::from_secs(5));
+    /// let call = hub.call_tool_with("search__query", json!({"q": "rust"}), options);
+    /// match futures::executor::block_on(call) {
+    ///     Err(Error::Timeout { server, .. }) => assert_eq!(server, "search"),
+    ///     other => drop(other?),
+    /// }
+    /// # Ok::<(), mcp_dispatch::Error>(())
+    /// ```
+    pub fn call_tool_with(
+        &self,
+        name: impl Into<String>,
+        arguments: serde_json::Value,
+        options: CallOptions,
+    ) -> impl Future<Output = Result<CallToolResult>> + Send + 'static {
         let hub = self.clone();
         let name = name.into();
         async move {
@@ -372,18 +421,40 @@ impl Hub {
                 .get(&server)
                 .map(|entry| entry.client.clone())
                 .ok_or_else(|| Error::UnknownTool { name: name.clone() })??;
-            client.call_tool(tool, arguments).await
+            client.call_tool_with(tool, arguments, options).await
         }
     }
 
-    /// Closes every server. Later calls fail with [`Error::Closed`].
-    pub fn close(&self) -> impl Future<Output = ()> + Send + 'static {
+    /// Closes every server, concurrently, each as [`Client::close`] does. Later calls fail
+    /// with [`Error::Closed`]. Closing twice is fine.
+    ///
+    /// A server whose configuration is invalid has nothing to close and is skipped.
+    ///
+    /// # Errors
+    ///
+    /// The first error in the order of [`server_names`](Hub::server_names), which names its
+    /// server ([`Error::Shutdown`] if that server's dispatcher is gone). The other servers are
+    /// closed all the same.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use mcp_dispatch::{Hub, ServerConfig};
+    ///
+    /// let hub = Hub::builder().server("files", ServerConfig::stdio("my-files-server")).build()?;
+    /// futures::executor::block_on(hub.close())?; // nothing was started: returns at once
+    /// # Ok::<(), mcp_dispatch::Error>(())
+    /// ```
+    pub fn close(&self) -> impl Future<Output = Result<()>> + Send + 'static {
         let clients: Vec<Client> = read(&self.inner.servers)
             .values()
             .filter_map(|entry| entry.client.as_ref().ok().cloned())
             .collect();
         async move {
-            futures::future::join_all(clients.iter().map(Client::close)).await;
+            futures::future::join_all(clients.iter().map(Client::close))
+                .await
+                .into_iter()
+                .collect()
         }
     }
 
@@ -427,28 +498,105 @@ impl Hub {
         })
     }
 
-    /// Blocking form of [`call_tool`](Hub::call_tool). See
-    /// [`list_tools_blocking`](Hub::list_tools_blocking) for how it blocks.
+    /// Blocking form of [`call_tool`](Hub::call_tool).
+    ///
+    /// # Blocking
+    ///
+    /// As [`call_tool_with_blocking`](Hub::call_tool_with_blocking) with the hub's call
+    /// timeout.
     ///
     /// # Errors
     ///
-    /// As [`call_tool`](Hub::call_tool), plus [`Error::WouldDeadlock`] and [`Error::Timeout`]
-    /// naming the server (or, if the name is not resolved yet, the qualified name).
+    /// As [`call_tool_with_blocking`](Hub::call_tool_with_blocking).
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// use mcp_dispatch::Hub;
+    /// use serde_json::json;
+    ///
+    /// let hub = Hub::from_path("mcp.json")?;
+    /// let result = hub.call_tool_blocking("files__list_directory", json!({"path": "/tmp"}))?;
+    /// assert_ne!(result.is_error, Some(true));
+    /// # Ok::<(), mcp_dispatch::Error>(())
+    /// ```
     pub fn call_tool_blocking(
         &self,
         name: impl Into<String>,
         arguments: serde_json::Value,
     ) -> Result<CallToolResult> {
-        let name = name.into();
+        self.call_blocking(
+            "call_tool_blocking",
+            name.into(),
+            arguments,
+            CallOptions::new(),
+        )
+    }
+
+    /// Blocking form of [`call_tool_with`](Hub::call_tool_with).
+    ///
+    /// # Blocking
+    ///
+    /// Waits on the calling thread. The bound covers a listing (as
+    /// [`list_tools_blocking`](Hub::list_tools_blocking)) and then the call, which follows
+    /// the call's own timeout: a longer [`CallOptions::timeout`] or
+    /// [`CallOptions::reset_timeout_on_progress`] waits longer. On a thread that runs this
+    /// library's jobs it returns [`Error::WouldDeadlock`] at once.
+    ///
+    /// # Errors
+    ///
+    /// As [`call_tool_with`](Hub::call_tool_with), plus [`Error::WouldDeadlock`] and, past
+    /// the bound, [`Error::Timeout`]; both name the server (or, if the name is not resolved
+    /// yet, the qualified name).
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use mcp_dispatch::{CallOptions, Hub};
+    /// use serde_json::json;
+    ///
+    /// let hub = Hub::from_path("mcp.json")?;
+    /// // A long job that reports progress: give up after 10 s of silence or 10 min in all.
+    /// let options = CallOptions::new()
+    ///     .timeout(Duration::from_secs(10))
+    ///     .reset_timeout_on_progress(Duration::from_secs(600));
+    /// let result = hub.call_tool_with_blocking("build__run", json!({}), options)?;
+    /// assert_ne!(result.is_error, Some(true));
+    /// # Ok::<(), mcp_dispatch::Error>(())
+    /// ```
+    pub fn call_tool_with_blocking(
+        &self,
+        name: impl Into<String>,
+        arguments: serde_json::Value,
+        options: CallOptions,
+    ) -> Result<CallToolResult> {
+        self.call_blocking("call_tool_with_blocking", name.into(), arguments, options)
+    }
+
+    /// The blocking call behind `method`: refused where it would deadlock, else bounded by
+    /// a listing and the call's own timeout.
+    fn call_blocking(
+        &self,
+        method: &'static str,
+        name: String,
+        arguments: serde_json::Value,
+        options: CallOptions,
+    ) -> Result<CallToolResult> {
         if on_library_thread() {
             return Err(Error::WouldDeadlock {
                 server: self.server_of(&name),
-                method: "call_tool_blocking",
+                method,
             });
         }
-        // Listing, then calling: two rounds at most.
-        let bound = (self.listing_bound() + BLOCKING_SLACK) * 2;
-        block_on_bounded(self.call_tool(name.clone(), arguments), bound).unwrap_or_else(|| {
+        let timeout = options.timeout.unwrap_or(self.inner.defaults.call_timeout);
+        let longest = options
+            .reset_on_progress
+            .map_or(timeout, |total| total.max(timeout));
+        // Listing (if the name is not resolved yet), then calling.
+        let bound = self.listing_bound() + self.request_bound(longest) + BLOCKING_SLACK;
+        let call = self.call_tool_with(name.clone(), arguments, options);
+        block_on_bounded(call, bound).unwrap_or_else(|| {
             Err(Error::Timeout {
                 server: self.server_of(&name),
                 tool: Some(name),
@@ -457,14 +605,29 @@ impl Hub {
         })
     }
 
-    /// Blocking form of [`close`](Hub::close). See
-    /// [`list_tools_blocking`](Hub::list_tools_blocking) for how it blocks.
+    /// Blocking form of [`close`](Hub::close).
+    ///
+    /// # Blocking
+    ///
+    /// Waits on the calling thread, bounded by the close timeout
+    /// ([`HubBuilder::close_timeout`]) plus a few seconds, as the servers close concurrently.
     ///
     /// # Errors
     ///
-    /// [`Error::WouldDeadlock`] on a thread that runs this library's jobs, and
-    /// [`Error::Timeout`] if the servers did not close within the bound; both name the first
-    /// server (the others are in the same state).
+    /// As [`close`](Hub::close); [`Error::WouldDeadlock`] on a thread that runs this
+    /// library's jobs, and [`Error::Timeout`] if the servers did not close within the bound;
+    /// both name the first server (the others are in the same state).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use mcp_dispatch::{Hub, ServerConfig};
+    ///
+    /// let hub = Hub::builder().server("files", ServerConfig::stdio("my-files-server")).build()?;
+    /// hub.close_blocking()?;
+    /// hub.close_blocking()?; // closing twice is fine
+    /// # Ok::<(), mcp_dispatch::Error>(())
+    /// ```
     pub fn close_blocking(&self) -> Result<()> {
         let first = self.server_names().into_iter().next().unwrap_or_default();
         if on_library_thread() {
@@ -473,12 +636,12 @@ impl Hub {
                 method: "close_blocking",
             });
         }
-        let bound = self.listing_bound() + BLOCKING_SLACK;
-        block_on_bounded(self.close(), bound).ok_or(Error::Timeout {
+        let bound = self.inner.defaults.close_timeout * 2 + BLOCKING_SLACK;
+        block_on_bounded(self.close(), bound).unwrap_or(Err(Error::Timeout {
             server: first,
             tool: None,
             timeout: bound,
-        })
+        }))
     }
 
     /// The server behind a qualified name if it is known, else the name itself.

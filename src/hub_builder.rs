@@ -20,6 +20,7 @@ use crate::tool_filter::ToolFilter;
 const DEFAULT_SEPARATOR: &str = "__";
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(60);
+const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The settings every server of a hub shares.
 #[derive(Clone)]
@@ -28,6 +29,7 @@ pub(crate) struct Defaults {
     pub(crate) separator: String,
     pub(crate) connect_timeout: Duration,
     pub(crate) call_timeout: Duration,
+    pub(crate) close_timeout: Duration,
     pub(crate) max_message_size: Option<usize>,
     pub(crate) retry: Retry,
     pub(crate) handlers: Handlers,
@@ -40,6 +42,7 @@ impl Defaults {
         let builder = crate::Client::builder(config)
             .connect_timeout(self.connect_timeout)
             .call_timeout(self.call_timeout)
+            .close_timeout(self.close_timeout)
             .retry(self.retry)
             .handlers(handlers.unwrap_or_else(|| self.handlers.clone()));
         let builder = match self.max_message_size {
@@ -119,6 +122,7 @@ impl HubBuilder {
                 separator: DEFAULT_SEPARATOR.to_owned(),
                 connect_timeout: DEFAULT_CONNECT_TIMEOUT,
                 call_timeout: DEFAULT_CALL_TIMEOUT,
+                close_timeout: DEFAULT_CLOSE_TIMEOUT,
                 max_message_size: None,
                 retry: Retry::default(),
                 handlers: Handlers::default(),
@@ -161,6 +165,26 @@ impl HubBuilder {
     /// [`CallOptions::timeout`](crate::CallOptions::timeout) overrides it for one call.
     pub fn call_timeout(mut self, timeout: Duration) -> HubBuilder {
         self.defaults.call_timeout = timeout;
+        self
+    }
+
+    /// How long every server's graceful close may take before its process group is killed
+    /// (default 5 s); see [`ClientBuilder::close_timeout`]. It also bounds
+    /// [`Hub::close_blocking`], which closes the servers concurrently.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use mcp_dispatch::{Hub, ServerConfig};
+    ///
+    /// let hub = Hub::builder()
+    ///     .close_timeout(Duration::from_secs(1))
+    ///     .server("files", ServerConfig::stdio("my-files-server"))
+    ///     .build()?;
+    /// hub.close_blocking()?; // nothing was started: returns at once
+    /// # Ok::<(), mcp_dispatch::Error>(())
+    /// ```
+    pub fn close_timeout(mut self, timeout: Duration) -> HubBuilder {
+        self.defaults.close_timeout = timeout;
         self
     }
 

@@ -232,4 +232,13 @@ fn assert_send_sync() {
     is_send_static(&client.call_tool("x", serde_json::Value::Null));
     is_send_static(&client.server_info());
     is_send_static(&client.close());
+    is_send_sync::<Hub>();
+    is_send_sync::<HubBuilder>();
+    is_send_sync::<Notifications>();
+    is_send_sync::<Handlers>();
+    let hub = Hub::builder().build().expect("an empty hub builds");
+    is_send_static(&hub.list_tools());
+    is_send_static(&hub.call_tool("x", serde_json::Value::Null));
+    is_send_static(&hub.call_tool_with("x", serde_json::Value::Null, CallOptions::new()));
+    is_send_static(&hub.close());
 }
