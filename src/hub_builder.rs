@@ -1,6 +1,6 @@
 //! `HubBuilder`: a hub's servers, their filters and handlers, and the settings they share.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -80,7 +80,8 @@ impl ServerSetup {
 ///
 /// Servers come from code ([`server`](HubBuilder::server)) or from config files
 /// ([`servers_from_path`](HubBuilder::servers_from_path)); the settings apply to every
-/// server.
+/// server. A server's [`filter`](HubBuilder::filter) and
+/// [`handlers_for`](HubBuilder::handlers_for) may be given before or after the server itself.
 ///
 /// # Example
 ///
@@ -100,9 +101,10 @@ impl ServerSetup {
 pub struct HubBuilder {
     defaults: Defaults,
     servers: Vec<ServerSetup>,
-    /// Name to the position of its last setup in `servers`, so that setting a server's
-    /// filter or handlers does not scan them all.
-    positions: HashMap<String, usize>,
+    /// Filters given by name, applied at [`build`](HubBuilder::build).
+    filters: BTreeMap<String, ToolFilter>,
+    /// Handlers given by name, applied at [`build`](HubBuilder::build).
+    handlers: BTreeMap<String, Handlers>,
 }
 
 impl std::fmt::Debug for HubBuilder {
@@ -128,7 +130,8 @@ impl HubBuilder {
                 handlers: Handlers::default(),
             },
             servers: Vec::new(),
-            positions: HashMap::new(),
+            filters: BTreeMap::new(),
+            handlers: BTreeMap::new(),
         }
     }
 
@@ -208,49 +211,84 @@ impl HubBuilder {
         self
     }
 
-    /// Handlers for the server `name` (already added), instead of the hub's.
-    pub fn handlers_for(mut self, name: &str, handlers: Handlers) -> HubBuilder {
-        if let Some(setup) = self.setup_mut(name) {
-            setup.handlers = Some(handlers);
-        }
+    /// Handlers for the server `name`, instead of the hub's.
+    ///
+    /// The server may be added before or after this call, in code or from a config file;
+    /// given twice for one name, the last handlers win.
+    ///
+    /// # Errors
+    ///
+    /// None here; [`build`](HubBuilder::build) fails with [`Error::Config`] (`field`
+    /// `"handlers"`, naming `name`) if no server of that name was added.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use mcp_dispatch::{Error, Handlers, Hub};
+    ///
+    /// let hub = Hub::builder()
+    ///     .handlers_for("files", Handlers::new())
+    ///     .servers_from_json_str(r#"{"mcpServers": {"files": {"command": "my-files-server"}}}"#)?
+    ///     .build()?;
+    /// assert_eq!(hub.server_names(), ["files"]);
+    ///
+    /// let misspelt = Hub::builder().handlers_for("flies", Handlers::new()).build();
+    /// assert!(matches!(misspelt, Err(Error::Config { field: Some(field), .. }) if field == "handlers"));
+    /// # Ok::<(), mcp_dispatch::Error>(())
+    /// ```
+    pub fn handlers_for(mut self, name: impl Into<String>, handlers: Handlers) -> HubBuilder {
+        self.handlers.insert(name.into(), handlers);
         self
     }
 
-    /// Adds a server under `name`, offering all its tools.
+    /// Adds a server under `name`, offering all its tools (unless a
+    /// [`filter`](HubBuilder::filter) is given for it).
     pub fn server(self, name: impl Into<String>, config: ServerConfig) -> HubBuilder {
         self.server_with_filter(name, config, ToolFilter::all())
     }
 
-    /// Adds a server under `name`, offering the tools `filter` lets through.
+    /// Adds a server under `name`, offering the tools `filter` lets through (unless a
+    /// [`filter`](HubBuilder::filter) is given for it, which wins).
     pub fn server_with_filter(
         mut self,
         name: impl Into<String>,
         config: ServerConfig,
         filter: ToolFilter,
     ) -> HubBuilder {
-        self.push(ServerSetup::new(name.into(), Ok(config), filter));
+        self.servers
+            .push(ServerSetup::new(name.into(), Ok(config), filter));
         self
     }
 
-    /// Sets the tool filter of a server already added (for example from a config file).
-    pub fn filter(mut self, name: &str, filter: ToolFilter) -> HubBuilder {
-        if let Some(setup) = self.setup_mut(name) {
-            setup.filter = filter;
-        }
+    /// Sets the tool filter of the server `name`, for example one read from a config file.
+    ///
+    /// The server may be added before or after this call. This filter replaces the one the
+    /// server was added with, whichever came first; given twice for one name, the last
+    /// filter wins.
+    ///
+    /// # Errors
+    ///
+    /// None here; [`build`](HubBuilder::build) fails with [`Error::Config`] (`field`
+    /// `"filter"`, naming `name`) if no server of that name was added.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use mcp_dispatch::{Error, Hub, ToolFilter};
+    ///
+    /// let hub = Hub::builder()
+    ///     .filter("files", ToolFilter::allow(["read_file"]))
+    ///     .servers_from_json_str(r#"{"mcpServers": {"files": {"command": "my-files-server"}}}"#)?
+    ///     .build()?;
+    /// assert_eq!(hub.server_names(), ["files"]);
+    ///
+    /// let misspelt = Hub::builder().filter("flies", ToolFilter::all()).build();
+    /// assert!(matches!(misspelt, Err(Error::Config { field: Some(field), .. }) if field == "filter"));
+    /// # Ok::<(), mcp_dispatch::Error>(())
+    /// ```
+    pub fn filter(mut self, name: impl Into<String>, filter: ToolFilter) -> HubBuilder {
+        self.filters.insert(name.into(), filter);
         self
-    }
-
-    fn push(&mut self, setup: ServerSetup) {
-        self.positions
-            .insert(setup.name.clone(), self.servers.len());
-        self.servers.push(setup);
-    }
-
-    /// The setup of `name`. A name added twice fails [`build`](HubBuilder::build), so the
-    /// last setup is the one that matters.
-    fn setup_mut(&mut self, name: &str) -> Option<&mut ServerSetup> {
-        let position = *self.positions.get(name)?;
-        self.servers.get_mut(position)
     }
 
     /// Adds the servers of an `mcpServers` / `servers` config file's text.
@@ -266,7 +304,7 @@ impl HubBuilder {
     pub fn servers_from_json_str(mut self, text: &str) -> Result<HubBuilder> {
         let entries = crate::config_file::parse(text, &|name| std::env::var(name).ok())?;
         for entry in entries {
-            self.push(ServerSetup::new(
+            self.servers.push(ServerSetup::new(
                 entry.name,
                 entry.config,
                 ToolFilter::all(),
@@ -315,8 +353,10 @@ impl HubBuilder {
     ///
     /// # Errors
     ///
-    /// [`Error::Config`] if the separator is invalid or two servers share a name.
-    pub fn build(self) -> Result<Hub> {
+    /// [`Error::Config`] if the separator is invalid, two servers share a name, or a
+    /// [`filter`](HubBuilder::filter) or [`handlers_for`](HubBuilder::handlers_for) names a
+    /// server that was not added (`field` is `"filter"` or `"handlers"`).
+    pub fn build(mut self) -> Result<Hub> {
         if !is_valid_separator(&self.defaults.separator) {
             return Err(config_error(
                 None,
@@ -339,11 +379,36 @@ impl HubBuilder {
                 });
             }
         }
+        only_known(&names, "filter", self.filters.keys())?;
+        only_known(&names, "handlers", self.handlers.keys())?;
+        for setup in &mut self.servers {
+            if let Some(filter) = self.filters.remove(&setup.name) {
+                setup.filter = filter;
+            }
+            setup.handlers = self.handlers.remove(&setup.name);
+        }
         let hub = Hub::new(self.defaults);
         for setup in self.servers {
             hub.insert(setup);
         }
         Ok(hub)
+    }
+}
+
+/// Fails with the first of `given` that is not among `names`: a setting of `field` for a
+/// server that was never added.
+fn only_known<'a>(
+    names: &HashSet<&str>,
+    field: &str,
+    mut given: impl Iterator<Item = &'a String>,
+) -> Result<()> {
+    match given.find(|name| !names.contains(name.as_str())) {
+        Some(name) => Err(config_error(
+            Some(name.clone()),
+            field,
+            "no server of this name was added".to_owned(),
+        )),
+        None => Ok(()),
     }
 }
 

@@ -1,11 +1,17 @@
 //! The Hub: many servers, qualified tool names, filters, failures kept to their server.
 
+// rmcp marks roots deprecated (SEP-2577); servers still ask for them.
+#![allow(deprecated)]
+
 mod common;
 
 use std::time::{Duration, Instant};
 
 use common::text;
-use mcp_dispatch::{CallOptions, Error, Hub, ServerConfig, ToolFilter, is_valid_tool_name};
+use mcp_dispatch::model::Root;
+use mcp_dispatch::{
+    CallOptions, Error, Handlers, Hub, ServerConfig, ToolFilter, is_valid_tool_name,
+};
 use serde_json::json;
 
 fn hub_of_three() -> Hub {
@@ -267,5 +273,79 @@ fn close_timeout_bounds_the_close_of_every_server() {
         common::wait_until(Duration::from_secs(20), "the server to be killed", || {
             !common::alive(pid)
         });
+    }
+}
+
+/// A config file's text with the test server under each of `names`.
+fn config_file(names: &[&str]) -> String {
+    let command = common::server_path();
+    let servers: serde_json::Map<String, serde_json::Value> = names
+        .iter()
+        .map(|name| ((*name).to_owned(), json!({ "command": command })))
+        .collect();
+    json!({ "mcpServers": servers }).to_string()
+}
+
+#[test]
+fn filter_and_handlers_given_before_their_server_are_applied() {
+    let hub = Hub::builder()
+        .filter("files", ToolFilter::allow(["echo", "roots"]))
+        .handlers_for(
+            "files",
+            Handlers::new().roots(vec![Root::new("file:///files")]),
+        )
+        // Given by name, the filter wins over the one the server is added with.
+        .filter("coded", ToolFilter::allow(["pid"]))
+        .server_with_filter("coded", common::server("x"), ToolFilter::allow(["echo"]))
+        .servers_from_json_str(&config_file(&["files", "other"]))
+        .unwrap()
+        .build()
+        .unwrap();
+    let listed = hub.list_tools_blocking();
+    assert!(listed.errors.is_empty(), "{:?}", listed.errors);
+    let offered_by = |server: &str| -> Vec<String> {
+        listed
+            .tools
+            .iter()
+            .filter(|tool| tool.server == server)
+            .map(|tool| tool.tool.name.to_string())
+            .collect()
+    };
+    assert_eq!(offered_by("files"), ["echo", "roots"]);
+    assert_eq!(offered_by("coded"), ["pid"]);
+    assert!(offered_by("other").len() > 2, "{:?}", offered_by("other"));
+    let roots = hub.call_tool_blocking("files__roots", json!({})).unwrap();
+    assert_eq!(text(&roots), "file:///files");
+    hub.close_blocking().unwrap();
+}
+
+#[test]
+fn filter_or_handlers_for_a_server_never_added_fail_the_build() {
+    let config = config_file(&["files"]);
+    let filtered = Hub::builder()
+        .filter("flies", ToolFilter::all())
+        .servers_from_json_str(&config)
+        .unwrap()
+        .build();
+    let handled = Hub::builder()
+        .server("files", common::server("x"))
+        .handlers_for("flies", Handlers::new())
+        .build();
+    for (outcome, expected_field) in [(filtered, "filter"), (handled, "handlers")] {
+        match outcome {
+            Err(Error::Config {
+                server,
+                field,
+                line,
+                column,
+                message,
+            }) => {
+                assert_eq!(server.as_deref(), Some("flies"));
+                assert_eq!(field.as_deref(), Some(expected_field));
+                assert_eq!((line, column), (None, None));
+                assert!(message.contains("no server"), "{message}");
+            }
+            other => panic!("expected a config error for {expected_field}, got {other:?}"),
+        }
     }
 }
