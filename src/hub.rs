@@ -1,6 +1,6 @@
-//! Many servers behind one handle, with tool names an LLM API accepts.
+//! `Hub`: many servers behind one handle, with tool names an LLM API accepts.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
@@ -9,139 +9,19 @@ use std::time::Duration;
 use rmcp::model::{CallToolResult, Tool};
 
 use crate::blocking::block_on_bounded;
-use crate::client::{Client, ClientBuilder};
+use crate::client::Client;
 use crate::config::ServerConfig;
-use crate::dispatcher::Dispatcher;
 use crate::error::{Error, Result};
-use crate::executor::Executor;
-use crate::handlers::Handlers;
-use crate::jobs::Target;
-use crate::names::{ToolNames, is_valid_separator};
+use crate::hub_builder::{Defaults, HubBuilder, ServerSetup};
+use crate::hub_tool::{HubTool, HubTools};
+use crate::names::ToolNames;
 use crate::notify::{Bus, Notifications};
-use crate::options::Retry;
+use crate::options::CallOptions;
 use crate::sync::lock;
+use crate::tool_filter::ToolFilter;
 
-const DEFAULT_SEPARATOR: &str = "__";
-const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// Slack added to a blocking call's bound on top of the timeouts that already bound it.
 const BLOCKING_SLACK: Duration = Duration::from_secs(5);
-
-/// Which of a server's tools a [`Hub`] offers.
-///
-/// ```
-/// use mcp_dispatch::ToolFilter;
-/// use mcp_dispatch::model::Tool;
-///
-/// let tool = |name: &str| Tool::new(name.to_owned(), "", serde_json::Map::new());
-/// let allow = ToolFilter::allow(["read_file", "list_dir"]);
-/// assert!(allow.allows(&tool("read_file")));
-/// assert!(!allow.allows(&tool("delete_file")));
-/// let block = ToolFilter::block(["delete_file"]);
-/// assert!(!block.allows(&tool("delete_file")));
-/// let read_only = ToolFilter::predicate(|tool| tool.name.starts_with("read"));
-/// assert!(read_only.allows(&tool("read_file")));
-/// ```
-#[derive(Clone)]
-pub struct ToolFilter(Arc<dyn Fn(&Tool) -> bool + Send + Sync>);
-
-impl std::fmt::Debug for ToolFilter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ToolFilter").finish_non_exhaustive()
-    }
-}
-
-impl Default for ToolFilter {
-    fn default() -> ToolFilter {
-        ToolFilter::all()
-    }
-}
-
-impl ToolFilter {
-    /// Every tool.
-    pub fn all() -> ToolFilter {
-        ToolFilter(Arc::new(|_| true))
-    }
-
-    /// Only the tools named here (by their names on the server).
-    pub fn allow<I, S>(names: I) -> ToolFilter
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        let names: HashSet<String> = names.into_iter().map(Into::into).collect();
-        ToolFilter(Arc::new(move |tool| names.contains(tool.name.as_ref())))
-    }
-
-    /// Every tool except those named here.
-    pub fn block<I, S>(names: I) -> ToolFilter
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        let names: HashSet<String> = names.into_iter().map(Into::into).collect();
-        ToolFilter(Arc::new(move |tool| !names.contains(tool.name.as_ref())))
-    }
-
-    /// The tools for which `predicate` returns `true`.
-    pub fn predicate(predicate: impl Fn(&Tool) -> bool + Send + Sync + 'static) -> ToolFilter {
-        ToolFilter(Arc::new(predicate))
-    }
-
-    /// Whether `tool` passes the filter.
-    pub fn allows(&self, tool: &Tool) -> bool {
-        (self.0)(tool)
-    }
-}
-
-/// One tool offered by a [`Hub`].
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct HubTool {
-    /// The qualified name to show an LLM and to pass to [`Hub::call_tool`]: matches
-    /// `^[a-zA-Z0-9_-]{1,64}$`, unique across the hub (see [`Hub::list_tools`] for how
-    /// duplicates and collisions are resolved).
-    pub name: String,
-    /// The server that offers it.
-    pub server: String,
-    /// The tool as the server describes it (its `name` is the server's own).
-    pub tool: Tool,
-}
-
-impl HubTool {
-    /// The tool in the shape LLM function-calling APIs take:
-    /// `{"type": "function", "function": {"name", "description", "parameters"}}`, with the
-    /// qualified name and the tool's input JSON schema as given by the server.
-    ///
-    /// ```
-    /// use mcp_dispatch::HubTool;
-    /// # fn show(tool: &HubTool) {
-    /// let function = tool.function_json();
-    /// assert_eq!(function["type"], "function");
-    /// assert_eq!(function["function"]["name"], tool.name.as_str());
-    /// # }
-    /// ```
-    pub fn function_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "type": "function",
-            "function": {
-                "name": self.name,
-                "description": self.tool.description.as_deref().unwrap_or_default(),
-                "parameters": serde_json::Value::Object(self.tool.input_schema.as_ref().clone()),
-            }
-        })
-    }
-}
-
-/// What [`Hub::list_tools`] found: the tools of every server that answered, and an error
-/// for each server that did not.
-#[derive(Debug, Clone, Default)]
-#[non_exhaustive]
-pub struct HubTools {
-    /// The tools, sorted by qualified name; no two share a name.
-    pub tools: Vec<HubTool>,
-    /// One error per server that could not be listed; each names its server.
-    pub errors: Vec<Error>,
-}
 
 /// A named collection of [`Client`]s that share one dispatcher, with tools addressed by
 /// qualified names (`server__tool`) that LLM function-calling APIs accept.
@@ -192,25 +72,6 @@ struct Entry {
     filter: ToolFilter,
 }
 
-/// How one server of a hub is set up beyond the hub's defaults.
-struct ServerSetup {
-    name: String,
-    config: Result<ServerConfig>,
-    filter: ToolFilter,
-    handlers: Option<Handlers>,
-}
-
-impl ServerSetup {
-    fn new(name: String, config: Result<ServerConfig>, filter: ToolFilter) -> ServerSetup {
-        ServerSetup {
-            name,
-            config,
-            filter,
-            handlers: None,
-        }
-    }
-}
-
 struct HubInner {
     servers: RwLock<BTreeMap<String, Entry>>,
     /// The names from the last listing, to resolve qualified names.
@@ -219,264 +80,18 @@ struct HubInner {
     bus: Arc<Bus>,
 }
 
-#[derive(Clone)]
-struct Defaults {
-    target: Option<Target>,
-    separator: String,
-    connect_timeout: Duration,
-    call_timeout: Duration,
-    max_message_size: Option<usize>,
-    retry: Retry,
-    handlers: Handlers,
-}
-
-/// Configures a [`Hub`]. Made by [`Hub::builder`].
-///
-/// ```
-/// use std::time::Duration;
-/// use mcp_dispatch::{Hub, ServerConfig, ToolFilter};
-///
-/// let hub = Hub::builder()
-///     .separator("-")
-///     .call_timeout(Duration::from_secs(30))
-///     .server("files", ServerConfig::stdio("my-files-server"))
-///     .server_with_filter("web", ServerConfig::http("http://127.0.0.1:8000/mcp"), ToolFilter::block(["delete"]))
-///     .build()?;
-/// assert_eq!(hub.server_names(), ["files", "web"]);
-/// # Ok::<(), mcp_dispatch::Error>(())
-/// ```
-pub struct HubBuilder {
-    defaults: Defaults,
-    servers: Vec<ServerSetup>,
-    /// Name to the position of its last setup in `servers`, so that setting a server's
-    /// filter or handlers does not scan them all.
-    positions: HashMap<String, usize>,
-}
-
-impl std::fmt::Debug for HubBuilder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HubBuilder")
-            .field("separator", &self.defaults.separator)
-            .field("servers", &self.servers.len())
-            .finish_non_exhaustive()
-    }
-}
-
-impl HubBuilder {
-    /// Runs every server's jobs on `executor` instead of the shared one; its
-    /// [shutdown](Executor#shutdown) closes every server of the hub. See
-    /// [`ClientBuilder::executor`].
-    pub fn executor(mut self, executor: Executor) -> HubBuilder {
-        self.defaults.target = Some(Target::Executor(executor));
-        self
-    }
-
-    /// Runs every server's jobs on a host's `dispatcher` instead of the shared [`Executor`].
-    /// See [`ClientBuilder::dispatcher`].
-    pub fn dispatcher<D: Dispatcher>(mut self, dispatcher: D) -> HubBuilder {
-        self.defaults.target = Some(Target::Host(Arc::new(dispatcher)));
-        self
-    }
-
-    /// The separator between server and tool in qualified names (default `__`). It must be
-    /// 1 to 8 characters from `[a-zA-Z0-9_-]`.
-    pub fn separator(mut self, separator: impl Into<String>) -> HubBuilder {
-        self.defaults.separator = separator.into();
-        self
-    }
-
-    /// The connect timeout of every server (default 30 s).
-    pub fn connect_timeout(mut self, timeout: Duration) -> HubBuilder {
-        self.defaults.connect_timeout = timeout;
-        self
-    }
-
-    /// The call timeout of every server (default 60 s).
-    pub fn call_timeout(mut self, timeout: Duration) -> HubBuilder {
-        self.defaults.call_timeout = timeout;
-        self
-    }
-
-    /// The largest message every stdio server may send (default 64 MiB); see
-    /// [`ClientBuilder::max_message_size`].
-    pub fn max_message_size(mut self, bytes: usize) -> HubBuilder {
-        self.defaults.max_message_size = Some(bytes);
-        self
-    }
-
-    /// The retry policy of every server (default [`Retry::IfSafe`]).
-    pub fn retry(mut self, retry: Retry) -> HubBuilder {
-        self.defaults.retry = retry;
-        self
-    }
-
-    /// Handlers for server-to-client requests, for every server without its own.
-    pub fn handlers(mut self, handlers: Handlers) -> HubBuilder {
-        self.defaults.handlers = handlers;
-        self
-    }
-
-    /// Handlers for the server `name` (already added), instead of the hub's.
-    pub fn handlers_for(mut self, name: &str, handlers: Handlers) -> HubBuilder {
-        if let Some(setup) = self.setup_mut(name) {
-            setup.handlers = Some(handlers);
-        }
-        self
-    }
-
-    /// Adds a server under `name`, offering all its tools.
-    pub fn server(self, name: impl Into<String>, config: ServerConfig) -> HubBuilder {
-        self.server_with_filter(name, config, ToolFilter::all())
-    }
-
-    /// Adds a server under `name`, offering the tools `filter` lets through.
-    pub fn server_with_filter(
-        mut self,
-        name: impl Into<String>,
-        config: ServerConfig,
-        filter: ToolFilter,
-    ) -> HubBuilder {
-        self.push(ServerSetup::new(name.into(), Ok(config), filter));
-        self
-    }
-
-    /// Sets the tool filter of a server already added (for example from a config file).
-    pub fn filter(mut self, name: &str, filter: ToolFilter) -> HubBuilder {
-        if let Some(setup) = self.setup_mut(name) {
-            setup.filter = filter;
-        }
-        self
-    }
-
-    fn push(&mut self, setup: ServerSetup) {
-        self.positions
-            .insert(setup.name.clone(), self.servers.len());
-        self.servers.push(setup);
-    }
-
-    /// The setup of `name`. A name added twice fails [`build`](HubBuilder::build), so the
-    /// last setup is the one that matters.
-    fn setup_mut(&mut self, name: &str) -> Option<&mut ServerSetup> {
-        let position = *self.positions.get(name)?;
-        self.servers.get_mut(position)
-    }
-
-    /// Adds the servers of an `mcpServers` / `servers` config file's text.
-    ///
-    /// `${VAR}` and `${VAR:-default}` are expanded from the environment. A server whose
-    /// entry is wrong (or asks for an unsupported transport) is still added: its error is
-    /// reported by [`Hub::list_tools`] and by calls to it, and the other servers work.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Config`] for a file that is not valid at all (bad JSON, no server list, a
-    /// server listed twice), with the line and column.
-    pub fn servers_from_json_str(mut self, text: &str) -> Result<HubBuilder> {
-        let entries = crate::config_file::parse(text, &|name| std::env::var(name).ok())?;
-        for entry in entries {
-            self.push(ServerSetup::new(
-                entry.name,
-                entry.config,
-                ToolFilter::all(),
-            ));
-        }
-        Ok(self)
-    }
-
-    /// [`servers_from_json_str`](HubBuilder::servers_from_json_str) on a file's contents.
-    ///
-    /// # Errors
-    ///
-    /// As [`servers_from_json_str`](HubBuilder::servers_from_json_str), and
-    /// [`Error::Config`] naming the path if it cannot be read, or at the first byte that is
-    /// not UTF-8.
-    pub fn servers_from_path(self, path: impl AsRef<Path>) -> Result<HubBuilder> {
-        let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|error| Error::Config {
-            server: None,
-            field: None,
-            line: None,
-            column: None,
-            message: format!("cannot read {}: {error}", path.display()),
-        })?;
-        crate::config_file::text(&bytes)
-            .and_then(|text| self.servers_from_json_str(text))
-            .map_err(|error| match error {
-                Error::Config {
-                    server,
-                    field,
-                    line,
-                    column,
-                    message,
-                } => Error::Config {
-                    server,
-                    field,
-                    line,
-                    column,
-                    message: format!("{}: {message}", path.display()),
-                },
-                other => other,
-            })
-    }
-
-    /// Builds the hub. No server is started until it is first used.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Config`] if the separator is invalid or two servers share a name.
-    pub fn build(self) -> Result<Hub> {
-        if !is_valid_separator(&self.defaults.separator) {
-            return Err(Error::Config {
-                server: None,
-                field: Some("separator".to_owned()),
-                line: None,
-                column: None,
-                message: format!(
-                    "`{}` is not a valid separator: use 1 to 8 characters from [a-zA-Z0-9_-]",
-                    self.defaults.separator
-                ),
-            });
-        }
-        let hub = Hub {
-            inner: Arc::new(HubInner {
-                servers: RwLock::new(BTreeMap::new()),
-                names: Mutex::new(ToolNames::default()),
-                defaults: self.defaults,
-                bus: Arc::new(Bus::default()),
-            }),
-        };
-        for setup in self.servers {
-            if hub.contains(&setup.name) {
-                return Err(Error::Config {
-                    server: Some(setup.name),
-                    field: None,
-                    line: None,
-                    column: None,
-                    message: "a server with this name was added twice".to_owned(),
-                });
-            }
-            hub.insert(setup);
-        }
-        Ok(hub)
-    }
-}
-
 impl Hub {
     /// A builder, to add servers in code and choose the dispatcher, separator and timeouts.
+    ///
+    /// ```
+    /// use mcp_dispatch::{Hub, ServerConfig};
+    ///
+    /// let hub = Hub::builder().server("files", ServerConfig::stdio("my-files-server")).build()?;
+    /// assert_eq!(hub.server_names(), ["files"]);
+    /// # Ok::<(), mcp_dispatch::Error>(())
+    /// ```
     pub fn builder() -> HubBuilder {
-        HubBuilder {
-            defaults: Defaults {
-                target: None,
-                separator: DEFAULT_SEPARATOR.to_owned(),
-                connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-                call_timeout: DEFAULT_CALL_TIMEOUT,
-                max_message_size: None,
-                retry: Retry::default(),
-                handlers: Handlers::default(),
-            },
-            servers: Vec::new(),
-            positions: HashMap::new(),
-        }
+        HubBuilder::new()
     }
 
     /// A hub of the servers in an `mcpServers` / `servers` config file's text, with default
@@ -485,6 +100,16 @@ impl Hub {
     /// # Errors
     ///
     /// As [`HubBuilder::servers_from_json_str`].
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use mcp_dispatch::Hub;
+    ///
+    /// let hub = Hub::from_json_str(r#"{"mcpServers": {"files": {"command": "my-files-server"}}}"#)?;
+    /// assert_eq!(hub.server_names(), ["files"]);
+    /// # Ok::<(), mcp_dispatch::Error>(())
+    /// ```
     pub fn from_json_str(text: &str) -> Result<Hub> {
         Hub::builder().servers_from_json_str(text)?.build()
     }
@@ -494,16 +119,60 @@ impl Hub {
     /// # Errors
     ///
     /// As [`HubBuilder::servers_from_path`].
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use mcp_dispatch::{Error, Hub};
+    ///
+    /// let missing = Hub::from_path("/nonexistent/mcp.json");
+    /// assert!(matches!(missing, Err(Error::Config { .. })));
+    /// ```
     pub fn from_path(path: impl AsRef<Path>) -> Result<Hub> {
         Hub::builder().servers_from_path(path)?.build()
     }
 
+    /// A hub with these settings and no servers yet.
+    pub(crate) fn new(defaults: Defaults) -> Hub {
+        Hub {
+            inner: Arc::new(HubInner {
+                servers: RwLock::new(BTreeMap::new()),
+                names: Mutex::new(ToolNames::default()),
+                defaults,
+                bus: Arc::new(Bus::default()),
+            }),
+        }
+    }
+
     /// The servers' names, sorted.
+    ///
+    /// ```
+    /// use mcp_dispatch::{Hub, ServerConfig};
+    ///
+    /// let hub = Hub::builder()
+    ///     .server("web", ServerConfig::http("http://127.0.0.1:8000/mcp"))
+    ///     .server("files", ServerConfig::stdio("my-files-server"))
+    ///     .build()?;
+    /// assert_eq!(hub.server_names(), ["files", "web"]);
+    /// # Ok::<(), mcp_dispatch::Error>(())
+    /// ```
     pub fn server_names(&self) -> Vec<String> {
         read(&self.inner.servers).keys().cloned().collect()
     }
 
     /// The client of the server `name`, if the hub has it and its configuration is valid.
+    ///
+    /// The client shares the hub's session with the server; use it for what the hub does not
+    /// offer, such as resources and prompts.
+    ///
+    /// ```
+    /// use mcp_dispatch::{Hub, ServerConfig};
+    ///
+    /// let hub = Hub::builder().server("files", ServerConfig::stdio("my-files-server")).build()?;
+    /// assert_eq!(hub.client("files").unwrap().server_name(), "files");
+    /// assert!(hub.client("web").is_none());
+    /// # Ok::<(), mcp_dispatch::Error>(())
+    /// ```
     pub fn client(&self, name: &str) -> Option<Client> {
         read(&self.inner.servers)
             .get(name)
@@ -511,11 +180,31 @@ impl Hub {
     }
 
     /// Adds a server, or replaces the one of that name (which is closed in the background).
+    ///
+    /// The new server gets the hub's settings and handlers; nothing starts until it is used.
+    ///
+    /// ```
+    /// use mcp_dispatch::{Hub, ServerConfig};
+    ///
+    /// let hub = Hub::builder().build()?;
+    /// hub.add_server("files", ServerConfig::stdio("my-files-server"));
+    /// assert_eq!(hub.server_names(), ["files"]);
+    /// # Ok::<(), mcp_dispatch::Error>(())
+    /// ```
     pub fn add_server(&self, name: impl Into<String>, config: ServerConfig) {
         self.add_server_with_filter(name, config, ToolFilter::all());
     }
 
     /// [`add_server`](Hub::add_server) with a tool filter.
+    ///
+    /// ```
+    /// use mcp_dispatch::{Hub, ServerConfig, ToolFilter};
+    ///
+    /// let hub = Hub::builder().build()?;
+    /// hub.add_server_with_filter("files", ServerConfig::stdio("my-files-server"), ToolFilter::block(["delete"]));
+    /// assert_eq!(hub.server_names(), ["files"]);
+    /// # Ok::<(), mcp_dispatch::Error>(())
+    /// ```
     pub fn add_server_with_filter(
         &self,
         name: impl Into<String>,
@@ -530,6 +219,16 @@ impl Hub {
 
     /// Removes the server `name` and closes it in the background. Returns whether it was
     /// there.
+    ///
+    /// ```
+    /// use mcp_dispatch::{Hub, ServerConfig};
+    ///
+    /// let hub = Hub::builder().server("files", ServerConfig::stdio("my-files-server")).build()?;
+    /// assert!(hub.remove_server("files"));
+    /// assert!(!hub.remove_server("files"));
+    /// assert!(hub.server_names().is_empty());
+    /// # Ok::<(), mcp_dispatch::Error>(())
+    /// ```
     pub fn remove_server(&self, name: &str) -> bool {
         let removed = write(&self.inner.servers).remove(name);
         match removed {
@@ -545,6 +244,15 @@ impl Hub {
     }
 
     /// Subscribes to the [`Notification`](crate::Notification)s of every server in the hub.
+    ///
+    /// ```
+    /// use mcp_dispatch::Hub;
+    ///
+    /// let hub = Hub::builder().build()?;
+    /// let notifications = hub.notifications();
+    /// assert!(notifications.try_recv().is_none());
+    /// # Ok::<(), mcp_dispatch::Error>(())
+    /// ```
     pub fn notifications(&self) -> Notifications {
         self.inner.bus.subscribe()
     }
@@ -568,6 +276,19 @@ impl Hub {
     ///   and `a_b` of one server, or the same tool of the servers `my.files` and
     ///   `my_files`) all get `_` and 8 hex digits of a hash of their original names, as
     ///   described under [`ToolNames`]. Tools that do not collide keep their plain names.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// use mcp_dispatch::Hub;
+    ///
+    /// let hub = Hub::from_path("mcp.json")?;
+    /// let listed = futures::executor::block_on(hub.list_tools());
+    /// assert!(listed.errors.is_empty(), "{:?}", listed.errors);
+    /// let functions: Vec<_> = listed.tools.iter().map(|tool| tool.function_json()).collect();
+    /// # drop(functions);
+    /// # Ok::<(), mcp_dispatch::Error>(())
+    /// ```
     ///
     /// [`ToolNames`]: crate::ToolNames
     pub fn list_tools(&self) -> impl Future<Output = HubTools> + Send + 'static {
@@ -622,19 +343,68 @@ impl Hub {
         }
     }
 
-    /// Calls a tool by its qualified name (as in [`HubTool::name`]).
+    /// Calls a tool by its qualified name (as in [`HubTool::name`]), with the hub's call
+    /// timeout and retry policy.
     ///
-    /// If the name is not known from the last listing, the tools are listed first.
+    /// If the name is not known from the last listing, the tools are listed first. The call
+    /// itself is [`Client::call_tool`] on the server that offers the tool.
     ///
     /// # Errors
     ///
     /// [`Error::UnknownTool`] if no server offers a tool of that name (or the filter blocks
     /// it); the error of the server's configuration if it is invalid; otherwise as
     /// [`Client::call_tool`].
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// use mcp_dispatch::Hub;
+    /// use serde_json::json;
+    ///
+    /// let hub = Hub::from_path("mcp.json")?;
+    /// let call = hub.call_tool("files__list_directory", json!({"path": "/tmp"}));
+    /// let result = futures::executor::block_on(call)?;
+    /// assert_ne!(result.is_error, Some(true));
+    /// # Ok::<(), mcp_dispatch::Error>(())
+    /// ```
     pub fn call_tool(
         &self,
         name: impl Into<String>,
         arguments: serde_json::Value,
+    ) -> impl Future<Output = Result<CallToolResult>> + Send + 'static {
+        self.call_tool_with(name, arguments, CallOptions::new())
+    }
+
+    /// [`call_tool`](Hub::call_tool) with per-call options: timeout, timeout reset on
+    /// progress, retry policy. The options apply to the call, not to the listing that may
+    /// come first to resolve the name.
+    ///
+    /// # Errors
+    ///
+    /// As [`call_tool`](Hub::call_tool); [`Error::Timeout`] names the server and its own name
+    /// for the tool.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use mcp_dispatch::{CallOptions, Error, Hub};
+    /// use serde_json::json;
+    ///
+    /// let hub = Hub::from_path("mcp.json")?;
+    /// let options = CallOptions::new().timeout(Duration::from_secs(5));
+    /// let call = hub.call_tool_with("search__query", json!({"q": "rust"}), options);
+    /// match futures::executor::block_on(call) {
+    ///     Err(Error::Timeout { server, .. }) => assert_eq!(server, "search"),
+    ///     other => drop(other?),
+    /// }
+    /// # Ok::<(), mcp_dispatch::Error>(())
+    /// ```
+    pub fn call_tool_with(
+        &self,
+        name: impl Into<String>,
+        arguments: serde_json::Value,
+        options: CallOptions,
     ) -> impl Future<Output = Result<CallToolResult>> + Send + 'static {
         let hub = self.clone();
         let name = name.into();
@@ -651,18 +421,40 @@ impl Hub {
                 .get(&server)
                 .map(|entry| entry.client.clone())
                 .ok_or_else(|| Error::UnknownTool { name: name.clone() })??;
-            client.call_tool(tool, arguments).await
+            client.call_tool_with(tool, arguments, options).await
         }
     }
 
-    /// Closes every server. Later calls fail with [`Error::Closed`].
-    pub fn close(&self) -> impl Future<Output = ()> + Send + 'static {
+    /// Closes every server, concurrently, each as [`Client::close`] does. Later calls fail
+    /// with [`Error::Closed`]. Closing twice is fine.
+    ///
+    /// A server whose configuration is invalid has nothing to close and is skipped.
+    ///
+    /// # Errors
+    ///
+    /// The first error in the order of [`server_names`](Hub::server_names), which names its
+    /// server ([`Error::Shutdown`] if that server's dispatcher is gone). The other servers are
+    /// closed all the same.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use mcp_dispatch::{Hub, ServerConfig};
+    ///
+    /// let hub = Hub::builder().server("files", ServerConfig::stdio("my-files-server")).build()?;
+    /// futures::executor::block_on(hub.close())?; // nothing was started: returns at once
+    /// # Ok::<(), mcp_dispatch::Error>(())
+    /// ```
+    pub fn close(&self) -> impl Future<Output = Result<()>> + Send + 'static {
         let clients: Vec<Client> = read(&self.inner.servers)
             .values()
             .filter_map(|entry| entry.client.as_ref().ok().cloned())
             .collect();
         async move {
-            futures::future::join_all(clients.iter().map(Client::close)).await;
+            futures::future::join_all(clients.iter().map(Client::close))
+                .await
+                .into_iter()
+                .collect()
         }
     }
 
@@ -670,9 +462,21 @@ impl Hub {
     ///
     /// # Blocking
     ///
-    /// Bounded by the connect and call timeouts. On a thread that runs this library's jobs,
-    /// every server reports [`Error::WouldDeadlock`] instead; past the bound, every server
-    /// reports [`Error::Timeout`].
+    /// Waits on the calling thread, bounded by the connect and call timeouts (plus a few
+    /// seconds). On a thread that runs this library's jobs (the executor thread, or inside a
+    /// job on any dispatcher) it returns at once, every server reporting
+    /// [`Error::WouldDeadlock`]; past the bound, every server reports [`Error::Timeout`].
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// use mcp_dispatch::Hub;
+    ///
+    /// let hub = Hub::from_path("mcp.json")?;
+    /// let listed = hub.list_tools_blocking();
+    /// assert!(listed.errors.is_empty(), "{:?}", listed.errors);
+    /// # Ok::<(), mcp_dispatch::Error>(())
+    /// ```
     pub fn list_tools_blocking(&self) -> HubTools {
         let every_server = |error: &dyn Fn(String) -> Error| HubTools {
             tools: Vec::new(),
@@ -684,7 +488,7 @@ impl Hub {
                 method: "list_tools_blocking",
             });
         }
-        let bound = self.bound();
+        let bound = self.listing_bound() + BLOCKING_SLACK;
         block_on_bounded(self.list_tools(), bound).unwrap_or_else(|| {
             every_server(&|server| Error::Timeout {
                 server,
@@ -694,28 +498,105 @@ impl Hub {
         })
     }
 
-    /// Blocking form of [`call_tool`](Hub::call_tool). See
-    /// [`list_tools_blocking`](Hub::list_tools_blocking) for how it blocks.
+    /// Blocking form of [`call_tool`](Hub::call_tool).
+    ///
+    /// # Blocking
+    ///
+    /// As [`call_tool_with_blocking`](Hub::call_tool_with_blocking) with the hub's call
+    /// timeout.
     ///
     /// # Errors
     ///
-    /// As [`call_tool`](Hub::call_tool), plus [`Error::WouldDeadlock`] and [`Error::Timeout`]
-    /// naming the server (or, if the name is not resolved yet, the qualified name).
+    /// As [`call_tool_with_blocking`](Hub::call_tool_with_blocking).
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// use mcp_dispatch::Hub;
+    /// use serde_json::json;
+    ///
+    /// let hub = Hub::from_path("mcp.json")?;
+    /// let result = hub.call_tool_blocking("files__list_directory", json!({"path": "/tmp"}))?;
+    /// assert_ne!(result.is_error, Some(true));
+    /// # Ok::<(), mcp_dispatch::Error>(())
+    /// ```
     pub fn call_tool_blocking(
         &self,
         name: impl Into<String>,
         arguments: serde_json::Value,
     ) -> Result<CallToolResult> {
-        let name = name.into();
+        self.call_blocking(
+            "call_tool_blocking",
+            name.into(),
+            arguments,
+            CallOptions::new(),
+        )
+    }
+
+    /// Blocking form of [`call_tool_with`](Hub::call_tool_with).
+    ///
+    /// # Blocking
+    ///
+    /// Waits on the calling thread. The bound covers a listing (as
+    /// [`list_tools_blocking`](Hub::list_tools_blocking)) and then the call, which follows
+    /// the call's own timeout: a longer [`CallOptions::timeout`] or
+    /// [`CallOptions::reset_timeout_on_progress`] waits longer. On a thread that runs this
+    /// library's jobs it returns [`Error::WouldDeadlock`] at once.
+    ///
+    /// # Errors
+    ///
+    /// As [`call_tool_with`](Hub::call_tool_with), plus [`Error::WouldDeadlock`] and, past
+    /// the bound, [`Error::Timeout`]; both name the server (or, if the name is not resolved
+    /// yet, the qualified name).
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use mcp_dispatch::{CallOptions, Hub};
+    /// use serde_json::json;
+    ///
+    /// let hub = Hub::from_path("mcp.json")?;
+    /// // A long job that reports progress: give up after 10 s of silence or 10 min in all.
+    /// let options = CallOptions::new()
+    ///     .timeout(Duration::from_secs(10))
+    ///     .reset_timeout_on_progress(Duration::from_secs(600));
+    /// let result = hub.call_tool_with_blocking("build__run", json!({}), options)?;
+    /// assert_ne!(result.is_error, Some(true));
+    /// # Ok::<(), mcp_dispatch::Error>(())
+    /// ```
+    pub fn call_tool_with_blocking(
+        &self,
+        name: impl Into<String>,
+        arguments: serde_json::Value,
+        options: CallOptions,
+    ) -> Result<CallToolResult> {
+        self.call_blocking("call_tool_with_blocking", name.into(), arguments, options)
+    }
+
+    /// The blocking call behind `method`: refused where it would deadlock, else bounded by
+    /// a listing and the call's own timeout.
+    fn call_blocking(
+        &self,
+        method: &'static str,
+        name: String,
+        arguments: serde_json::Value,
+        options: CallOptions,
+    ) -> Result<CallToolResult> {
         if on_library_thread() {
             return Err(Error::WouldDeadlock {
                 server: self.server_of(&name),
-                method: "call_tool_blocking",
+                method,
             });
         }
-        // Listing, then calling: two rounds at most.
-        let bound = self.bound() * 2;
-        block_on_bounded(self.call_tool(name.clone(), arguments), bound).unwrap_or_else(|| {
+        let timeout = options.timeout.unwrap_or(self.inner.defaults.call_timeout);
+        let longest = options
+            .reset_on_progress
+            .map_or(timeout, |total| total.max(timeout));
+        // Listing (if the name is not resolved yet), then calling.
+        let bound = self.listing_bound() + self.request_bound(longest) + BLOCKING_SLACK;
+        let call = self.call_tool_with(name.clone(), arguments, options);
+        block_on_bounded(call, bound).unwrap_or_else(|| {
             Err(Error::Timeout {
                 server: self.server_of(&name),
                 tool: Some(name),
@@ -724,14 +605,29 @@ impl Hub {
         })
     }
 
-    /// Blocking form of [`close`](Hub::close). See
-    /// [`list_tools_blocking`](Hub::list_tools_blocking) for how it blocks.
+    /// Blocking form of [`close`](Hub::close).
+    ///
+    /// # Blocking
+    ///
+    /// Waits on the calling thread, bounded by the close timeout
+    /// ([`HubBuilder::close_timeout`]) plus a few seconds, as the servers close concurrently.
     ///
     /// # Errors
     ///
-    /// [`Error::WouldDeadlock`] on a thread that runs this library's jobs, and
-    /// [`Error::Timeout`] if the servers did not close within the bound; both name the first
-    /// server (the others are in the same state).
+    /// As [`close`](Hub::close); [`Error::WouldDeadlock`] on a thread that runs this
+    /// library's jobs, and [`Error::Timeout`] if the servers did not close within the bound;
+    /// both name the first server (the others are in the same state).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use mcp_dispatch::{Hub, ServerConfig};
+    ///
+    /// let hub = Hub::builder().server("files", ServerConfig::stdio("my-files-server")).build()?;
+    /// hub.close_blocking()?;
+    /// hub.close_blocking()?; // closing twice is fine
+    /// # Ok::<(), mcp_dispatch::Error>(())
+    /// ```
     pub fn close_blocking(&self) -> Result<()> {
         let first = self.server_names().into_iter().next().unwrap_or_default();
         if on_library_thread() {
@@ -740,12 +636,12 @@ impl Hub {
                 method: "close_blocking",
             });
         }
-        let bound = self.bound();
-        block_on_bounded(self.close(), bound).ok_or(Error::Timeout {
+        let bound = self.inner.defaults.close_timeout * 2 + BLOCKING_SLACK;
+        block_on_bounded(self.close(), bound).unwrap_or(Err(Error::Timeout {
             server: first,
             tool: None,
             timeout: bound,
-        })
+        }))
     }
 
     /// The server behind a qualified name if it is known, else the name itself.
@@ -754,9 +650,15 @@ impl Hub {
             .map_or_else(|| qualified.to_owned(), |(server, _)| server)
     }
 
-    fn bound(&self) -> Duration {
-        (self.inner.defaults.connect_timeout + self.inner.defaults.call_timeout) * 2
-            + BLOCKING_SLACK
+    /// How long one request may take, connect included, when it can take `longest` once
+    /// connected. A retry may connect and send again, so the bound covers two rounds.
+    fn request_bound(&self, longest: Duration) -> Duration {
+        (self.inner.defaults.connect_timeout + longest) * 2
+    }
+
+    /// How long listing every server may take: they are listed concurrently.
+    fn listing_bound(&self) -> Duration {
+        self.request_bound(self.inner.defaults.call_timeout)
     }
 
     fn resolve(&self, qualified: &str) -> Option<(String, String)> {
@@ -765,13 +667,8 @@ impl Hub {
             .map(|(server, tool)| (server.to_owned(), tool.to_owned()))
     }
 
-    fn contains(&self, name: &str) -> bool {
-        read(&self.inner.servers).contains_key(name)
-    }
-
     /// Builds the client of a server and stores it, returning the one it replaces.
-    fn insert(&self, setup: ServerSetup) -> Option<Client> {
-        let defaults = &self.inner.defaults;
+    pub(crate) fn insert(&self, setup: ServerSetup) -> Option<Client> {
         let ServerSetup {
             name,
             config,
@@ -779,17 +676,11 @@ impl Hub {
             handlers,
         } = setup;
         let client = config.map(|config| {
-            let builder: ClientBuilder = Client::builder(config.name(name.clone()))
-                .connect_timeout(defaults.connect_timeout)
-                .call_timeout(defaults.call_timeout)
-                .retry(defaults.retry)
-                .handlers(handlers.unwrap_or_else(|| defaults.handlers.clone()))
-                .hub_bus(self.inner.bus.clone());
-            let builder = match defaults.max_message_size {
-                Some(bytes) => builder.max_message_size(bytes),
-                None => builder,
-            };
-            builder.target(defaults.target.clone()).build()
+            self.inner
+                .defaults
+                .client(config.name(name.clone()), handlers)
+                .hub_bus(self.inner.bus.clone())
+                .build()
         });
         let old = write(&self.inner.servers).insert(name, Entry { client, filter });
         old.and_then(|entry| entry.client.ok())

@@ -178,6 +178,8 @@ mod executor;
 mod handler;
 mod handlers;
 mod hub;
+mod hub_builder;
+mod hub_tool;
 mod inner;
 mod jobs;
 mod line_limit;
@@ -193,6 +195,7 @@ mod stdio;
 mod sync;
 mod text;
 mod tool_cache;
+mod tool_filter;
 
 pub use builder::ClientBuilder;
 pub use client::Client;
@@ -201,11 +204,14 @@ pub use dispatcher::{Dispatcher, Job};
 pub use error::{Error, Result};
 pub use executor::Executor;
 pub use handlers::Handlers;
-pub use hub::{Hub, HubBuilder, HubTool, HubTools, ToolFilter};
+pub use hub::Hub;
+pub use hub_builder::HubBuilder;
+pub use hub_tool::{HubTool, HubTools};
 pub use names::{ToolNames, is_valid_tool_name};
 pub use notify::{Notification, Notifications, Progress};
 pub use options::{CallOptions, Retry, Stats};
 pub use text::ResultText;
+pub use tool_filter::ToolFilter;
 
 /// The MCP data model, re-exported from rmcp unchanged: [`CallToolResult`](model::CallToolResult),
 /// [`Tool`](model::Tool), [`ContentBlock`](model::ContentBlock),
@@ -228,4 +234,13 @@ fn assert_send_sync() {
     is_send_static(&client.call_tool("x", serde_json::Value::Null));
     is_send_static(&client.server_info());
     is_send_static(&client.close());
+    is_send_sync::<Hub>();
+    is_send_sync::<HubBuilder>();
+    is_send_sync::<Notifications>();
+    is_send_sync::<Handlers>();
+    let hub = Hub::builder().build().expect("an empty hub builds");
+    is_send_static(&hub.list_tools());
+    is_send_static(&hub.call_tool("x", serde_json::Value::Null));
+    is_send_static(&hub.call_tool_with("x", serde_json::Value::Null, CallOptions::new()));
+    is_send_static(&hub.close());
 }

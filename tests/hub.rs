@@ -1,9 +1,17 @@
 //! The Hub: many servers, qualified tool names, filters, failures kept to their server.
 
+// rmcp marks roots deprecated (SEP-2577); servers still ask for them.
+#![allow(deprecated)]
+
 mod common;
 
+use std::time::{Duration, Instant};
+
 use common::text;
-use mcp_dispatch::{Error, Hub, ServerConfig, ToolFilter, is_valid_tool_name};
+use mcp_dispatch::model::Root;
+use mcp_dispatch::{
+    CallOptions, Error, Handlers, Hub, ServerConfig, ToolFilter, is_valid_tool_name,
+};
 use serde_json::json;
 
 fn hub_of_three() -> Hub {
@@ -168,4 +176,176 @@ fn tools_come_in_the_function_calling_shape() {
     assert_eq!(function["function"]["parameters"]["type"], "object");
     assert!(function["function"]["parameters"]["properties"]["a"].is_object());
     hub.close_blocking().unwrap();
+}
+
+#[test]
+fn call_tool_with_applies_the_call_timeout_and_names_server_and_tool() {
+    let hub = Hub::builder()
+        .server("slow", common::server("x"))
+        .build()
+        .unwrap();
+    let short = || CallOptions::new().timeout(Duration::from_millis(300));
+    for outcome in [
+        hub.call_tool_with_blocking("slow__sleep", json!({"ms": 20_000}), short()),
+        futures::executor::block_on(hub.call_tool_with(
+            "slow__sleep",
+            json!({"ms": 20_000}),
+            short(),
+        )),
+    ] {
+        match outcome {
+            Err(Error::Timeout {
+                server,
+                tool,
+                timeout,
+            }) => {
+                assert_eq!(server, "slow");
+                assert_eq!(tool.as_deref(), Some("sleep"));
+                assert_eq!(timeout, Duration::from_millis(300));
+            }
+            other => panic!("expected Error::Timeout, got {other:?}"),
+        }
+    }
+    let client = hub.client("slow").unwrap();
+    common::wait_until(
+        Duration::from_secs(20),
+        "the server to see both calls cancelled",
+        || common::cancellations(&client) == 2,
+    );
+    // The session outlives the timeouts.
+    let echo = hub
+        .call_tool_with_blocking("slow__echo", json!({"text": "still here"}), short())
+        .unwrap();
+    assert_eq!(text(&echo), "still here");
+    hub.close_blocking().unwrap();
+}
+
+#[test]
+fn close_returns_ok_and_later_calls_fail_as_closed() {
+    let hub = Hub::builder()
+        .server("alpha", common::server("x"))
+        .server("beta", common::server("y"))
+        .build()
+        .unwrap();
+    for name in ["alpha__pid", "beta__pid"] {
+        hub.call_tool_blocking(name, json!({})).unwrap();
+    }
+    futures::executor::block_on(hub.close()).unwrap();
+    for (name, expected) in [("alpha__pid", "alpha"), ("beta__echo", "beta")] {
+        match futures::executor::block_on(hub.call_tool(name, json!({"text": "late"}))) {
+            Err(Error::Closed { server }) => assert_eq!(server, expected),
+            other => panic!("expected Error::Closed for {name}, got {other:?}"),
+        }
+    }
+    // Closing again is fine, in either form.
+    futures::executor::block_on(hub.close()).unwrap();
+    hub.close_blocking().unwrap();
+}
+
+#[test]
+fn close_timeout_bounds_the_close_of_every_server() {
+    // Stubborn servers ignore stdin closing and SIGTERM: each close takes the whole close
+    // timeout, then kills the server.
+    let stubborn = |name: &str| common::server(name).env("MCP_TEST_STUBBORN", "1");
+    let default_close_timeout = Duration::from_secs(5);
+    let hub = Hub::builder()
+        .close_timeout(Duration::from_millis(400))
+        .server("one", stubborn("x"))
+        .server("two", stubborn("y"))
+        .build()
+        .unwrap();
+    let pids: Vec<u32> = ["one__pid", "two__pid"]
+        .iter()
+        .map(|name| {
+            text(&hub.call_tool_blocking(*name, json!({})).unwrap())
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    let started = Instant::now();
+    hub.close_blocking().unwrap();
+    let took = started.elapsed();
+    assert!(
+        took < default_close_timeout,
+        "close took {took:?}: the hub's close timeout was not applied"
+    );
+    for pid in pids {
+        common::wait_until(Duration::from_secs(20), "the server to be killed", || {
+            !common::alive(pid)
+        });
+    }
+}
+
+/// A config file's text with the test server under each of `names`.
+fn config_file(names: &[&str]) -> String {
+    let command = common::server_path();
+    let servers: serde_json::Map<String, serde_json::Value> = names
+        .iter()
+        .map(|name| ((*name).to_owned(), json!({ "command": command })))
+        .collect();
+    json!({ "mcpServers": servers }).to_string()
+}
+
+#[test]
+fn filter_and_handlers_given_before_their_server_are_applied() {
+    let hub = Hub::builder()
+        .filter("files", ToolFilter::allow(["echo", "roots"]))
+        .handlers_for(
+            "files",
+            Handlers::new().roots(vec![Root::new("file:///files")]),
+        )
+        // Given by name, the filter wins over the one the server is added with.
+        .filter("coded", ToolFilter::allow(["pid"]))
+        .server_with_filter("coded", common::server("x"), ToolFilter::allow(["echo"]))
+        .servers_from_json_str(&config_file(&["files", "other"]))
+        .unwrap()
+        .build()
+        .unwrap();
+    let listed = hub.list_tools_blocking();
+    assert!(listed.errors.is_empty(), "{:?}", listed.errors);
+    let offered_by = |server: &str| -> Vec<String> {
+        listed
+            .tools
+            .iter()
+            .filter(|tool| tool.server == server)
+            .map(|tool| tool.tool.name.to_string())
+            .collect()
+    };
+    assert_eq!(offered_by("files"), ["echo", "roots"]);
+    assert_eq!(offered_by("coded"), ["pid"]);
+    assert!(offered_by("other").len() > 2, "{:?}", offered_by("other"));
+    let roots = hub.call_tool_blocking("files__roots", json!({})).unwrap();
+    assert_eq!(text(&roots), "file:///files");
+    hub.close_blocking().unwrap();
+}
+
+#[test]
+fn filter_or_handlers_for_a_server_never_added_fail_the_build() {
+    let config = config_file(&["files"]);
+    let filtered = Hub::builder()
+        .filter("flies", ToolFilter::all())
+        .servers_from_json_str(&config)
+        .unwrap()
+        .build();
+    let handled = Hub::builder()
+        .server("files", common::server("x"))
+        .handlers_for("flies", Handlers::new())
+        .build();
+    for (outcome, expected_field) in [(filtered, "filter"), (handled, "handlers")] {
+        match outcome {
+            Err(Error::Config {
+                server,
+                field,
+                line,
+                column,
+                message,
+            }) => {
+                assert_eq!(server.as_deref(), Some("flies"));
+                assert_eq!(field.as_deref(), Some(expected_field));
+                assert_eq!((line, column), (None, None));
+                assert!(message.contains("no server"), "{message}");
+            }
+            other => panic!("expected a config error for {expected_field}, got {other:?}"),
+        }
+    }
 }

@@ -1,0 +1,423 @@
+//! `HubBuilder`: a hub's servers, their filters and handlers, and the settings they share.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::client::ClientBuilder;
+use crate::config::ServerConfig;
+use crate::dispatcher::Dispatcher;
+use crate::error::{Error, Result};
+use crate::executor::Executor;
+use crate::handlers::Handlers;
+use crate::hub::Hub;
+use crate::jobs::Target;
+use crate::names::is_valid_separator;
+use crate::options::Retry;
+use crate::tool_filter::ToolFilter;
+
+const DEFAULT_SEPARATOR: &str = "__";
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(60);
+const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The settings every server of a hub shares.
+#[derive(Clone)]
+pub(crate) struct Defaults {
+    pub(crate) target: Option<Target>,
+    pub(crate) separator: String,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) call_timeout: Duration,
+    pub(crate) close_timeout: Duration,
+    pub(crate) max_message_size: Option<usize>,
+    pub(crate) retry: Retry,
+    pub(crate) handlers: Handlers,
+}
+
+impl Defaults {
+    /// A client builder for `config` with these settings, and `handlers` if the server has
+    /// its own.
+    pub(crate) fn client(&self, config: ServerConfig, handlers: Option<Handlers>) -> ClientBuilder {
+        let builder = crate::Client::builder(config)
+            .connect_timeout(self.connect_timeout)
+            .call_timeout(self.call_timeout)
+            .close_timeout(self.close_timeout)
+            .retry(self.retry)
+            .handlers(handlers.unwrap_or_else(|| self.handlers.clone()));
+        let builder = match self.max_message_size {
+            Some(bytes) => builder.max_message_size(bytes),
+            None => builder,
+        };
+        builder.target(self.target.clone())
+    }
+}
+
+/// How one server of a hub is set up beyond the hub's defaults.
+pub(crate) struct ServerSetup {
+    pub(crate) name: String,
+    pub(crate) config: Result<ServerConfig>,
+    pub(crate) filter: ToolFilter,
+    pub(crate) handlers: Option<Handlers>,
+}
+
+impl ServerSetup {
+    pub(crate) fn new(
+        name: String,
+        config: Result<ServerConfig>,
+        filter: ToolFilter,
+    ) -> ServerSetup {
+        ServerSetup {
+            name,
+            config,
+            filter,
+            handlers: None,
+        }
+    }
+}
+
+/// Configures a [`Hub`]. Made by [`Hub::builder`].
+///
+/// Servers come from code ([`server`](HubBuilder::server)) or from config files
+/// ([`servers_from_path`](HubBuilder::servers_from_path)); the settings apply to every
+/// server. A server's [`filter`](HubBuilder::filter) and
+/// [`handlers_for`](HubBuilder::handlers_for) may be given before or after the server itself.
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use mcp_dispatch::{Hub, ServerConfig, ToolFilter};
+///
+/// let hub = Hub::builder()
+///     .separator("-")
+///     .call_timeout(Duration::from_secs(30))
+///     .server("files", ServerConfig::stdio("my-files-server"))
+///     .server_with_filter("web", ServerConfig::http("http://127.0.0.1:8000/mcp"), ToolFilter::block(["delete"]))
+///     .build()?;
+/// assert_eq!(hub.server_names(), ["files", "web"]);
+/// # Ok::<(), mcp_dispatch::Error>(())
+/// ```
+pub struct HubBuilder {
+    defaults: Defaults,
+    servers: Vec<ServerSetup>,
+    /// Filters given by name, applied at [`build`](HubBuilder::build).
+    filters: BTreeMap<String, ToolFilter>,
+    /// Handlers given by name, applied at [`build`](HubBuilder::build).
+    handlers: BTreeMap<String, Handlers>,
+}
+
+impl std::fmt::Debug for HubBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HubBuilder")
+            .field("separator", &self.defaults.separator)
+            .field("servers", &self.servers.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl HubBuilder {
+    pub(crate) fn new() -> HubBuilder {
+        HubBuilder {
+            defaults: Defaults {
+                target: None,
+                separator: DEFAULT_SEPARATOR.to_owned(),
+                connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+                call_timeout: DEFAULT_CALL_TIMEOUT,
+                close_timeout: DEFAULT_CLOSE_TIMEOUT,
+                max_message_size: None,
+                retry: Retry::default(),
+                handlers: Handlers::default(),
+            },
+            servers: Vec::new(),
+            filters: BTreeMap::new(),
+            handlers: BTreeMap::new(),
+        }
+    }
+
+    /// Runs every server's jobs on `executor` instead of the shared one; its
+    /// [shutdown](Executor#shutdown) closes every server of the hub. See
+    /// [`ClientBuilder::executor`].
+    pub fn executor(mut self, executor: Executor) -> HubBuilder {
+        self.defaults.target = Some(Target::Executor(executor));
+        self
+    }
+
+    /// Runs every server's jobs on a host's `dispatcher` instead of the shared [`Executor`].
+    /// See [`ClientBuilder::dispatcher`].
+    pub fn dispatcher<D: Dispatcher>(mut self, dispatcher: D) -> HubBuilder {
+        self.defaults.target = Some(Target::Host(Arc::new(dispatcher)));
+        self
+    }
+
+    /// The separator between server and tool in qualified names (default `__`). It must be
+    /// 1 to 8 characters from `[a-zA-Z0-9_-]`; [`build`](HubBuilder::build) checks it.
+    pub fn separator(mut self, separator: impl Into<String>) -> HubBuilder {
+        self.defaults.separator = separator.into();
+        self
+    }
+
+    /// The connect timeout of every server (default 30 s); see
+    /// [`ClientBuilder::connect_timeout`].
+    pub fn connect_timeout(mut self, timeout: Duration) -> HubBuilder {
+        self.defaults.connect_timeout = timeout;
+        self
+    }
+
+    /// The call timeout of every server (default 60 s); see [`ClientBuilder::call_timeout`].
+    /// [`CallOptions::timeout`](crate::CallOptions::timeout) overrides it for one call.
+    pub fn call_timeout(mut self, timeout: Duration) -> HubBuilder {
+        self.defaults.call_timeout = timeout;
+        self
+    }
+
+    /// How long every server's graceful close may take before its process group is killed
+    /// (default 5 s); see [`ClientBuilder::close_timeout`]. It also bounds
+    /// [`Hub::close_blocking`], which closes the servers concurrently.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use mcp_dispatch::{Hub, ServerConfig};
+    ///
+    /// let hub = Hub::builder()
+    ///     .close_timeout(Duration::from_secs(1))
+    ///     .server("files", ServerConfig::stdio("my-files-server"))
+    ///     .build()?;
+    /// hub.close_blocking()?; // nothing was started: returns at once
+    /// # Ok::<(), mcp_dispatch::Error>(())
+    /// ```
+    pub fn close_timeout(mut self, timeout: Duration) -> HubBuilder {
+        self.defaults.close_timeout = timeout;
+        self
+    }
+
+    /// The largest message every stdio server may send (default 64 MiB); see
+    /// [`ClientBuilder::max_message_size`].
+    pub fn max_message_size(mut self, bytes: usize) -> HubBuilder {
+        self.defaults.max_message_size = Some(bytes);
+        self
+    }
+
+    /// The retry policy of every server (default [`Retry::IfSafe`]).
+    pub fn retry(mut self, retry: Retry) -> HubBuilder {
+        self.defaults.retry = retry;
+        self
+    }
+
+    /// Handlers for server-to-client requests, for every server without its own
+    /// ([`handlers_for`](HubBuilder::handlers_for)).
+    pub fn handlers(mut self, handlers: Handlers) -> HubBuilder {
+        self.defaults.handlers = handlers;
+        self
+    }
+
+    /// Handlers for the server `name`, instead of the hub's.
+    ///
+    /// The server may be added before or after this call, in code or from a config file;
+    /// given twice for one name, the last handlers win.
+    ///
+    /// # Errors
+    ///
+    /// None here; [`build`](HubBuilder::build) fails with [`Error::Config`] (`field`
+    /// `"handlers"`, naming `name`) if no server of that name was added.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use mcp_dispatch::{Error, Handlers, Hub};
+    ///
+    /// let hub = Hub::builder()
+    ///     .handlers_for("files", Handlers::new())
+    ///     .servers_from_json_str(r#"{"mcpServers": {"files": {"command": "my-files-server"}}}"#)?
+    ///     .build()?;
+    /// assert_eq!(hub.server_names(), ["files"]);
+    ///
+    /// let misspelt = Hub::builder().handlers_for("flies", Handlers::new()).build();
+    /// assert!(matches!(misspelt, Err(Error::Config { field: Some(field), .. }) if field == "handlers"));
+    /// # Ok::<(), mcp_dispatch::Error>(())
+    /// ```
+    pub fn handlers_for(mut self, name: impl Into<String>, handlers: Handlers) -> HubBuilder {
+        self.handlers.insert(name.into(), handlers);
+        self
+    }
+
+    /// Adds a server under `name`, offering all its tools (unless a
+    /// [`filter`](HubBuilder::filter) is given for it).
+    pub fn server(self, name: impl Into<String>, config: ServerConfig) -> HubBuilder {
+        self.server_with_filter(name, config, ToolFilter::all())
+    }
+
+    /// Adds a server under `name`, offering the tools `filter` lets through (unless a
+    /// [`filter`](HubBuilder::filter) is given for it, which wins).
+    pub fn server_with_filter(
+        mut self,
+        name: impl Into<String>,
+        config: ServerConfig,
+        filter: ToolFilter,
+    ) -> HubBuilder {
+        self.servers
+            .push(ServerSetup::new(name.into(), Ok(config), filter));
+        self
+    }
+
+    /// Sets the tool filter of the server `name`, for example one read from a config file.
+    ///
+    /// The server may be added before or after this call. This filter replaces the one the
+    /// server was added with, whichever came first; given twice for one name, the last
+    /// filter wins.
+    ///
+    /// # Errors
+    ///
+    /// None here; [`build`](HubBuilder::build) fails with [`Error::Config`] (`field`
+    /// `"filter"`, naming `name`) if no server of that name was added.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use mcp_dispatch::{Error, Hub, ToolFilter};
+    ///
+    /// let hub = Hub::builder()
+    ///     .filter("files", ToolFilter::allow(["read_file"]))
+    ///     .servers_from_json_str(r#"{"mcpServers": {"files": {"command": "my-files-server"}}}"#)?
+    ///     .build()?;
+    /// assert_eq!(hub.server_names(), ["files"]);
+    ///
+    /// let misspelt = Hub::builder().filter("flies", ToolFilter::all()).build();
+    /// assert!(matches!(misspelt, Err(Error::Config { field: Some(field), .. }) if field == "filter"));
+    /// # Ok::<(), mcp_dispatch::Error>(())
+    /// ```
+    pub fn filter(mut self, name: impl Into<String>, filter: ToolFilter) -> HubBuilder {
+        self.filters.insert(name.into(), filter);
+        self
+    }
+
+    /// Adds the servers of an `mcpServers` / `servers` config file's text.
+    ///
+    /// `${VAR}` and `${VAR:-default}` are expanded from the environment. A server whose
+    /// entry is wrong (or asks for an unsupported transport) is still added: its error is
+    /// reported by [`Hub::list_tools`] and by calls to it, and the other servers work.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] for a file that is not valid at all (bad JSON, no server list, a
+    /// server listed twice), with the line and column.
+    pub fn servers_from_json_str(mut self, text: &str) -> Result<HubBuilder> {
+        let entries = crate::config_file::parse(text, &|name| std::env::var(name).ok())?;
+        for entry in entries {
+            self.servers.push(ServerSetup::new(
+                entry.name,
+                entry.config,
+                ToolFilter::all(),
+            ));
+        }
+        Ok(self)
+    }
+
+    /// [`servers_from_json_str`](HubBuilder::servers_from_json_str) on a file's contents.
+    ///
+    /// # Errors
+    ///
+    /// As [`servers_from_json_str`](HubBuilder::servers_from_json_str), and
+    /// [`Error::Config`] naming the path if it cannot be read, or at the first byte that is
+    /// not UTF-8.
+    pub fn servers_from_path(self, path: impl AsRef<Path>) -> Result<HubBuilder> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|error| Error::Config {
+            server: None,
+            field: None,
+            line: None,
+            column: None,
+            message: format!("cannot read {}: {error}", path.display()),
+        })?;
+        crate::config_file::text(&bytes)
+            .and_then(|text| self.servers_from_json_str(text))
+            .map_err(|error| match error {
+                Error::Config {
+                    server,
+                    field,
+                    line,
+                    column,
+                    message,
+                } => Error::Config {
+                    server,
+                    field,
+                    line,
+                    column,
+                    message: format!("{}: {message}", path.display()),
+                },
+                other => other,
+            })
+    }
+
+    /// Builds the hub. No server is started until it is first used.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] if the separator is invalid, two servers share a name, or a
+    /// [`filter`](HubBuilder::filter) or [`handlers_for`](HubBuilder::handlers_for) names a
+    /// server that was not added (`field` is `"filter"` or `"handlers"`).
+    pub fn build(mut self) -> Result<Hub> {
+        if !is_valid_separator(&self.defaults.separator) {
+            return Err(config_error(
+                None,
+                "separator",
+                format!(
+                    "`{}` is not a valid separator: use 1 to 8 characters from [a-zA-Z0-9_-]",
+                    self.defaults.separator
+                ),
+            ));
+        }
+        let mut names = HashSet::with_capacity(self.servers.len());
+        for setup in &self.servers {
+            if !names.insert(setup.name.as_str()) {
+                return Err(Error::Config {
+                    server: Some(setup.name.clone()),
+                    field: None,
+                    line: None,
+                    column: None,
+                    message: "a server with this name was added twice".to_owned(),
+                });
+            }
+        }
+        only_known(&names, "filter", self.filters.keys())?;
+        only_known(&names, "handlers", self.handlers.keys())?;
+        for setup in &mut self.servers {
+            if let Some(filter) = self.filters.remove(&setup.name) {
+                setup.filter = filter;
+            }
+            setup.handlers = self.handlers.remove(&setup.name);
+        }
+        let hub = Hub::new(self.defaults);
+        for setup in self.servers {
+            hub.insert(setup);
+        }
+        Ok(hub)
+    }
+}
+
+/// Fails with the first of `given` that is not among `names`: a setting of `field` for a
+/// server that was never added.
+fn only_known<'a>(
+    names: &HashSet<&str>,
+    field: &str,
+    mut given: impl Iterator<Item = &'a String>,
+) -> Result<()> {
+    match given.find(|name| !names.contains(name.as_str())) {
+        Some(name) => Err(config_error(
+            Some(name.clone()),
+            field,
+            "no server of this name was added".to_owned(),
+        )),
+        None => Ok(()),
+    }
+}
+
+fn config_error(server: Option<String>, field: &str, message: String) -> Error {
+    Error::Config {
+        server,
+        field: Some(field.to_owned()),
+        line: None,
+        column: None,
+        message,
+    }
+}
