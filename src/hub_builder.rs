@@ -351,6 +351,10 @@ impl HubBuilder {
 
     /// Builds the hub. No server is started until it is first used.
     ///
+    /// As with [`ClientBuilder::build`](crate::ClientBuilder::build), the library's threads
+    /// are not a reason to fail here: if they cannot be started, every call to the hub's
+    /// servers returns [`Error::Runtime`].
+    ///
     /// # Errors
     ///
     /// [`Error::Config`] if the separator is invalid, two servers share a name, or a
