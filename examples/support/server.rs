@@ -544,8 +544,8 @@ impl TestServer {
     }
 
     #[tool(
-        description = "Records a key: appends \"key\\n\" to $MCP_TEST_RECORD_DIR/record.log \
-                       when that variable is set. Not idempotent.",
+        description = "Records a key: appends \"\\nkey done\\n\" to \
+                       $MCP_TEST_RECORD_DIR/record.log when that variable is set. Not idempotent.",
         annotations(
             read_only_hint = false,
             destructive_hint = false,
@@ -555,9 +555,11 @@ impl TestServer {
     fn record(&self, Parameters(RecordArgs { key }): Parameters<RecordArgs>) -> CallToolResult {
         if let Some(dir) = std::env::var_os("MCP_TEST_RECORD_DIR") {
             let path = std::path::Path::new(&dir).join("record.log");
-            let line = format!("{key}\n");
-            // One write on an O_APPEND file, so processes sharing the
-            // directory do not interleave their lines.
+            // One write on an O_APPEND file, so processes sharing the directory do not
+            // interleave their lines. A process killed in the middle of its write leaves a
+            // torn line: the leading newline ends it, and it lacks the ` done` a complete
+            // record ends with.
+            let line = format!("\n{key} done\n");
             let written = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
