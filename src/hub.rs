@@ -376,8 +376,9 @@ impl Hub {
     }
 
     /// [`call_tool`](Hub::call_tool) with per-call options: timeout, timeout reset on
-    /// progress, retry policy. The options apply to the call, not to the listing that may
-    /// come first to resolve the name.
+    /// progress, retry policy, and a callback for the server's progress reports
+    /// ([`CallOptions::on_progress`]). The options apply to the call, not to the listing that
+    /// may come first to resolve the name.
     ///
     /// # Errors
     ///

@@ -1,8 +1,8 @@
 //! A single-flight slot: at most one connect in flight, its outcome shared by every waiter.
 //!
 //! The slot holds the live value (a session) with its generation number. Callers
-//! [`acquire`](SingleFlight::acquire) it: they get the live value, or become the one caller
-//! that connects (a [`Claim`]), or wait for the connect in flight and share its outcome. A
+//! [`get_or_start`](SingleFlight::get_or_start) it: they get the live value, or become the one
+//! caller that connects (a [`Claim`]), or wait for the connect in flight and share its outcome. A
 //! failure is handed to the waiters of that attempt and then forgotten, so the next caller
 //! tries again. A claim dropped before it completes (cancelled, panicked, or dropped by a
 //! dispatcher that shut down) resets the slot and wakes the waiters with the `abandoned` error,
@@ -17,7 +17,7 @@ use event_listener::Event;
 
 use crate::sync::lock;
 
-/// What [`SingleFlight::acquire`] found.
+/// What acquiring the slot found.
 pub(crate) enum Acquired<T: Clone, E: Clone> {
     /// A live value and its generation.
     Ready(T, u64),
@@ -71,7 +71,7 @@ impl<T: Clone, E: Clone> SingleFlight<T, E> {
         self.acquire_after(None).await
     }
 
-    /// Like [`acquire`](Self::acquire), but first waits for the outcome of `attempt`, a claim
+    /// Acquires the slot like `acquire`, but first waits for the outcome of `attempt`, a claim
     /// this caller handed to someone else to complete.
     async fn acquire_after(self: &Arc<Self>, attempt: Option<u64>) -> Acquired<T, E> {
         let mut waited_for: Option<u64> = attempt;
