@@ -48,7 +48,7 @@ for (const file of checksFiles(resultsDir)) {
   });
 }
 
-// The tool announces "Running core suite (N scenarios)": every one must have left results.
+// run.sh announces "Running all suite (N scenarios)": every one must have left results.
 const announced = readFileSync(suiteLog, 'utf8').match(/Running \S+ suite \((\d+) scenarios\)/);
 if (!announced) problems.push(`${suiteLog} does not say how many scenarios the suite ran`);
 else if (Number(announced[1]) !== results.size) {

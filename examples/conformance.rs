@@ -5,8 +5,11 @@ use std::time::Duration;
 
 use mcp_dispatch::ResultText;
 use mcp_dispatch::model::{ElicitRequestParams, ElicitResult, ElicitationAction};
-use mcp_dispatch::{Client, Handlers, ServerConfig};
+use mcp_dispatch::{Client, Handlers, OAuth, ServerConfig};
 use serde_json::{Map, Value, json};
+
+#[path = "support/browser.rs"]
+mod browser;
 
 type Outcome = Result<(), String>;
 
@@ -23,11 +26,16 @@ fn main() -> ExitCode {
         handlers = handlers.on_elicitation(|request| async move { Ok(accept_defaults(&request)) });
     }
     // Shorter than the suite's 30 s per scenario, so a hang ends with our own message.
-    let client = Client::builder(ServerConfig::http(url.as_str()))
+    let mut builder = Client::builder(ServerConfig::http(url.as_str()).oauth(oauth_settings()))
         .handlers(handlers)
         .connect_timeout(Duration::from_secs(10))
-        .call_timeout(Duration::from_secs(15))
-        .build();
+        .call_timeout(Duration::from_secs(15));
+    if scenario.starts_with("auth/") {
+        builder = builder
+            .sign_in(browser::follow_redirect)
+            .sign_in_timeout(Duration::from_secs(10));
+    }
+    let client = builder.build();
 
     let outcome = match scenario.as_str() {
         "tools_call" => call_and_expect(&client, "add_numbers", json!({"a": 5, "b": 3}), "8"),
@@ -43,8 +51,19 @@ fn main() -> ExitCode {
             json!({}),
             "Reconnection test completed",
         ),
-        // `initialize`, and any scenario this client has no special steps for (the auth/
-        // scenarios among them): connect, which runs the handshake, and list the tools.
+        // The auth/ scenarios: sign in, list the tools and call the first one with no
+        // arguments, as the reference clients do (a call is what a step-up answers).
+        auth if auth.starts_with("auth/") => list_tools(&client).and_then(|tools| {
+            let Some(first) = tools.first() else {
+                return Ok(());
+            };
+            client
+                .call_tool_blocking(first.as_str(), json!({}))
+                .map(|result| eprintln!("`{first}` answered: {}", result.text()))
+                .map_err(|error| format!("call `{first}`: {error}"))
+        }),
+        // `initialize`, and any scenario this client has no special steps for: connect,
+        // which runs the handshake, and list the tools.
         other => list_tools(&client).and_then(|_| match other {
             "initialize" => Ok(()),
             _ => Err(format!("no steps for scenario `{other}` beyond connecting")),
@@ -63,6 +82,24 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// This client's OAuth identity: the suite's Client ID Metadata Document URL, and the
+/// pre-registered client the suite hands over in `MCP_CONFORMANCE_CONTEXT`, if any.
+fn oauth_settings() -> OAuth {
+    let mut oauth =
+        OAuth::new().client_metadata_url("https://conformance-test.local/client-metadata.json");
+    let context: Value = std::env::var("MCP_CONFORMANCE_CONTEXT")
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default();
+    if let Some(client_id) = context.get("client_id").and_then(Value::as_str) {
+        oauth = oauth.client_id(client_id);
+        if let Some(secret) = context.get("client_secret").and_then(Value::as_str) {
+            oauth = oauth.client_secret(secret);
+        }
+    }
+    oauth
 }
 
 fn list_tools(client: &Client) -> Result<Vec<String>, String> {

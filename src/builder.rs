@@ -16,6 +16,7 @@ use crate::handlers::Handlers;
 use crate::inner::Inner;
 use crate::jobs::{Jobs, Target};
 use crate::notify::{Bus, ProgressRoutes};
+use crate::oauth::SignIn;
 use crate::options::Retry;
 use crate::runtime::Runtime;
 use crate::single_flight::SingleFlight;
@@ -26,6 +27,7 @@ const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(60);
 const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 const DEFAULT_MAX_MESSAGE_SIZE: usize = 64 << 20;
+const DEFAULT_SIGN_IN_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Configures a [`Client`] before it is built. Made by [`Client::builder`].
 ///
@@ -51,6 +53,8 @@ pub struct ClientBuilder {
     retry: Retry,
     handlers: Handlers,
     hub_bus: Option<Arc<Bus>>,
+    sign_in: Option<Arc<dyn SignIn>>,
+    sign_in_timeout: Duration,
 }
 
 impl std::fmt::Debug for ClientBuilder {
@@ -77,6 +81,8 @@ impl ClientBuilder {
             retry: Retry::default(),
             handlers: Handlers::default(),
             hub_bus: None,
+            sign_in: None,
+            sign_in_timeout: DEFAULT_SIGN_IN_TIMEOUT,
         }
     }
 
@@ -141,6 +147,28 @@ impl ClientBuilder {
     /// Also publishes this client's notifications on a Hub's bus.
     pub(crate) fn hub_bus(mut self, bus: Arc<Bus>) -> ClientBuilder {
         self.hub_bus = Some(bus);
+        self
+    }
+
+    /// How the user signs in to an HTTP server that requires it (answers 401): the host's
+    /// browser step, given the authorization URL, returns where the browser was sent back
+    /// to. See [`SignIn`].
+    ///
+    /// The rest of OAuth 2.1 is the library's: discovery from the server's challenge,
+    /// registration (pre-registered, Client ID Metadata Document or dynamic, see
+    /// [`OAuth`](crate::OAuth)), PKCE, the `resource` parameter and the token exchange.
+    /// Concurrent first calls share one sign-in, as they share one connect. Without a
+    /// sign-in step, such a server fails the connect with
+    /// [`Error::AuthorizationRequired`], which carries the authorization URL.
+    pub fn sign_in(mut self, sign_in: impl SignIn) -> ClientBuilder {
+        self.sign_in = Some(Arc::new(sign_in));
+        self
+    }
+
+    /// Bounds the host's sign-in step (the user's time in the browser). Default: 5 min. It
+    /// does not count against the connect timeout.
+    pub fn sign_in_timeout(mut self, timeout: Duration) -> ClientBuilder {
+        self.sign_in_timeout = timeout;
         self
     }
 
@@ -210,6 +238,8 @@ impl ClientBuilder {
             handlers: self.handlers,
             tools: Arc::new(ToolCache::new(abandoned.clone())),
             starting: Mutex::new(None),
+            #[cfg(feature = "http")]
+            authorization: crate::oauth::Authorization::new(self.sign_in, self.sign_in_timeout),
         });
         let inner = Arc::new(Inner {
             name,

@@ -3,6 +3,8 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
+use crate::oauth::OAuth;
+
 /// How to start or reach one MCP server, and what to call it in errors and logs.
 ///
 /// A server is either a child process spoken to over stdin/stdout ([`ServerConfig::stdio`])
@@ -44,6 +46,7 @@ pub(crate) enum TransportConfig {
 pub(crate) struct HttpConfig {
     pub(crate) url: String,
     pub(crate) headers: Vec<(String, String)>,
+    pub(crate) oauth: OAuth,
 }
 
 /// Header values (bearer tokens, API keys) and the URL's query and credentials never appear
@@ -54,6 +57,7 @@ impl std::fmt::Debug for HttpConfig {
         f.debug_struct("HttpConfig")
             .field("url", &redact_url(&self.url))
             .field("headers", &names)
+            .field("oauth", &self.oauth)
             .finish()
     }
 }
@@ -134,6 +138,7 @@ impl ServerConfig {
             transport: TransportConfig::Http(HttpConfig {
                 url: url.into(),
                 headers: Vec::new(),
+                oauth: OAuth::default(),
             }),
         }
     }
@@ -142,6 +147,15 @@ impl ServerConfig {
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> ServerConfig {
         if let TransportConfig::Http(http) = &mut self.transport {
             http.headers.push((name.into(), value.into()));
+        }
+        self
+    }
+
+    /// How to identify this client when the server asks it to sign in (see [`OAuth`]). A
+    /// server that answers 401 is signed in to with the defaults when this is not set.
+    pub fn oauth(mut self, oauth: OAuth) -> ServerConfig {
+        if let TransportConfig::Http(http) = &mut self.transport {
+            http.oauth = oauth;
         }
         self
     }

@@ -35,8 +35,9 @@ pub(crate) async fn connect(
     jobs: &Arc<Jobs>,
 ) -> Result<Started> {
     let started_at = Instant::now();
-    let deadline = started_at + timeout;
+    let mut deadline = started_at + timeout;
     let mut attempts = 0;
+    let mut signed_in = false;
     let outcome = loop {
         let delay = backoff.delay();
         if !delay.is_zero() {
@@ -92,9 +93,22 @@ pub(crate) async fn connect(
                 backoff.failed();
                 break None;
             }
-            Some(Ok(started)) => {
+            Some(Ok(Attempt::Started(started))) => {
                 backoff.succeeded();
                 break Some(Ok(started));
+            }
+            // A server that requires sign-in: not a failed start. The user's part is bounded
+            // by the sign-in timeout, and the connect timeout starts again after it.
+            Some(Ok(Attempt::SignIn(challenge))) => {
+                attempts -= 1;
+                if signed_in {
+                    break Some(Err(refused_after_sign_in(server, config)));
+                }
+                signed_in = true;
+                if let Err(error) = sign_in(server, config, hooks, challenge, timeout).await {
+                    break Some(Err(error));
+                }
+                deadline = Instant::now() + timeout;
             }
         }
     };
@@ -123,6 +137,14 @@ pub(crate) async fn connect(
     }
 }
 
+/// What one start of a server came to.
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
+enum Attempt {
+    Started(Started),
+    /// The server requires sign-in: its `WWW-Authenticate` challenge.
+    SignIn(String),
+}
+
 /// Starts the server once and runs the handshake.
 async fn start(
     server: &str,
@@ -130,11 +152,12 @@ async fn start(
     limits: Limits,
     hooks: Arc<Hooks>,
     jobs: Arc<Jobs>,
-) -> Result<Started> {
+) -> Result<Attempt> {
     let stdio = match &config.transport {
         TransportConfig::Stdio(stdio) => stdio,
         TransportConfig::Http(http) => {
-            return start_http(server, http, Handler::new(hooks, jobs)).await;
+            let handler = Handler::new(hooks.clone(), jobs);
+            return start_http(server, http, handler, &hooks).await;
         }
     };
     let spawned = stdio::spawn(server, stdio, limits)?;
@@ -142,7 +165,11 @@ async fn start(
     let stdout_closed = spawned.transport.stdout_closed();
     *lock(&hooks.starting) = Some(spawned.transport.stopped());
     match rmcp::serve_client(Handler::new(hooks, jobs), spawned.transport).await {
-        Ok(service) => Ok(Started::new(service, pid, Some(stdout_closed))),
+        Ok(service) => Ok(Attempt::Started(Started::new(
+            service,
+            pid,
+            Some(stdout_closed),
+        ))),
         Err(error) => {
             let stderr = spawned.stderr.lines_after_close(STDERR_GRACE).await;
             Err(crate::error::initialize(server, error, stderr))
@@ -155,7 +182,8 @@ async fn start_http(
     server: &str,
     config: &crate::config::HttpConfig,
     handler: Handler,
-) -> Result<Started> {
+    hooks: &Hooks,
+) -> Result<Attempt> {
     use rmcp::transport::StreamableHttpClientTransport;
     use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 
@@ -174,12 +202,27 @@ async fn start_http(
             .map_err(|error| header_error(name, format!("invalid header value: {error}")))?;
         headers.insert(header, value);
     }
-    let transport = StreamableHttpClientTransport::from_config(
-        StreamableHttpClientTransportConfig::with_uri(config.url.as_str()).custom_headers(headers),
-    );
-    match rmcp::serve_client(handler, transport).await {
-        Ok(service) => Ok(Started::new(service, None, None)),
-        Err(error) => Err(crate::error::http_initialize(server, &config.url, error)),
+    let transport =
+        StreamableHttpClientTransportConfig::with_uri(config.url.as_str()).custom_headers(headers);
+    // Once signed in, requests go through the client that adds (and refreshes) the token.
+    let served = match hooks.authorization.client() {
+        Some(client) => {
+            let transport = StreamableHttpClientTransport::with_client(client, transport);
+            rmcp::serve_client(handler, transport).await
+        }
+        None => {
+            let transport = StreamableHttpClientTransport::from_config(transport);
+            rmcp::serve_client(handler, transport).await
+        }
+    };
+    match served {
+        Ok(service) => Ok(Attempt::Started(Started::new(service, None, None))),
+        Err(error) => match error.auth_challenge() {
+            Some(challenge) if error.is_authorization_required() => {
+                Ok(Attempt::SignIn(challenge.to_owned()))
+            }
+            _ => Err(crate::error::http_initialize(server, &config.url, error)),
+        },
     }
 }
 
@@ -188,9 +231,74 @@ async fn start_http(
     server: &str,
     _config: &crate::config::HttpConfig,
     _handler: Handler,
-) -> Result<Started> {
+    _hooks: &Hooks,
+) -> Result<Attempt> {
     Err(Error::Unsupported {
         server: server.to_owned(),
         what: "streamable HTTP (the `http` feature is off)".to_owned(),
     })
+}
+
+/// Signs in to the HTTP server of `config`, which answered with `challenge`: on the tokio
+/// thread, bounded by the sign-in timeout plus `timeout` for the exchanges around it.
+#[cfg(feature = "http")]
+async fn sign_in(
+    server: &str,
+    config: &ServerConfig,
+    hooks: &Arc<Hooks>,
+    challenge: String,
+    timeout: Duration,
+) -> Result<()> {
+    let TransportConfig::Http(http) = &config.transport else {
+        return Ok(());
+    };
+    let (name, http, hooks) = (server.to_owned(), http.clone(), hooks.clone());
+    let bound = hooks.authorization.timeout + timeout;
+    let signing_in = crate::runtime::on_runtime_thread(async move {
+        let authorization = &hooks.authorization;
+        authorization
+            .sign_in(&name, &http.url, &http.oauth, &challenge)
+            .await
+    });
+    match crate::runtime::timeout(bound, signing_in).await {
+        Some(Some(outcome)) => outcome,
+        Some(None) => Err(Error::Panicked {
+            server: server.to_owned(),
+            message: "signing in panicked".to_owned(),
+        }),
+        None => Err(Error::AuthorizationFailed {
+            server: server.to_owned(),
+            url: crate::config::redact_url(&http_url(config)),
+            error: "sign-in timed out".to_owned(),
+            description: Some(format!("no token within {bound:?}")),
+        }),
+    }
+}
+
+#[cfg(not(feature = "http"))]
+async fn sign_in(
+    _server: &str,
+    _config: &ServerConfig,
+    _hooks: &Arc<Hooks>,
+    _challenge: String,
+    _timeout: Duration,
+) -> Result<()> {
+    Ok(())
+}
+
+/// The error for a server that still asks for sign-in right after one.
+fn refused_after_sign_in(server: &str, config: &ServerConfig) -> Error {
+    Error::AuthorizationFailed {
+        server: server.to_owned(),
+        url: crate::config::redact_url(&http_url(config)),
+        error: "token refused".to_owned(),
+        description: Some("the server asked for sign-in again right after one".to_owned()),
+    }
+}
+
+fn http_url(config: &ServerConfig) -> String {
+    match &config.transport {
+        TransportConfig::Http(http) => http.url.clone(),
+        TransportConfig::Stdio(_) => String::new(),
+    }
 }

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 mod mapping;
 
-pub(crate) use mapping::{http_initialize, initialize, request_error};
+#[cfg(feature = "http")]
+pub(crate) use mapping::{error_chain, http_initialize};
+pub(crate) use mapping::{initialize, request_error};
 
 /// A specialised [`Result`](std::result::Result) whose error is [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -82,6 +84,30 @@ pub enum Error {
         size: u64,
         /// The limit it exceeded, in bytes.
         limit: u64,
+    },
+    /// The server requires sign-in, and the client has no [`SignIn`](crate::SignIn) to ask
+    /// the user with ([`ClientBuilder::sign_in`](crate::ClientBuilder::sign_in)). Signing in
+    /// at `authorization_url` is what the user would do.
+    AuthorizationRequired {
+        /// The server's name.
+        server: String,
+        /// The server's URL, without its query, fragment or credentials.
+        url: String,
+        /// Where the user would sign in.
+        authorization_url: String,
+    },
+    /// Signing in to the server failed: the authorization server refused, discovery or
+    /// registration failed, or the host's sign-in step gave up. It is not retried.
+    AuthorizationFailed {
+        /// The server's name.
+        server: String,
+        /// The server's URL, without its query, fragment or credentials.
+        url: String,
+        /// What failed: the authorization server's `error` code (such as `access_denied`),
+        /// or a short description.
+        error: String,
+        /// The details: the authorization server's `error_description`, or the cause.
+        description: Option<String>,
     },
     /// An HTTP server could not be reached, or answered with an HTTP error.
     Http {
@@ -280,6 +306,27 @@ impl fmt::Display for Error {
                 status: None,
                 message,
             } => write!(f, "server `{server}`: cannot reach {url}: {message}"),
+            Error::AuthorizationRequired {
+                server,
+                url,
+                authorization_url,
+            } => write!(
+                f,
+                "server `{server}` at {url} requires sign-in, and no sign-in step is set \
+                 (`sign_in` on the builder); sign in at {authorization_url}"
+            ),
+            Error::AuthorizationFailed {
+                server,
+                url,
+                error,
+                description,
+            } => {
+                write!(f, "server `{server}` at {url}: sign-in failed: {error}")?;
+                match description {
+                    Some(description) => write!(f, ": {description}"),
+                    None => Ok(()),
+                }
+            }
             Error::ConnectTimeout { server, timeout } => {
                 write!(f, "server `{server}`: connect timed out after {timeout:?}")
             }
@@ -392,6 +439,8 @@ impl Error {
             | Error::Refused { server, .. }
             | Error::MessageTooLarge { server, .. }
             | Error::Http { server, .. }
+            | Error::AuthorizationRequired { server, .. }
+            | Error::AuthorizationFailed { server, .. }
             | Error::ConnectTimeout { server, .. }
             | Error::Timeout { server, .. }
             | Error::Server { server, .. }

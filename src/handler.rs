@@ -36,6 +36,9 @@ pub(crate) struct Hooks {
     /// Raised once the last server process started is stopped (for a close that cancels a
     /// connect in flight to wait for).
     pub(crate) starting: Mutex<Option<Arc<Flag>>>,
+    /// Signing in to an HTTP server, and the authorization it gave, kept across sessions.
+    #[cfg(feature = "http")]
+    pub(crate) authorization: crate::oauth::Authorization,
 }
 
 impl Hooks {

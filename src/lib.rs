@@ -51,6 +51,13 @@
 //! # Ok::<(), mcp_dispatch::Error>(())
 //! ```
 //!
+//! # Servers that need sign-in
+//!
+//! An HTTP server that answers 401 is signed in to with OAuth 2.1: discovery, registration,
+//! PKCE and the token exchange are the library's, the browser step is the host's
+//! ([`ClientBuilder::sign_in`], [`OAuth`] for the client's identity). Concurrent first calls
+//! share one sign-in.
+//!
 //! # Notifications and server requests
 //!
 //! [`Client::notifications`] and [`Hub::notifications`] give a stream of log messages,
@@ -185,6 +192,7 @@ mod jobs;
 mod line_limit;
 mod names;
 mod notify;
+mod oauth;
 mod options;
 mod process;
 mod request;
@@ -209,6 +217,7 @@ pub use hub_builder::HubBuilder;
 pub use hub_tool::{HubTool, HubTools};
 pub use names::{ToolNames, is_valid_tool_name};
 pub use notify::{Notification, Notifications, Progress};
+pub use oauth::{DEFAULT_REDIRECT_URI, OAuth, SignIn, SignInRequest};
 pub use options::{CallOptions, Retry, Stats};
 pub use text::ResultText;
 pub use tool_filter::ToolFilter;

@@ -470,6 +470,19 @@ impl TestServer {
     }
 
     #[tool(
+        description = "In OAuth mode: how many authorization requests and tokens the server's \
+                       authorization server has answered, as \"authorizations tokens\".",
+        annotations(read_only_hint = true)
+    )]
+    fn authorizations(&self) -> String {
+        format!(
+            "{} {}",
+            oauth::AUTHORIZATIONS.load(Ordering::SeqCst),
+            oauth::TOKENS.load(Ordering::SeqCst)
+        )
+    }
+
+    #[tool(
         description = "Waits until n gather calls have arrived at this server since it started \
                        (counting this one), then returns \"gathered {n}\". n calls made at \
                        once all return only if the server ran them at the same time."
@@ -1152,6 +1165,9 @@ type HttpBody = http_body_util::combinators::BoxBody<bytes::Bytes, Infallible>;
 /// The endpoint path of the HTTP mode.
 const HTTP_PATH: &str = "/mcp";
 
+#[path = "oauth.rs"]
+mod oauth;
+
 /// A plain-text response with `status`.
 fn plain_response(status: http::StatusCode, body: &'static str) -> http::Response<HttpBody> {
     use http_body_util::BodyExt;
@@ -1177,6 +1193,14 @@ async fn answer_http<M>(
 where
     M: rmcp::transport::streamable_http_server::SessionManager,
 {
+    let request = if oauth::enabled() {
+        match oauth::answer(request).await {
+            Ok(answer) => return answer,
+            Err(request) => request,
+        }
+    } else {
+        request
+    };
     if let Some(expected) = expected_authorization {
         let authorized = request
             .headers()

@@ -107,15 +107,6 @@ fn http_error(server: &str, url: &str, error: &(dyn std::error::Error + 'static)
     })
 }
 
-#[cfg(not(feature = "http"))]
-fn http_error(
-    _server: &str,
-    _url: &str,
-    _error: &(dyn std::error::Error + 'static),
-) -> Option<Error> {
-    None
-}
-
 /// The operating system's error behind `error` ("Connection refused (os error 111)"), or the
 /// innermost cause's message.
 #[cfg(feature = "http")]
@@ -149,6 +140,7 @@ pub(crate) fn initialize(server: &str, error: ClientInitializeError, stderr: Vec
 
 /// The error for a failed `initialize` of an HTTP server at `url`: a refusal, the HTTP
 /// failure, or the handshake's own error.
+#[cfg(feature = "http")]
 pub(crate) fn http_initialize(server: &str, url: &str, error: ClientInitializeError) -> Error {
     if let Some(refused) = refusal(server, &error) {
         return refused;

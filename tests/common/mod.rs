@@ -304,3 +304,6 @@ pub fn run_in_job(
         .build();
     client.call_tool_blocking("roots", serde_json::json!({}))
 }
+
+#[path = "../../examples/support/browser.rs"]
+pub mod browser;

@@ -1,0 +1,201 @@
+//! The test server's OAuth mode (`MCP_TEST_OAUTH=1`): `/mcp` requires a bearer token, and the
+//! same origin serves the protected-resource metadata, the authorization server's metadata,
+//! dynamic registration, `/authorize` (approves at once with a redirect) and `/token`
+//! (authorization code with PKCE S256). Counters of what was asked are kept for tests.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use base64::Engine as _;
+use http_body_util::BodyExt as _;
+use sha2::Digest as _;
+
+/// `/authorize` requests answered so far.
+pub static AUTHORIZATIONS: AtomicU64 = AtomicU64::new(0);
+/// Access tokens issued so far.
+pub static TOKENS: AtomicU64 = AtomicU64::new(0);
+/// Clients registered so far.
+static CLIENTS: AtomicU64 = AtomicU64::new(0);
+
+/// Codes waiting to be exchanged: code -> (PKCE challenge, redirect URI).
+static CODES: Mutex<Option<HashMap<String, (String, String)>>> = Mutex::new(None);
+/// Tokens issued.
+static ISSUED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// True when the server runs in OAuth mode.
+pub fn enabled() -> bool {
+    std::env::var("MCP_TEST_OAUTH").is_ok_and(|value| value == "1")
+}
+
+fn json(status: http::StatusCode, value: serde_json::Value) -> http::Response<super::HttpBody> {
+    use http_body_util::BodyExt as _;
+
+    let mut response = http::Response::new(
+        http_body_util::Full::new(bytes::Bytes::from(value.to_string())).boxed(),
+    );
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+fn origin(request: &http::Request<hyper::body::Incoming>) -> String {
+    let host = request
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|host| host.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    format!("http://{host}")
+}
+
+fn query(request: &http::Request<hyper::body::Incoming>) -> HashMap<String, String> {
+    url::form_urlencoded::parse(request.uri().query().unwrap_or("").as_bytes())
+        .into_owned()
+        .collect()
+}
+
+/// Answers the OAuth endpoints, and MCP requests without a token this server issued (401 with
+/// a challenge that names the metadata); `Err` hands back an MCP request to serve.
+pub async fn answer(
+    request: http::Request<hyper::body::Incoming>,
+) -> Result<http::Response<super::HttpBody>, http::Request<hyper::body::Incoming>> {
+    let origin = origin(&request);
+    match request.uri().path() {
+        "/.well-known/oauth-protected-resource/mcp" => Ok(json(
+            http::StatusCode::OK,
+            serde_json::json!({
+                "resource": format!("{origin}/mcp"),
+                "authorization_servers": [origin],
+                "scopes_supported": ["mcp"],
+            }),
+        )),
+        "/.well-known/oauth-authorization-server" => Ok(json(
+            http::StatusCode::OK,
+            serde_json::json!({
+                "issuer": origin,
+                "authorization_endpoint": format!("{origin}/authorize"),
+                "token_endpoint": format!("{origin}/token"),
+                "registration_endpoint": format!("{origin}/register"),
+                "response_types_supported": ["code"],
+                "grant_types_supported": ["authorization_code", "refresh_token"],
+                "code_challenge_methods_supported": ["S256"],
+                "token_endpoint_auth_methods_supported": ["none"],
+            }),
+        )),
+        "/register" => {
+            let body = request
+                .into_body()
+                .collect()
+                .await
+                .map(|body| body.to_bytes());
+            let mut registration: serde_json::Value = body
+                .ok()
+                .and_then(|body| serde_json::from_slice(&body).ok())
+                .unwrap_or_default();
+            let id = CLIENTS.fetch_add(1, Ordering::SeqCst) + 1;
+            registration["client_id"] = format!("client-{id}").into();
+            Ok(json(http::StatusCode::CREATED, registration))
+        }
+        "/authorize" => {
+            AUTHORIZATIONS.fetch_add(1, Ordering::SeqCst);
+            let query = query(&request);
+            let field = |name: &str| query.get(name).cloned().unwrap_or_default();
+            if field("code_challenge_method") != "S256" || field("code_challenge").is_empty() {
+                return Ok(super::plain_response(
+                    http::StatusCode::BAD_REQUEST,
+                    "PKCE S256 is required",
+                ));
+            }
+            let code = format!("code-{}", AUTHORIZATIONS.load(Ordering::SeqCst));
+            CODES
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .get_or_insert_with(HashMap::new)
+                .insert(
+                    code.clone(),
+                    (field("code_challenge"), field("redirect_uri")),
+                );
+            let mut location = url::Url::parse(&field("redirect_uri"))
+                .unwrap_or_else(|_| url::Url::parse("http://localhost/callback").unwrap());
+            location
+                .query_pairs_mut()
+                .append_pair("code", &code)
+                .append_pair("state", &field("state"));
+            let mut response = super::plain_response(http::StatusCode::FOUND, "");
+            response.headers_mut().insert(
+                http::header::LOCATION,
+                http::HeaderValue::from_str(location.as_str()).unwrap(),
+            );
+            Ok(response)
+        }
+        "/token" => {
+            let body = request
+                .into_body()
+                .collect()
+                .await
+                .map(|body| body.to_bytes());
+            let form: HashMap<String, String> = body
+                .map(|body| url::form_urlencoded::parse(&body).into_owned().collect())
+                .unwrap_or_default();
+            let field = |name: &str| form.get(name).cloned().unwrap_or_default();
+            let pending = CODES
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .get_or_insert_with(HashMap::new)
+                .remove(&field("code"));
+            let Some((challenge, _redirect)) = pending else {
+                return Ok(json(
+                    http::StatusCode::BAD_REQUEST,
+                    serde_json::json!({"error": "invalid_grant"}),
+                ));
+            };
+            let digest = sha2::Sha256::digest(field("code_verifier").as_bytes());
+            let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest);
+            if computed != challenge {
+                return Ok(json(
+                    http::StatusCode::BAD_REQUEST,
+                    serde_json::json!({"error": "invalid_grant", "error_description": "PKCE verifier mismatch"}),
+                ));
+            }
+            let token = format!("token-{}", TOKENS.fetch_add(1, Ordering::SeqCst) + 1);
+            ISSUED
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .push(token.clone());
+            Ok(json(
+                http::StatusCode::OK,
+                serde_json::json!({"access_token": token, "token_type": "Bearer", "expires_in": 3600, "scope": "mcp"}),
+            ))
+        }
+        _ => {
+            let presented = request
+                .headers()
+                .get(http::header::AUTHORIZATION)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| value.strip_prefix("Bearer "))
+                .map(str::to_owned);
+            let valid = presented.is_some_and(|token| {
+                ISSUED
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .contains(&token)
+            });
+            if valid {
+                return Err(request);
+            }
+            let mut response =
+                super::plain_response(http::StatusCode::UNAUTHORIZED, "Unauthorized");
+            let challenge = format!(
+                "Bearer resource_metadata=\"{origin}/.well-known/oauth-protected-resource/mcp\", scope=\"mcp\""
+            );
+            response.headers_mut().insert(
+                http::header::WWW_AUTHENTICATE,
+                http::HeaderValue::from_str(&challenge).unwrap(),
+            );
+            Ok(response)
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! Signing in to HTTP servers that ask for it (401): the client's [`OAuth`] settings and the
+//! host's browser step ([`SignIn`]); the flow itself is in `flow.rs`.
+
+#[cfg(feature = "http")]
+mod flow;
+
+#[cfg(feature = "http")]
+pub(crate) use flow::Authorization;
+
+/// The redirect URI used when neither the server's [`OAuth`] settings nor the [`SignIn`]
+/// name one.
+pub const DEFAULT_REDIRECT_URI: &str = "http://localhost:33418/callback";
+
+/// How this client identifies itself to a server's authorization server, for servers that
+/// require sign-in.
+///
+/// Every HTTP server that answers `401 Unauthorized` is signed in to, whether or not it has
+/// these settings: with none, the client registers itself (dynamic client registration) and
+/// requests the scopes the server names. Set them when the authorization server knows this
+/// client in advance (a pre-registered client id, with a secret for a confidential client),
+/// when this client publishes a Client ID Metadata Document, or to choose the scopes.
+///
+/// ```
+/// use mcp_dispatch::{OAuth, ServerConfig};
+///
+/// let server = ServerConfig::http("https://mcp.example.com/mcp")
+///     .oauth(OAuth::new().client_id("my-app").scopes(["read", "write"]));
+/// # drop(server);
+/// ```
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct OAuth {
+    pub(crate) client_id: Option<String>,
+    pub(crate) client_secret: Option<String>,
+    pub(crate) client_metadata_url: Option<String>,
+    pub(crate) scopes: Option<Vec<String>>,
+    pub(crate) redirect_uri: Option<String>,
+}
+
+impl std::fmt::Debug for OAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuth")
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("client_metadata_url", &self.client_metadata_url)
+            .field("scopes", &self.scopes)
+            .field("redirect_uri", &self.redirect_uri)
+            .finish()
+    }
+}
+
+impl OAuth {
+    /// The defaults: dynamic registration, and the scopes the server asks for.
+    pub fn new() -> OAuth {
+        OAuth::default()
+    }
+
+    /// A client id registered with the authorization server in advance.
+    pub fn client_id(mut self, client_id: impl Into<String>) -> OAuth {
+        self.client_id = Some(client_id.into());
+        self
+    }
+
+    /// The secret of a pre-registered confidential client. It never appears in `Debug`
+    /// output or in errors.
+    pub fn client_secret(mut self, client_secret: impl Into<String>) -> OAuth {
+        self.client_secret = Some(client_secret.into());
+        self
+    }
+
+    /// The `https` URL of this client's Client ID Metadata Document, used as its client id
+    /// by authorization servers that support it (and that do not know a pre-registered id).
+    pub fn client_metadata_url(mut self, url: impl Into<String>) -> OAuth {
+        self.client_metadata_url = Some(url.into());
+        self
+    }
+
+    /// The scopes to request, instead of those the server names in its challenge or its
+    /// metadata.
+    pub fn scopes<I, S>(mut self, scopes: I) -> OAuth
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.scopes = Some(scopes.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// The redirect URI to register and send, instead of the [`SignIn`]'s.
+    pub fn redirect_uri(mut self, redirect_uri: impl Into<String>) -> OAuth {
+        self.redirect_uri = Some(redirect_uri.into());
+        self
+    }
+}
+
+/// What a [`SignIn`] is asked to do: send the user to `authorization_url`, and return the URL
+/// their browser was redirected to (which starts with `redirect_uri`).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SignInRequest {
+    /// The server's name.
+    pub server: String,
+    /// The server's URL, without its query, fragment or credentials.
+    pub url: String,
+    /// Where the user signs in.
+    pub authorization_url: String,
+    /// Where the authorization server sends the browser back to.
+    pub redirect_uri: String,
+}
+
+/// The host's part of signing in: showing the user the authorization page, and handing back
+/// where the browser was sent afterwards.
+///
+/// A closure `Fn(&SignInRequest) -> Result<String, String>` is a `SignIn` that uses
+/// [`DEFAULT_REDIRECT_URI`]. It runs on a thread of its own, so it may block (wait for a
+/// loopback redirect, read a line from the terminal), bounded by the client's sign-in
+/// timeout. An `Err` fails the connect with [`Error::AuthorizationFailed`](crate::Error::AuthorizationFailed).
+///
+/// ```
+/// use mcp_dispatch::{Client, ServerConfig, SignInRequest};
+///
+/// let client = Client::builder(ServerConfig::http("https://mcp.example.com/mcp"))
+///     .sign_in(|request: &SignInRequest| {
+///         eprintln!("Sign in to {} at {}", request.server, request.authorization_url);
+///         eprintln!("then paste the address your browser was sent to:");
+///         let mut line = String::new();
+///         std::io::stdin().read_line(&mut line).map_err(|error| error.to_string())?;
+///         Ok(line.trim().to_owned())
+///     })
+///     .build();
+/// # drop(client);
+/// ```
+pub trait SignIn: Send + Sync + 'static {
+    /// The redirect URI to register and send.
+    fn redirect_uri(&self) -> String {
+        DEFAULT_REDIRECT_URI.to_owned()
+    }
+
+    /// Has the user sign in at `request.authorization_url`; returns the URL the browser was
+    /// redirected to, or why not.
+    fn sign_in(&self, request: &SignInRequest) -> std::result::Result<String, String>;
+}
+
+impl<F> SignIn for F
+where
+    F: Fn(&SignInRequest) -> std::result::Result<String, String> + Send + Sync + 'static,
+{
+    fn sign_in(&self, request: &SignInRequest) -> std::result::Result<String, String> {
+        self(request)
+    }
+}

@@ -1,0 +1,234 @@
+//! Signing in to servers that require it: the authorization code flow with PKCE against the
+//! test server's own authorization server, with a test browser that approves at once.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::HttpServer;
+use common::browser::follow_redirect;
+use mcp_dispatch::{Client, Error, Job, ServerConfig, SignInRequest};
+use serde_json::json;
+
+fn oauth_server() -> HttpServer {
+    HttpServer::start("127.0.0.1:0", &[("MCP_TEST_OAUTH", "1")])
+}
+
+/// The server's counts of authorization requests and tokens issued.
+fn authorizations(client: &Client) -> (u64, u64) {
+    let counts = common::text(
+        &client
+            .call_tool_blocking("authorizations", json!({}))
+            .unwrap(),
+    );
+    let (authorizations, tokens) = counts.split_once(' ').expect("two counts");
+    (authorizations.parse().unwrap(), tokens.parse().unwrap())
+}
+
+/// A sign-in step that approves at once, counting how often it was asked.
+fn counting_browser(
+    asked: Arc<AtomicUsize>,
+) -> impl Fn(&SignInRequest) -> Result<String, String> + Send + Sync + 'static {
+    move |request: &SignInRequest| {
+        asked.fetch_add(1, Ordering::SeqCst);
+        follow_redirect(request)
+    }
+}
+
+#[test]
+fn sixteen_concurrent_first_calls_sign_in_once() {
+    let server = oauth_server();
+    let asked = Arc::new(AtomicUsize::new(0));
+    let client = Client::builder(ServerConfig::http(server.url.as_str()).name("guarded"))
+        .sign_in(counting_browser(asked.clone()))
+        .build();
+    let started = Instant::now();
+    let callers: Vec<_> = (0..16)
+        .map(|i| {
+            let client = client.clone();
+            std::thread::spawn(move || {
+                client.call_tool_blocking("echo", json!({"text": format!("caller {i}")}))
+            })
+        })
+        .collect();
+    for (i, caller) in callers.into_iter().enumerate() {
+        let echo = caller.join().unwrap().expect("a signed-in call");
+        assert_eq!(common::text(&echo), format!("caller {i}"));
+    }
+    eprintln!(
+        "first call to first result, signing in: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        asked.load(Ordering::SeqCst),
+        1,
+        "one sign-in for 16 callers"
+    );
+    assert_eq!(authorizations(&client), (1, 1));
+    assert_eq!(client.stats().connects, 1);
+    client.close_blocking().unwrap();
+}
+
+#[test]
+fn a_reconnect_reuses_the_token_without_a_second_sign_in() {
+    let server = oauth_server();
+    let asked = Arc::new(AtomicUsize::new(0));
+    let client = Client::builder(ServerConfig::http(server.url.as_str()).name("reuse"))
+        .sign_in(counting_browser(asked.clone()))
+        .build();
+    client
+        .call_tool_blocking("echo", json!({"text": "a"}))
+        .unwrap();
+    client.close_blocking().unwrap();
+    let again = Client::builder(ServerConfig::http(server.url.as_str()).name("reuse"))
+        .sign_in(counting_browser(asked.clone()))
+        .build();
+    // A new client has no token yet: it signs in again (tokens are kept per client).
+    again
+        .call_tool_blocking("echo", json!({"text": "b"}))
+        .unwrap();
+    assert_eq!(asked.load(Ordering::SeqCst), 2);
+    assert_eq!(authorizations(&again), (2, 2));
+    again.close_blocking().unwrap();
+}
+
+#[test]
+fn without_a_sign_in_step_the_error_carries_the_authorization_url() {
+    let server = oauth_server();
+    let client = Client::new(ServerConfig::http(server.url.as_str()).name("locked"));
+    let started = Instant::now();
+    match client.list_tools_blocking() {
+        Err(Error::AuthorizationRequired {
+            server: name,
+            url,
+            authorization_url,
+        }) => {
+            assert_eq!(name, "locked");
+            assert_eq!(url, server.url);
+            let origin = server.url.trim_end_matches("/mcp");
+            assert!(
+                authorization_url.starts_with(&format!("{origin}/authorize?")),
+                "{authorization_url}"
+            );
+            for part in [
+                "code_challenge_method=S256",
+                "code_challenge=",
+                "state=",
+                "resource=",
+            ] {
+                assert!(
+                    authorization_url.contains(part),
+                    "{part} in {authorization_url}"
+                );
+            }
+        }
+        other => panic!("expected Error::AuthorizationRequired, got {other:?}"),
+    }
+    // No connect backoff: the failure is immediate, not three backed-off attempts.
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(client.stats().connects, 0);
+}
+
+#[test]
+fn a_denied_or_abandoned_sign_in_is_a_typed_failure() {
+    let server = oauth_server();
+    let denied = Client::builder(ServerConfig::http(server.url.as_str()).name("denied"))
+        .sign_in(|request: &SignInRequest| {
+            Ok(format!(
+                "{}?error=access_denied&error_description=the+user+said+no",
+                request.redirect_uri
+            ))
+        })
+        .build();
+    match denied.list_tools_blocking() {
+        Err(Error::AuthorizationFailed {
+            server,
+            error,
+            description,
+            ..
+        }) => {
+            assert_eq!(server, "denied");
+            assert_eq!(error, "access_denied");
+            assert_eq!(description.as_deref(), Some("the user said no"));
+        }
+        other => panic!("expected Error::AuthorizationFailed, got {other:?}"),
+    }
+    let abandoned = Client::builder(ServerConfig::http(server.url.as_str()).name("abandoned"))
+        .sign_in(|_: &SignInRequest| Err("the window was closed".to_owned()))
+        .build();
+    match abandoned.list_tools_blocking() {
+        Err(error @ Error::AuthorizationFailed { .. }) => {
+            let text = error.to_string();
+            assert!(text.contains("abandoned"), "{text}");
+            assert!(text.contains("the window was closed"), "{text}");
+        }
+        other => panic!("expected Error::AuthorizationFailed, got {other:?}"),
+    }
+    let slow = Client::builder(ServerConfig::http(server.url.as_str()).name("slow"))
+        .sign_in(|_: &SignInRequest| {
+            std::thread::sleep(Duration::from_secs(3));
+            Err("too late".to_owned())
+        })
+        .sign_in_timeout(Duration::from_millis(300))
+        .build();
+    match slow.list_tools_blocking() {
+        Err(Error::AuthorizationFailed { description, .. }) => {
+            let description = description.unwrap_or_default();
+            assert!(description.contains("no answer within"), "{description}");
+        }
+        other => panic!("expected Error::AuthorizationFailed, got {other:?}"),
+    }
+}
+
+#[test]
+fn sign_in_works_from_smol_and_from_a_host_dispatcher() {
+    let server = oauth_server();
+    let on_smol = Client::builder(ServerConfig::http(server.url.as_str()).name("smol"))
+        .dispatcher(|job: Job| smol::spawn(job).detach())
+        .sign_in(follow_redirect)
+        .build();
+    let echo = smol::block_on(on_smol.call_tool("echo", json!({"text": "from smol"}))).unwrap();
+    assert_eq!(common::text(&echo), "from smol");
+
+    // A host loop that polls every job it is given on its own thread.
+    let (jobs, to_poll) = std::sync::mpsc::channel::<Job>();
+    let host = std::thread::spawn(move || {
+        let mut pool = futures::executor::LocalPool::new();
+        let spawner = pool.spawner();
+        loop {
+            while let Ok(job) = to_poll.try_recv() {
+                use futures::task::SpawnExt;
+                spawner.spawn(job).unwrap();
+            }
+            pool.run_until_stalled();
+            match to_poll.recv_timeout(Duration::from_millis(5)) {
+                Ok(job) => {
+                    use futures::task::SpawnExt;
+                    spawner.spawn(job).unwrap();
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+            }
+        }
+    });
+    let jobs = std::sync::Mutex::new(jobs);
+    let hosted = Client::builder(ServerConfig::http(server.url.as_str()).name("hosted"))
+        .dispatcher(move |job: Job| {
+            let _ = jobs.lock().unwrap().send(job);
+        })
+        .sign_in(follow_redirect)
+        .build();
+    let echo = hosted
+        .call_tool_blocking("echo", json!({"text": "from the host"}))
+        .unwrap();
+    assert_eq!(common::text(&echo), "from the host");
+    assert_eq!(authorizations(&hosted), (2, 2));
+    drop((on_smol, hosted));
+    // The host's loop ends once the library drops the dispatcher (and with it the channel).
+    common::wait_until(Duration::from_secs(20), "the host loop to end", || {
+        host.is_finished()
+    });
+    host.join().unwrap();
+}
