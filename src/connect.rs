@@ -99,13 +99,13 @@ pub(crate) async fn connect(
             }
             // A server that requires sign-in: not a failed start. The user's part is bounded
             // by the sign-in timeout, and the connect timeout starts again after it.
-            Some(Ok(Attempt::SignIn(challenge))) => {
+            Some(Ok(Attempt::SignIn(challenge, seen))) => {
                 attempts -= 1;
                 if signed_in {
                     break Some(Err(refused_after_sign_in(server, config)));
                 }
                 signed_in = true;
-                if let Err(error) = sign_in(server, config, hooks, challenge, timeout).await {
+                if let Err(error) = sign_in(server, config, hooks, challenge, seen, timeout).await {
                     break Some(Err(error));
                 }
                 deadline = Instant::now() + timeout;
@@ -141,8 +141,9 @@ pub(crate) async fn connect(
 #[cfg_attr(not(feature = "http"), allow(dead_code))]
 enum Attempt {
     Started(Started),
-    /// The server requires sign-in: its `WWW-Authenticate` challenge.
-    SignIn(String),
+    /// The server requires sign-in: its `WWW-Authenticate` challenge, and how many sign-ins
+    /// had completed when the start began.
+    SignIn(String, u64),
 }
 
 /// Starts the server once and runs the handshake.
@@ -204,8 +205,9 @@ async fn start_http(
     }
     let transport =
         StreamableHttpClientTransportConfig::with_uri(config.url.as_str()).custom_headers(headers);
-    // Once signed in, requests go through the client that adds (and refreshes) the token.
-    let served = match hooks.authorization.client() {
+    // Requests go through the client that adds (and refreshes) the token once there is one.
+    let seen = hooks.authorization.generation();
+    let served = match hooks.authorization.client(&config.url).await {
         Some(client) => {
             let transport = StreamableHttpClientTransport::with_client(client, transport);
             rmcp::serve_client(handler, transport).await
@@ -219,7 +221,7 @@ async fn start_http(
         Ok(service) => Ok(Attempt::Started(Started::new(service, None, None))),
         Err(error) => match error.auth_challenge() {
             Some(challenge) if error.is_authorization_required() => {
-                Ok(Attempt::SignIn(challenge.to_owned()))
+                Ok(Attempt::SignIn(challenge.to_owned(), seen))
             }
             _ => Err(crate::error::http_initialize(server, &config.url, error)),
         },
@@ -239,28 +241,69 @@ async fn start_http(
     })
 }
 
-/// Signs in to the HTTP server of `config`, which answered with `challenge`: on the tokio
-/// thread, bounded by the sign-in timeout plus `timeout` for the exchanges around it.
+/// Signs in to the HTTP server of `config`, which answered with `challenge`, unless a sign-in
+/// completed since `seen`.
 #[cfg(feature = "http")]
-async fn sign_in(
+pub(crate) async fn sign_in(
     server: &str,
     config: &ServerConfig,
     hooks: &Arc<Hooks>,
     challenge: String,
+    seen: u64,
     timeout: Duration,
 ) -> Result<()> {
     let TransportConfig::Http(http) = &config.transport else {
         return Ok(());
     };
-    let (name, http, hooks) = (server.to_owned(), http.clone(), hooks.clone());
-    let bound = hooks.authorization.timeout + timeout;
-    let signing_in = crate::runtime::on_runtime_thread(async move {
-        let authorization = &hooks.authorization;
+    let (name, http, signing) = (server.to_owned(), http.clone(), hooks.clone());
+    let work = async move {
+        let authorization = &signing.authorization;
         authorization
-            .sign_in(&name, &http.url, &http.oauth, &challenge)
+            .sign_in(&name, &http.url, &http.oauth, &challenge, seen)
             .await
-    });
-    match crate::runtime::timeout(bound, signing_in).await {
+    };
+    authorizing(server, config, hooks, timeout, work).await
+}
+
+/// Signs in again with more scope after a 403 `insufficient_scope`, unless a sign-in
+/// completed since `seen`.
+#[cfg(feature = "http")]
+pub(crate) async fn step_up(
+    server: &str,
+    config: &ServerConfig,
+    hooks: &Arc<Hooks>,
+    scope: Option<String>,
+    seen: u64,
+    timeout: Duration,
+) -> Result<()> {
+    let TransportConfig::Http(http) = &config.transport else {
+        return Ok(());
+    };
+    let (name, url, signing) = (server.to_owned(), http.url.clone(), hooks.clone());
+    let work = async move {
+        let authorization = &signing.authorization;
+        authorization
+            .step_up(&name, &url, scope.as_deref(), seen)
+            .await
+    };
+    authorizing(server, config, hooks, timeout, work).await
+}
+
+/// Runs a sign-in on the tokio thread, bounded by the sign-in timeout plus `timeout` for the
+/// exchanges around the user's part.
+#[cfg(feature = "http")]
+async fn authorizing<F>(
+    server: &str,
+    config: &ServerConfig,
+    hooks: &Hooks,
+    timeout: Duration,
+    work: F,
+) -> Result<()>
+where
+    F: std::future::Future<Output = Result<()>> + Send + 'static,
+{
+    let bound = hooks.authorization.timeout + timeout;
+    match crate::runtime::timeout(bound, crate::runtime::on_runtime_thread(work)).await {
         Some(Some(outcome)) => outcome,
         Some(None) => Err(Error::Panicked {
             server: server.to_owned(),
@@ -281,13 +324,14 @@ async fn sign_in(
     _config: &ServerConfig,
     _hooks: &Arc<Hooks>,
     _challenge: String,
+    _seen: u64,
     _timeout: Duration,
 ) -> Result<()> {
     Ok(())
 }
 
 /// The error for a server that still asks for sign-in right after one.
-fn refused_after_sign_in(server: &str, config: &ServerConfig) -> Error {
+pub(crate) fn refused_after_sign_in(server: &str, config: &ServerConfig) -> Error {
     Error::AuthorizationFailed {
         server: server.to_owned(),
         url: crate::config::redact_url(&http_url(config)),

@@ -109,6 +109,16 @@ pub enum Error {
         /// The details: the authorization server's `error_description`, or the cause.
         description: Option<String>,
     },
+    /// The server still refused a request for want of scope (HTTP 403 `insufficient_scope`)
+    /// after the client signed in again with more, twice.
+    InsufficientScope {
+        /// The server's name.
+        server: String,
+        /// The server's URL, without its query, fragment or credentials.
+        url: String,
+        /// The scope the server asked for, if it said.
+        scope: Option<String>,
+    },
     /// An HTTP server could not be reached, or answered with an HTTP error.
     Http {
         /// The server's name.
@@ -327,6 +337,16 @@ impl fmt::Display for Error {
                     None => Ok(()),
                 }
             }
+            Error::InsufficientScope { server, url, scope } => {
+                write!(
+                    f,
+                    "server `{server}` at {url} refused the request for want of scope"
+                )?;
+                match scope {
+                    Some(scope) => write!(f, " (it asks for `{scope}`)"),
+                    None => Ok(()),
+                }
+            }
             Error::ConnectTimeout { server, timeout } => {
                 write!(f, "server `{server}`: connect timed out after {timeout:?}")
             }
@@ -441,6 +461,7 @@ impl Error {
             | Error::Http { server, .. }
             | Error::AuthorizationRequired { server, .. }
             | Error::AuthorizationFailed { server, .. }
+            | Error::InsufficientScope { server, .. }
             | Error::ConnectTimeout { server, .. }
             | Error::Timeout { server, .. }
             | Error::Server { server, .. }

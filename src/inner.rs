@@ -237,8 +237,12 @@ impl Inner {
     {
         let tool = label.tool();
         let mut retried = false;
+        #[cfg(feature = "http")]
+        let mut authorized = Authorized::default();
         loop {
             let session = self.session().await?;
+            #[cfg(feature = "http")]
+            let seen = self.hooks.authorization.generation();
             let (error, sent) = match send(session.clone()).await {
                 Ok(answer) => return Ok(answer),
                 Err(Failure::NotSent) => (
@@ -249,6 +253,13 @@ impl Inner {
                     false,
                 ),
                 Err(Failure::Sent(error)) => {
+                    // Refused for want of a token or of scope: sign in, then send again on
+                    // the same session (its requests carry the new token).
+                    #[cfg(feature = "http")]
+                    if let Some(challenge) = crate::oauth::Challenge::of(&error) {
+                        self.authorize(challenge, seen, &mut authorized).await?;
+                        continue;
+                    }
                     match crate::error::request_error(&self.name, tool, error) {
                         Error::Timeout { server, tool, .. } => {
                             return Err(Error::Timeout {
@@ -274,6 +285,50 @@ impl Inner {
                 "mcp-dispatch: server `{}`: retrying {label} on a new session",
                 self.name
             );
+        }
+    }
+
+    /// Signs in, or in again with more scope, for a request the server refused: at most one
+    /// sign-in and two step-ups per request.
+    #[cfg(feature = "http")]
+    async fn authorize(
+        self: &Arc<Self>,
+        challenge: crate::oauth::Challenge,
+        seen: u64,
+        authorized: &mut Authorized,
+    ) -> Result<()> {
+        match challenge {
+            crate::oauth::Challenge::SignIn(header) => {
+                if authorized.sign_ins >= 1 {
+                    return Err(crate::connect::refused_after_sign_in(
+                        &self.name,
+                        &self.config,
+                    ));
+                }
+                authorized.sign_ins += 1;
+                let (name, config, hooks) = (&self.name, &self.config, &self.hooks);
+                crate::connect::sign_in(name, config, hooks, header, seen, self.connect_timeout)
+                    .await
+            }
+            crate::oauth::Challenge::StepUp { scope } => {
+                if authorized.step_ups >= MAX_STEP_UPS {
+                    let url = match &self.config.transport {
+                        crate::config::TransportConfig::Http(http) => {
+                            crate::config::redact_url(&http.url)
+                        }
+                        crate::config::TransportConfig::Stdio(_) => String::new(),
+                    };
+                    return Err(crate::oauth::insufficient(
+                        &self.name,
+                        &url,
+                        scope.as_deref(),
+                    ));
+                }
+                authorized.step_ups += 1;
+                let (name, config, hooks) = (&self.name, &self.config, &self.hooks);
+                crate::connect::step_up(name, config, hooks, scope, seen, self.connect_timeout)
+                    .await
+            }
         }
     }
 
@@ -364,6 +419,19 @@ impl Inner {
             self.close_in_background(session);
         }
     }
+}
+
+/// Step-ups per request after a 403 `insufficient_scope`: with the first sign-in, at most
+/// three authorizations for one request.
+#[cfg(feature = "http")]
+const MAX_STEP_UPS: u32 = 2;
+
+/// The sign-ins one request has caused so far.
+#[cfg(feature = "http")]
+#[derive(Default)]
+struct Authorized {
+    sign_ins: u32,
+    step_ups: u32,
 }
 
 /// What a request is, for errors and logs: a tool call, or another method.

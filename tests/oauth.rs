@@ -232,3 +232,65 @@ fn sign_in_works_from_smol_and_from_a_host_dispatcher() {
     });
     host.join().unwrap();
 }
+
+#[test]
+fn a_403_for_more_scope_signs_in_again_with_it_and_the_call_goes_through() {
+    let server = HttpServer::start(
+        "127.0.0.1:0",
+        &[
+            ("MCP_TEST_OAUTH", "1"),
+            ("MCP_TEST_OAUTH_CALL_SCOPE", "admin"),
+        ],
+    );
+    let asked = Arc::new(AtomicUsize::new(0));
+    let client = Client::builder(ServerConfig::http(server.url.as_str()).name("step-up"))
+        .sign_in(counting_browser(asked.clone()))
+        .build();
+    // Listing needs only a token; calling needs the `admin` scope too.
+    let tools = client.list_tools_blocking().unwrap();
+    assert!(tools.iter().any(|tool| tool.name == "echo"));
+    assert_eq!(asked.load(Ordering::SeqCst), 1);
+    let echo = client
+        .call_tool_blocking("echo", json!({"text": "with admin"}))
+        .unwrap();
+    assert_eq!(common::text(&echo), "with admin");
+    assert_eq!(asked.load(Ordering::SeqCst), 2, "one sign-in, one step-up");
+    // The session carried on: one connect, and the next call needs no new sign-in.
+    client
+        .call_tool_blocking("echo", json!({"text": "again"}))
+        .unwrap();
+    assert_eq!(asked.load(Ordering::SeqCst), 2);
+    assert_eq!(client.stats().connects, 1);
+    client.close_blocking().unwrap();
+}
+
+#[test]
+fn a_scope_that_is_never_granted_gives_up_after_two_step_ups() {
+    let server = HttpServer::start(
+        "127.0.0.1:0",
+        &[
+            ("MCP_TEST_OAUTH", "1"),
+            ("MCP_TEST_OAUTH_CALL_SCOPE", "root"),
+        ],
+    );
+    let asked = Arc::new(AtomicUsize::new(0));
+    let client = Client::builder(ServerConfig::http(server.url.as_str()).name("bounded"))
+        .sign_in(counting_browser(asked.clone()))
+        .build();
+    match client.call_tool_blocking("echo", json!({"text": "x"})) {
+        Err(Error::InsufficientScope {
+            server: name,
+            url,
+            scope,
+        }) => {
+            assert_eq!(name, "bounded");
+            assert_eq!(url, server.url);
+            assert_eq!(scope.as_deref(), Some("mcp root"));
+        }
+        other => panic!("expected Error::InsufficientScope, got {other:?}"),
+    }
+    // One sign-in and two step-ups, then the typed error: three authorizations in all.
+    assert_eq!(asked.load(Ordering::SeqCst), 3);
+    assert_eq!(authorizations(&client).0, 3);
+    client.close_blocking().unwrap();
+}

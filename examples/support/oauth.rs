@@ -2,6 +2,11 @@
 //! same origin serves the protected-resource metadata, the authorization server's metadata,
 //! dynamic registration, `/authorize` (approves at once with a redirect) and `/token`
 //! (authorization code with PKCE S256). Counters of what was asked are kept for tests.
+//!
+//! With `MCP_TEST_OAUTH_CALL_SCOPE=S`, `tools/call` also needs the scope `S` in the token
+//! (else 403 `insufficient_scope` naming it), except the `authorizations` tool that reads the
+//! counters; the authorization server grants only `mcp` and
+//! `admin`, so asking for any other scope can never succeed.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -18,10 +23,16 @@ pub static TOKENS: AtomicU64 = AtomicU64::new(0);
 /// Clients registered so far.
 static CLIENTS: AtomicU64 = AtomicU64::new(0);
 
-/// Codes waiting to be exchanged: code -> (PKCE challenge, redirect URI).
+/// Codes waiting to be exchanged: code -> (PKCE challenge, granted scope).
 static CODES: Mutex<Option<HashMap<String, (String, String)>>> = Mutex::new(None);
-/// Tokens issued.
-static ISSUED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+/// Tokens issued, with their scope.
+static ISSUED: Mutex<Option<HashMap<String, String>>> = Mutex::new(None);
+
+/// The scopes this authorization server can grant.
+const GRANTABLE: [&str; 2] = ["mcp", "admin"];
+
+/// The body of a request handed on to the MCP service.
+pub type RequestBody = http_body_util::combinators::BoxBody<bytes::Bytes, hyper::Error>;
 
 /// True when the server runs in OAuth mode.
 pub fn enabled() -> bool {
@@ -61,7 +72,7 @@ fn query(request: &http::Request<hyper::body::Incoming>) -> HashMap<String, Stri
 /// a challenge that names the metadata); `Err` hands back an MCP request to serve.
 pub async fn answer(
     request: http::Request<hyper::body::Incoming>,
-) -> Result<http::Response<super::HttpBody>, http::Request<hyper::body::Incoming>> {
+) -> Result<http::Response<super::HttpBody>, http::Request<RequestBody>> {
     let origin = origin(&request);
     match request.uri().path() {
         "/.well-known/oauth-protected-resource/mcp" => Ok(json(
@@ -110,14 +121,16 @@ pub async fn answer(
                 ));
             }
             let code = format!("code-{}", AUTHORIZATIONS.load(Ordering::SeqCst));
+            let granted: Vec<&str> = field("scope")
+                .split(' ')
+                .filter(|scope| GRANTABLE.contains(scope))
+                .map(|scope| if scope == "mcp" { "mcp" } else { "admin" })
+                .collect();
             CODES
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
                 .get_or_insert_with(HashMap::new)
-                .insert(
-                    code.clone(),
-                    (field("code_challenge"), field("redirect_uri")),
-                );
+                .insert(code.clone(), (field("code_challenge"), granted.join(" ")));
             let mut location = url::Url::parse(&field("redirect_uri"))
                 .unwrap_or_else(|_| url::Url::parse("http://localhost/callback").unwrap());
             location
@@ -146,7 +159,7 @@ pub async fn answer(
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
                 .get_or_insert_with(HashMap::new)
                 .remove(&field("code"));
-            let Some((challenge, _redirect)) = pending else {
+            let Some((challenge, scope)) = pending else {
                 return Ok(json(
                     http::StatusCode::BAD_REQUEST,
                     serde_json::json!({"error": "invalid_grant"}),
@@ -164,10 +177,11 @@ pub async fn answer(
             ISSUED
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .push(token.clone());
+                .get_or_insert_with(HashMap::new)
+                .insert(token.clone(), scope.clone());
             Ok(json(
                 http::StatusCode::OK,
-                serde_json::json!({"access_token": token, "token_type": "Bearer", "expires_in": 3600, "scope": "mcp"}),
+                serde_json::json!({"access_token": token, "token_type": "Bearer", "expires_in": 3600, "scope": scope}),
             ))
         }
         _ => {
@@ -177,25 +191,58 @@ pub async fn answer(
                 .and_then(|value| value.to_str().ok())
                 .and_then(|value| value.strip_prefix("Bearer "))
                 .map(str::to_owned);
-            let valid = presented.is_some_and(|token| {
+            let scope = presented.and_then(|token| {
                 ISSUED
                     .lock()
                     .unwrap_or_else(|poisoned| poisoned.into_inner())
-                    .contains(&token)
+                    .get_or_insert_with(HashMap::new)
+                    .get(&token)
+                    .cloned()
             });
-            if valid {
-                return Err(request);
+            let metadata = format!("{origin}/.well-known/oauth-protected-resource/mcp");
+            let Some(scope) = scope else {
+                return Ok(refusal(
+                    http::StatusCode::UNAUTHORIZED,
+                    format!("Bearer resource_metadata=\"{metadata}\", scope=\"mcp\""),
+                ));
+            };
+            let Ok(call_scope) = std::env::var("MCP_TEST_OAUTH_CALL_SCOPE") else {
+                return Err(request.map(|body| body.boxed()));
+            };
+            // Which method is asked for: read the body, then hand it on.
+            let (parts, body) = request.into_parts();
+            let body = body
+                .collect()
+                .await
+                .map(|body| body.to_bytes())
+                .unwrap_or_default();
+            let message = serde_json::from_slice::<serde_json::Value>(&body).unwrap_or_default();
+            let calls_a_tool = message["method"] == "tools/call"
+                // The counters stay readable, for the tests.
+                && message["params"]["name"] != "authorizations";
+            if calls_a_tool && !scope.split(' ').any(|s| s == call_scope) {
+                return Ok(refusal(
+                    http::StatusCode::FORBIDDEN,
+                    format!(
+                        "Bearer error=\"insufficient_scope\", scope=\"mcp {call_scope}\", \
+                         resource_metadata=\"{metadata}\""
+                    ),
+                ));
             }
-            let mut response =
-                super::plain_response(http::StatusCode::UNAUTHORIZED, "Unauthorized");
-            let challenge = format!(
-                "Bearer resource_metadata=\"{origin}/.well-known/oauth-protected-resource/mcp\", scope=\"mcp\""
-            );
-            response.headers_mut().insert(
-                http::header::WWW_AUTHENTICATE,
-                http::HeaderValue::from_str(&challenge).unwrap(),
-            );
-            Ok(response)
+            let body = http_body_util::Full::new(body)
+                .map_err(|never| match never {})
+                .boxed();
+            Err(http::Request::from_parts(parts, body))
         }
     }
+}
+
+/// A 401 or 403 with its `WWW-Authenticate` challenge.
+fn refusal(status: http::StatusCode, challenge: String) -> http::Response<super::HttpBody> {
+    let mut response = super::plain_response(status, "refused");
+    response.headers_mut().insert(
+        http::header::WWW_AUTHENTICATE,
+        http::HeaderValue::from_str(&challenge).unwrap(),
+    );
+    response
 }

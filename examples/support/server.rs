@@ -1193,14 +1193,12 @@ async fn answer_http<M>(
 where
     M: rmcp::transport::streamable_http_server::SessionManager,
 {
-    let request = if oauth::enabled() {
-        match oauth::answer(request).await {
-            Ok(answer) => return answer,
-            Err(request) => request,
-        }
-    } else {
-        request
-    };
+    if oauth::enabled() {
+        return match oauth::answer(request).await {
+            Ok(answer) => answer,
+            Err(request) => service.handle(request).await,
+        };
+    }
     if let Some(expected) = expected_authorization {
         let authorized = request
             .headers()

@@ -1,26 +1,59 @@
 //! The authorization code flow with PKCE, on rmcp's `auth` module: discovery from the
 //! server's challenge, registration, the host's step, the token exchange.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rmcp::transport::AuthClient;
 use rmcp::transport::auth::{
-    AuthError, AuthorizationManager, AuthorizationMetadata, AuthorizationRequest,
-    AuthorizationSession,
+    AuthError, AuthorizationCallback, AuthorizationManager, AuthorizationMetadata,
+    AuthorizationRequest, AuthorizationSession,
 };
 
 use super::{DEFAULT_REDIRECT_URI, OAuth, SignIn, SignInRequest};
 use crate::error::{Error, Result};
 use crate::sync::lock;
 
-/// A client's authorization, kept across its sessions: the host's [`SignIn`], and once signed
-/// in, the HTTP client that adds (and refreshes) the access token.
-#[derive(Default)]
+/// A client's authorization, kept across its sessions: the host's [`SignIn`], and the HTTP
+/// client that adds (and refreshes) the access token once there is one.
 pub(crate) struct Authorization {
     pub(crate) sign_in: Option<Arc<dyn SignIn>>,
     pub(crate) timeout: Duration,
-    authorized: Mutex<Option<AuthClient<reqwest::Client>>>,
+    /// Every request of every session goes through it; a sign-in swaps the manager inside.
+    client: Mutex<Option<AuthClient<reqwest::Client>>>,
+    /// Bumped by every sign-in and step-up, so that callers refused with the same token
+    /// cause one sign-in, not one each.
+    generation: AtomicU64,
+    /// One sign-in or step-up at a time.
+    flight: tokio::sync::Mutex<()>,
+    /// The redirect URI of the last sign-in, which a step-up must use again.
+    redirect_uri: Mutex<Option<String>>,
+}
+
+/// What a server's 401 or 403 asks for.
+pub(crate) enum Challenge {
+    /// A token (or a new one): sign in.
+    SignIn(String),
+    /// A token with more scope: step up to `scope`.
+    StepUp { scope: Option<String> },
+}
+
+impl Challenge {
+    /// The challenge behind a request's failure, if it was refused for want of a token or
+    /// of scope.
+    pub(crate) fn of(error: &rmcp::service::ServiceError) -> Option<Challenge> {
+        let header = error.auth_challenge()?;
+        if error.is_authorization_required() {
+            return Some(Challenge::SignIn(header.to_owned()));
+        }
+        let base = url::Url::parse("http://localhost/").ok()?;
+        let params = rmcp::transport::auth::WWWAuthenticateParams::parse(header, &base);
+        let insufficient = params.is_insufficient_scope();
+        insufficient.then_some(Challenge::StepUp {
+            scope: params.scope,
+        })
+    }
 }
 
 impl Authorization {
@@ -28,13 +61,123 @@ impl Authorization {
         Authorization {
             sign_in,
             timeout,
-            authorized: Mutex::new(None),
+            client: Mutex::new(None),
+            generation: AtomicU64::new(0),
+            flight: tokio::sync::Mutex::new(()),
+            redirect_uri: Mutex::new(None),
         }
     }
 
-    /// The HTTP client of the last sign-in, if there was one.
-    pub(crate) fn client(&self) -> Option<AuthClient<reqwest::Client>> {
-        lock(&self.authorized).clone()
+    /// How many sign-ins and step-ups have completed.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// The HTTP client for `url`'s sessions, made on first use. Must run inside the library's
+    /// tokio context.
+    pub(crate) async fn client(&self, url: &str) -> Option<AuthClient<reqwest::Client>> {
+        if let Some(client) = lock(&self.client).clone() {
+            return Some(client);
+        }
+        let manager = AuthorizationManager::new(url).await.ok()?;
+        let client = AuthClient::new(reqwest::Client::default(), manager);
+        Some(lock(&self.client).get_or_insert(client).clone())
+    }
+
+    /// Steps up to `scope` after a 403 `insufficient_scope`, unless a sign-in or step-up
+    /// completed since `seen` (then the caller just tries again). Must run inside the
+    /// library's tokio context.
+    pub(crate) async fn step_up(
+        &self,
+        server: &str,
+        url: &str,
+        scope: Option<&str>,
+        seen: u64,
+    ) -> Result<()> {
+        let _flight = self.flight.lock().await;
+        if self.generation() != seen {
+            return Ok(());
+        }
+        let shown_url = crate::config::redact_url(url);
+        let failed = |error: AuthError| Error::AuthorizationFailed {
+            server: server.to_owned(),
+            url: shown_url.clone(),
+            error: "step-up failed".to_owned(),
+            description: Some(crate::error::error_chain(&error)),
+        };
+        let Some(client) = lock(&self.client).clone() else {
+            return Err(insufficient(server, &shown_url, scope));
+        };
+        let authorization_url = {
+            let manager = client.auth_manager.lock().await;
+            manager
+                .request_scope_upgrade(scope.unwrap_or(""))
+                .await
+                .map_err(failed)?
+        };
+        let redirect_uri = lock(&self.redirect_uri)
+            .clone()
+            .unwrap_or_else(|| DEFAULT_REDIRECT_URI.to_owned());
+        let redirected = self
+            .ask_user(server, &shown_url, authorization_url, redirect_uri)
+            .await?;
+        let callback = AuthorizationCallback::from_redirect_url(&redirected).map_err(failed)?;
+        {
+            let manager = client.auth_manager.lock().await;
+            manager
+                .exchange_code_for_token_with_issuer(
+                    &callback.code,
+                    &callback.csrf_token,
+                    callback.issuer.as_deref(),
+                )
+                .await
+                .map_err(failed)?;
+        }
+        log::info!("mcp-dispatch: server `{server}`: signed in with more scope");
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Has the user sign in at `authorization_url` through the host's step, and checks the
+    /// redirect for an error. Without a step, the caller gets
+    /// [`Error::AuthorizationRequired`].
+    async fn ask_user(
+        &self,
+        server: &str,
+        shown_url: &str,
+        authorization_url: String,
+        redirect_uri: String,
+    ) -> Result<String> {
+        let Some(sign_in) = self.sign_in.clone() else {
+            return Err(Error::AuthorizationRequired {
+                server: server.to_owned(),
+                url: shown_url.to_owned(),
+                authorization_url,
+            });
+        };
+        let prompt = SignInRequest {
+            server: server.to_owned(),
+            url: shown_url.to_owned(),
+            authorization_url,
+            redirect_uri,
+        };
+        let redirected = ask(sign_in, prompt, self.timeout)
+            .await
+            .map_err(|message| Error::AuthorizationFailed {
+                server: server.to_owned(),
+                url: shown_url.to_owned(),
+                error: "sign-in was not completed".to_owned(),
+                description: Some(message),
+            })?;
+        if let Some((error, description)) = redirect_error(&redirected) {
+            return Err(Error::AuthorizationFailed {
+                server: server.to_owned(),
+                url: shown_url.to_owned(),
+                error,
+                description,
+            });
+        }
+        Ok(redirected)
     }
 
     /// Signs in to the server at `url` that answered 401 with `challenge`: discovery,
@@ -46,7 +189,12 @@ impl Authorization {
         url: &str,
         settings: &OAuth,
         challenge: &str,
+        seen: u64,
     ) -> Result<()> {
+        let _flight = self.flight.lock().await;
+        if self.generation() != seen {
+            return Ok(());
+        }
         let shown_url = crate::config::redact_url(url);
         let failed = |error: AuthError| Error::AuthorizationFailed {
             server: server.to_owned(),
@@ -94,45 +242,40 @@ impl Authorization {
         let session = AuthorizationSession::new(manager, request)
             .await
             .map_err(|(_, error)| failed(error))?;
-        let Some(sign_in) = self.sign_in.clone() else {
-            return Err(Error::AuthorizationRequired {
-                server: server.to_owned(),
-                url: shown_url,
-                authorization_url: session.auth_url.clone(),
-            });
-        };
-        let prompt = SignInRequest {
-            server: server.to_owned(),
-            url: shown_url.clone(),
-            authorization_url: session.auth_url.clone(),
-            redirect_uri,
-        };
-        let redirected = ask(sign_in, prompt, self.timeout)
-            .await
-            .map_err(|message| Error::AuthorizationFailed {
-                server: server.to_owned(),
-                url: shown_url.clone(),
-                error: "sign-in was not completed".to_owned(),
-                description: Some(message),
-            })?;
-        if let Some((error, description)) = redirect_error(&redirected) {
-            return Err(Error::AuthorizationFailed {
-                server: server.to_owned(),
-                url: shown_url,
-                error,
-                description,
-            });
-        }
+        let redirected = self
+            .ask_user(
+                server,
+                &shown_url,
+                session.auth_url.clone(),
+                redirect_uri.clone(),
+            )
+            .await?;
         session
             .handle_callback_url(&redirected)
             .await
             .map_err(failed)?;
         log::info!("mcp-dispatch: server `{server}`: signed in");
-        *lock(&self.authorized) = Some(AuthClient::new(
-            reqwest::Client::default(),
-            session.auth_manager,
-        ));
+        *lock(&self.redirect_uri) = Some(redirect_uri);
+        let client = lock(&self.client).clone();
+        match client {
+            // Sessions already use this client: the token reaches them too.
+            Some(client) => *client.auth_manager.lock().await = session.auth_manager,
+            None => {
+                let client = AuthClient::new(reqwest::Client::default(), session.auth_manager);
+                *lock(&self.client) = Some(client);
+            }
+        }
+        self.generation.fetch_add(1, Ordering::AcqRel);
         Ok(())
+    }
+}
+
+/// The error for a server that still refuses for want of scope.
+pub(crate) fn insufficient(server: &str, shown_url: &str, scope: Option<&str>) -> Error {
+    Error::InsufficientScope {
+        server: server.to_owned(),
+        url: shown_url.to_owned(),
+        scope: scope.map(str::to_owned),
     }
 }
 

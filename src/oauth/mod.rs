@@ -5,7 +5,7 @@
 mod flow;
 
 #[cfg(feature = "http")]
-pub(crate) use flow::Authorization;
+pub(crate) use flow::{Authorization, Challenge, insufficient};
 
 /// The redirect URI used when neither the server's [`OAuth`] settings nor the [`SignIn`]
 /// name one.
