@@ -26,10 +26,11 @@ fn main() -> ExitCode {
         handlers = handlers.on_elicitation(|request| async move { Ok(accept_defaults(&request)) });
     }
     // Shorter than the suite's 30 s per scenario, so a hang ends with our own message.
-    let mut builder = Client::builder(ServerConfig::http(url.as_str()).oauth(oauth_settings()))
-        .handlers(handlers)
-        .connect_timeout(Duration::from_secs(10))
-        .call_timeout(Duration::from_secs(15));
+    let mut builder =
+        Client::builder(ServerConfig::http(url.as_str()).oauth(oauth_settings(&scenario)))
+            .handlers(handlers)
+            .connect_timeout(Duration::from_secs(10))
+            .call_timeout(Duration::from_secs(15));
     if scenario.starts_with("auth/") {
         builder = builder
             .sign_in(browser::follow_redirect)
@@ -84,15 +85,35 @@ fn main() -> ExitCode {
     }
 }
 
-/// This client's OAuth identity: the suite's Client ID Metadata Document URL, and the
-/// pre-registered client the suite hands over in `MCP_CONFORMANCE_CONTEXT`, if any.
-fn oauth_settings() -> OAuth {
-    let mut oauth =
-        OAuth::new().client_metadata_url("https://conformance-test.local/client-metadata.json");
+/// This client's OAuth identity, from what the suite hands over in `MCP_CONFORMANCE_CONTEXT`:
+/// machine credentials for the client-credentials scenarios; otherwise the suite's Client ID
+/// Metadata Document URL, and a pre-registered client if there is one.
+fn oauth_settings(scenario: &str) -> OAuth {
     let context: Value = std::env::var("MCP_CONFORMANCE_CONTEXT")
         .ok()
         .and_then(|text| serde_json::from_str(&text).ok())
         .unwrap_or_default();
+    let field = |name: &str| {
+        context
+            .get(name)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    };
+    match scenario {
+        "auth/client-credentials-basic" => {
+            return OAuth::client_credentials(field("client_id"), field("client_secret"));
+        }
+        "auth/client-credentials-jwt" => {
+            return OAuth::private_key_jwt(
+                field("client_id"),
+                field("private_key_pem"),
+                field("signing_algorithm"),
+            );
+        }
+        _ => {}
+    }
+    let mut oauth =
+        OAuth::new().client_metadata_url("https://conformance-test.local/client-metadata.json");
     if let Some(client_id) = context.get("client_id").and_then(Value::as_str) {
         oauth = oauth.client_id(client_id);
         if let Some(secret) = context.get("client_secret").and_then(Value::as_str) {

@@ -256,7 +256,7 @@ pub(crate) async fn sign_in(
         return Ok(());
     };
     let (name, http, signing) = (server.to_owned(), http.clone(), hooks.clone());
-    let work = async move {
+    let work = move || async move {
         let authorization = &signing.authorization;
         authorization
             .sign_in(&name, &http.url, &http.oauth, &challenge, seen)
@@ -280,7 +280,7 @@ pub(crate) async fn step_up(
         return Ok(());
     };
     let (name, url, signing) = (server.to_owned(), http.url.clone(), hooks.clone());
-    let work = async move {
+    let work = move || async move {
         let authorization = &signing.authorization;
         authorization
             .step_up(&name, &url, scope.as_deref(), seen)
@@ -289,21 +289,24 @@ pub(crate) async fn step_up(
     authorizing(server, config, hooks, timeout, work).await
 }
 
-/// Runs a sign-in on the tokio thread, bounded by the sign-in timeout plus `timeout` for the
-/// exchanges around the user's part.
+/// Runs a sign-in on a thread of its own (never on a host's loop; rmcp's machine-to-machine
+/// exchange is not `Send`), bounded by the sign-in timeout plus `timeout` for the exchanges
+/// around the user's part.
 #[cfg(feature = "http")]
-async fn authorizing<F>(
+async fn authorizing<M, F>(
     server: &str,
     config: &ServerConfig,
     hooks: &Hooks,
     timeout: Duration,
-    work: F,
+    work: M,
 ) -> Result<()>
 where
-    F: std::future::Future<Output = Result<()>> + Send + 'static,
+    M: FnOnce() -> F + Send + 'static,
+    F: std::future::Future<Output = Result<()>>,
 {
     let bound = hooks.authorization.timeout + timeout;
-    match crate::runtime::timeout(bound, crate::runtime::on_runtime_thread(work)).await {
+    let signing_in = crate::runtime::on_own_thread("mcp-dispatch-sign-in", work);
+    match crate::runtime::timeout(bound, signing_in).await {
         Some(Some(outcome)) => outcome,
         Some(None) => Err(Error::Panicked {
             server: server.to_owned(),

@@ -263,6 +263,38 @@ pub(crate) async fn after_queued_tasks() {
     }
 }
 
+/// Runs the future `make` returns on a thread of its own named `name`, inside this runtime's
+/// context, and waits for its output; `None` if it panicked. The future need not be `Send`
+/// (it never leaves that thread). Must be called inside an [`InContext`].
+#[cfg(feature = "http")]
+pub(crate) async fn on_own_thread<M, F>(name: &str, make: M) -> Option<F::Output>
+where
+    M: FnOnce() -> F + Send + 'static,
+    F: Future,
+    F::Output: Send + 'static,
+{
+    let handle = tokio::runtime::Handle::current();
+    let (reply, output) = futures::channel::oneshot::channel();
+    let spawned = thread::Builder::new().name(name.to_owned()).spawn(move || {
+        let _enter = handle.enter();
+        let ran = catch_unwind(AssertUnwindSafe(|| futures::executor::block_on(make())));
+        if let Err(payload) = &ran {
+            log::error!(
+                "mcp-dispatch: a job panicked: {}",
+                panic_message(&**payload)
+            );
+        }
+        let _ = reply.send(ran.ok());
+    });
+    match spawned {
+        Ok(_) => output.await.ok().flatten(),
+        Err(error) => {
+            log::error!("mcp-dispatch: cannot start a thread: {error}");
+            None
+        }
+    }
+}
+
 /// Runs `future` as a task on the tokio thread and waits for its output; `None` if it
 /// panicked. Dropping the wait aborts the task. Must be called inside an [`InContext`].
 ///

@@ -294,3 +294,44 @@ fn a_scope_that_is_never_granted_gives_up_after_two_step_ups() {
     assert_eq!(authorizations(&client).0, 3);
     client.close_blocking().unwrap();
 }
+
+#[test]
+fn a_machine_signs_in_with_its_client_credentials_and_no_user() {
+    let server = oauth_server();
+    let machine = Client::new(
+        ServerConfig::http(server.url.as_str())
+            .name("machine")
+            .oauth(mcp_dispatch::OAuth::client_credentials("machine", "s3cret")),
+    );
+    let echo = machine
+        .call_tool_blocking("echo", json!({"text": "no user"}))
+        .unwrap();
+    assert_eq!(common::text(&echo), "no user");
+    assert_eq!(
+        authorizations(&machine),
+        (0, 1),
+        "a token, and no authorization request"
+    );
+    machine.close_blocking().unwrap();
+
+    let impostor = Client::new(
+        ServerConfig::http(server.url.as_str())
+            .name("impostor")
+            .oauth(mcp_dispatch::OAuth::client_credentials(
+                "machine",
+                "n0t-the-s3cret",
+            )),
+    );
+    match impostor.list_tools_blocking() {
+        Err(error @ Error::AuthorizationFailed { .. }) => {
+            let text = error.to_string();
+            assert!(text.contains("impostor"), "{text}");
+            assert!(text.contains("token exchange refused"), "{text}");
+            assert!(
+                !text.contains("n0t-the-s3cret"),
+                "the secret leaked: {text}"
+            );
+        }
+        other => panic!("expected Error::AuthorizationFailed, got {other:?}"),
+    }
+}

@@ -1,7 +1,8 @@
 //! The test server's OAuth mode (`MCP_TEST_OAUTH=1`): `/mcp` requires a bearer token, and the
 //! same origin serves the protected-resource metadata, the authorization server's metadata,
 //! dynamic registration, `/authorize` (approves at once with a redirect) and `/token`
-//! (authorization code with PKCE S256). Counters of what was asked are kept for tests.
+//! (authorization code with PKCE S256, and client credentials for the client `machine` with
+//! the secret `s3cret`). Counters of what was asked are kept for tests.
 //!
 //! With `MCP_TEST_OAUTH_CALL_SCOPE=S`, `tools/call` also needs the scope `S` in the token
 //! (else 403 `insufficient_scope` naming it), except the `authorizations` tool that reads the
@@ -91,9 +92,9 @@ pub async fn answer(
                 "token_endpoint": format!("{origin}/token"),
                 "registration_endpoint": format!("{origin}/register"),
                 "response_types_supported": ["code"],
-                "grant_types_supported": ["authorization_code", "refresh_token"],
                 "code_challenge_methods_supported": ["S256"],
-                "token_endpoint_auth_methods_supported": ["none"],
+                "token_endpoint_auth_methods_supported": ["none", "client_secret_basic"],
+                "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
             }),
         )),
         "/register" => {
@@ -145,6 +146,11 @@ pub async fn answer(
             Ok(response)
         }
         "/token" => {
+            let parts_authorization = request
+                .headers()
+                .get(http::header::AUTHORIZATION)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned);
             let body = request
                 .into_body()
                 .collect()
@@ -154,6 +160,9 @@ pub async fn answer(
                 .map(|body| url::form_urlencoded::parse(&body).into_owned().collect())
                 .unwrap_or_default();
             let field = |name: &str| form.get(name).cloned().unwrap_or_default();
+            if field("grant_type") == "client_credentials" {
+                return Ok(client_credentials(&parts_authorization, &form));
+            }
             let pending = CODES
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -235,6 +244,55 @@ pub async fn answer(
             Err(http::Request::from_parts(parts, body))
         }
     }
+}
+
+/// The one machine client this server knows, for the client credentials grant.
+const MACHINE: (&str, &str) = ("machine", "s3cret");
+
+/// A token for the machine client, which authenticates with HTTP Basic or in the body.
+fn client_credentials(
+    basic: &Option<String>,
+    form: &HashMap<String, String>,
+) -> http::Response<super::HttpBody> {
+    let from_basic = basic
+        .as_deref()
+        .and_then(|value| value.strip_prefix("Basic "))
+        .and_then(|encoded| {
+            base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .ok()
+        })
+        .and_then(|decoded| String::from_utf8(decoded).ok())
+        .and_then(|pair| {
+            let (id, secret) = pair.split_once(':')?;
+            Some((id.to_owned(), secret.to_owned()))
+        });
+    let from_body = form
+        .get("client_id")
+        .zip(form.get("client_secret"))
+        .map(|(id, secret)| (id.clone(), secret.clone()));
+    let Some((id, secret)) = from_basic.or(from_body) else {
+        return json(
+            http::StatusCode::UNAUTHORIZED,
+            serde_json::json!({"error": "invalid_client", "error_description": "no client authentication"}),
+        );
+    };
+    if (id.as_str(), secret.as_str()) != MACHINE {
+        return json(
+            http::StatusCode::UNAUTHORIZED,
+            serde_json::json!({"error": "invalid_client", "error_description": "unknown client or wrong secret"}),
+        );
+    }
+    let token = format!("token-{}", TOKENS.fetch_add(1, Ordering::SeqCst) + 1);
+    ISSUED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .get_or_insert_with(HashMap::new)
+        .insert(token.clone(), "mcp".to_owned());
+    json(
+        http::StatusCode::OK,
+        serde_json::json!({"access_token": token, "token_type": "Bearer", "expires_in": 3600}),
+    )
 }
 
 /// A 401 or 403 with its `WWW-Authenticate` challenge.

@@ -8,10 +8,10 @@ use std::time::Duration;
 use rmcp::transport::AuthClient;
 use rmcp::transport::auth::{
     AuthError, AuthorizationCallback, AuthorizationManager, AuthorizationMetadata,
-    AuthorizationRequest, AuthorizationSession,
+    AuthorizationRequest, AuthorizationSession, ClientCredentialsConfig, JwtSigningAlgorithm,
 };
 
-use super::{DEFAULT_REDIRECT_URI, OAuth, SignIn, SignInRequest};
+use super::{DEFAULT_REDIRECT_URI, Grant, OAuth, SignIn, SignInRequest};
 use crate::error::{Error, Result};
 use crate::sync::lock;
 
@@ -80,7 +80,7 @@ impl Authorization {
             return Some(client);
         }
         let manager = AuthorizationManager::new(url).await.ok()?;
-        let client = AuthClient::new(reqwest::Client::default(), manager);
+        let client = AuthClient::new(http_client(), manager);
         Some(lock(&self.client).get_or_insert(client).clone())
     }
 
@@ -102,7 +102,7 @@ impl Authorization {
         let failed = |error: AuthError| Error::AuthorizationFailed {
             server: server.to_owned(),
             url: shown_url.clone(),
-            error: "step-up failed".to_owned(),
+            error: stage(&error).to_owned(),
             description: Some(crate::error::error_chain(&error)),
         };
         let Some(client) = lock(&self.client).clone() else {
@@ -199,10 +199,17 @@ impl Authorization {
         let failed = |error: AuthError| Error::AuthorizationFailed {
             server: server.to_owned(),
             url: shown_url.clone(),
-            error: "sign-in failed".to_owned(),
+            error: stage(&error).to_owned(),
             description: Some(crate::error::error_chain(&error)),
         };
         let mut manager = AuthorizationManager::new(url).await.map_err(failed)?;
+        let machine =
+            machine_credentials(settings, url).map_err(|message| Error::AuthorizationFailed {
+                server: server.to_owned(),
+                url: shown_url.clone(),
+                error: "bad client credentials".to_owned(),
+                description: Some(message),
+            })?;
         let resolution = manager
             .resolve_metadata_from_challenge(Some(challenge))
             .await
@@ -218,6 +225,20 @@ impl Authorization {
             });
         }
         manager.set_metadata(resolution.metadata);
+        if let Some(credentials) = machine {
+            manager
+                .validate_client_credentials_metadata(&credentials)
+                .map_err(failed)?;
+            manager
+                .configure_client_credentials(&credentials)
+                .map_err(failed)?;
+            manager
+                .exchange_client_credentials(&credentials)
+                .await
+                .map_err(failed)?;
+            log::info!("mcp-dispatch: server `{server}`: signed in with client credentials");
+            return self.authorized(manager).await;
+        }
         let redirect_uri = settings
             .redirect_uri
             .clone()
@@ -256,17 +277,107 @@ impl Authorization {
             .map_err(failed)?;
         log::info!("mcp-dispatch: server `{server}`: signed in");
         *lock(&self.redirect_uri) = Some(redirect_uri);
+        self.authorized(session.auth_manager).await
+    }
+
+    /// Makes `manager`, which holds a token, the one every session's requests go through.
+    async fn authorized(&self, manager: AuthorizationManager) -> Result<()> {
         let client = lock(&self.client).clone();
         match client {
             // Sessions already use this client: the token reaches them too.
-            Some(client) => *client.auth_manager.lock().await = session.auth_manager,
+            Some(client) => *client.auth_manager.lock().await = manager,
             None => {
-                let client = AuthClient::new(reqwest::Client::default(), session.auth_manager);
+                let client = AuthClient::new(http_client(), manager);
                 *lock(&self.client) = Some(client);
             }
         }
         self.generation.fetch_add(1, Ordering::AcqRel);
         Ok(())
+    }
+}
+
+/// The client credentials of a machine-to-machine `settings`, for the server at `url`; `None`
+/// when a user signs in.
+fn machine_credentials(
+    settings: &OAuth,
+    url: &str,
+) -> std::result::Result<Option<ClientCredentialsConfig>, String> {
+    let client_id = settings.client_id.clone().unwrap_or_default();
+    let scopes = settings.scopes.clone().unwrap_or_default();
+    let resource = Some(url.to_owned());
+    Ok(Some(match &settings.grant {
+        Grant::AuthorizationCode => return Ok(None),
+        Grant::ClientSecret => ClientCredentialsConfig::ClientSecret {
+            client_id,
+            client_secret: settings.client_secret.clone().unwrap_or_default(),
+            scopes,
+            resource,
+        },
+        Grant::PrivateKeyJwt { key, algorithm } => ClientCredentialsConfig::PrivateKeyJwt {
+            client_id,
+            signing_key: key.clone().into_bytes(),
+            signing_algorithm: match algorithm.to_ascii_uppercase().as_str() {
+                "RS256" => JwtSigningAlgorithm::RS256,
+                "RS384" => JwtSigningAlgorithm::RS384,
+                "RS512" => JwtSigningAlgorithm::RS512,
+                "ES256" => JwtSigningAlgorithm::ES256,
+                "ES384" => JwtSigningAlgorithm::ES384,
+                other => {
+                    return Err(format!(
+                        "`{other}` is not a supported signing algorithm \
+                         (RS256, RS384, RS512, ES256, ES384)"
+                    ));
+                }
+            },
+            token_endpoint_audience: None,
+            scopes,
+            resource,
+        },
+    }))
+}
+
+/// The HTTP client of sessions, set up as rmcp sets up its own: no idle connections kept (a
+/// reused one stalls on delayed ACKs, or is dead after a server restart), and redirects
+/// followed only within the origin, and only those that keep the request's method and body.
+fn http_client() -> reqwest::Client {
+    const MAX_REDIRECTS: usize = 10;
+    let policy = reqwest::redirect::Policy::custom(|attempt| {
+        let keeps_body = matches!(
+            attempt.status(),
+            reqwest::StatusCode::TEMPORARY_REDIRECT | reqwest::StatusCode::PERMANENT_REDIRECT
+        );
+        let same_origin = attempt
+            .previous()
+            .first()
+            .is_some_and(|original| original.origin() == attempt.url().origin());
+        if !keeps_body || !same_origin {
+            attempt.stop()
+        } else if attempt.previous().len() > MAX_REDIRECTS {
+            attempt.error(format!("more than {MAX_REDIRECTS} redirects"))
+        } else {
+            attempt.follow()
+        }
+    });
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .redirect(policy)
+        .build()
+        .unwrap_or_default()
+}
+
+/// Which step of signing in `error` stopped.
+fn stage(error: &AuthError) -> &'static str {
+    match error {
+        AuthError::TokenExchangeFailed(_) | AuthError::ClientCredentialsError(_) => {
+            "token exchange refused"
+        }
+        AuthError::RegistrationFailed(_) => "registration refused",
+        AuthError::MetadataError(_)
+        | AuthError::ProtectedResourceMetadataInvalid { .. }
+        | AuthError::AuthorizationServersUnavailable { .. }
+        | AuthError::AuthorizationServerMismatch { .. }
+        | AuthError::AuthorizationServerMissingIssuer { .. } => "discovery failed",
+        _ => "authorization failed",
     }
 }
 

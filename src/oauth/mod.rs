@@ -34,6 +34,24 @@ pub struct OAuth {
     pub(crate) client_metadata_url: Option<String>,
     pub(crate) scopes: Option<Vec<String>>,
     pub(crate) redirect_uri: Option<String>,
+    pub(crate) grant: Grant,
+}
+
+/// How the client gets its token.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub(crate) enum Grant {
+    /// A user signs in (authorization code with PKCE).
+    #[default]
+    AuthorizationCode,
+    /// The client itself, with its id and secret (client credentials).
+    ClientSecret,
+    /// The client itself, with a JWT signed by its private key (RFC 7523).
+    PrivateKeyJwt {
+        /// The PEM private key.
+        key: String,
+        /// `RS256`, `RS384`, `RS512`, `ES256` or `ES384`.
+        algorithm: String,
+    },
 }
 
 impl std::fmt::Debug for OAuth {
@@ -47,14 +65,66 @@ impl std::fmt::Debug for OAuth {
             .field("client_metadata_url", &self.client_metadata_url)
             .field("scopes", &self.scopes)
             .field("redirect_uri", &self.redirect_uri)
+            .field(
+                "grant",
+                &match &self.grant {
+                    Grant::AuthorizationCode => "authorization code",
+                    Grant::ClientSecret => "client credentials",
+                    Grant::PrivateKeyJwt { .. } => "client credentials (private key JWT)",
+                },
+            )
             .finish()
     }
 }
 
 impl OAuth {
-    /// The defaults: dynamic registration, and the scopes the server asks for.
+    /// The defaults: a user signs in, with dynamic registration and the scopes the server
+    /// asks for.
     pub fn new() -> OAuth {
         OAuth::default()
+    }
+
+    /// Machine to machine: the client signs in as itself with its id and secret (the OAuth
+    /// client credentials grant), with no user and no [`SignIn`] step. The token endpoint
+    /// gets the secret the way the authorization server says it takes it (HTTP Basic or the
+    /// request body).
+    ///
+    /// ```
+    /// use mcp_dispatch::{OAuth, ServerConfig};
+    ///
+    /// let server = ServerConfig::http("https://mcp.example.com/mcp")
+    ///     .oauth(OAuth::client_credentials("reporting-job", "s3cret"));
+    /// assert!(!format!("{server:?}").contains("s3cret"));
+    /// ```
+    pub fn client_credentials(
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+    ) -> OAuth {
+        OAuth {
+            client_id: Some(client_id.into()),
+            client_secret: Some(client_secret.into()),
+            grant: Grant::ClientSecret,
+            ..OAuth::default()
+        }
+    }
+
+    /// Machine to machine with a private key: the client credentials grant, authenticated
+    /// by a JWT signed with `private_key_pem` (`private_key_jwt`, RFC 7523). `algorithm` is
+    /// one of `RS256`, `RS384`, `RS512`, `ES256` and `ES384`; another fails the sign-in
+    /// with [`Error::AuthorizationFailed`](crate::Error::AuthorizationFailed).
+    pub fn private_key_jwt(
+        client_id: impl Into<String>,
+        private_key_pem: impl Into<String>,
+        algorithm: impl Into<String>,
+    ) -> OAuth {
+        OAuth {
+            client_id: Some(client_id.into()),
+            grant: Grant::PrivateKeyJwt {
+                key: private_key_pem.into(),
+                algorithm: algorithm.into(),
+            },
+            ..OAuth::default()
+        }
     }
 
     /// A client id registered with the authorization server in advance.
