@@ -14,6 +14,7 @@ use crate::handlers::Handlers;
 use crate::hub::Hub;
 use crate::jobs::Target;
 use crate::names::is_valid_separator;
+use crate::oauth::{SignIn, SignInRequest};
 use crate::options::Retry;
 use crate::tool_filter::ToolFilter;
 
@@ -33,6 +34,7 @@ pub(crate) struct Defaults {
     pub(crate) max_message_size: Option<usize>,
     pub(crate) retry: Retry,
     pub(crate) handlers: Handlers,
+    pub(crate) sign_in: Option<Arc<dyn SignIn>>,
 }
 
 impl Defaults {
@@ -49,7 +51,24 @@ impl Defaults {
             Some(bytes) => builder.max_message_size(bytes),
             None => builder,
         };
+        let builder = match &self.sign_in {
+            Some(sign_in) => builder.sign_in(SharedSignIn(sign_in.clone())),
+            None => builder,
+        };
         builder.target(self.target.clone())
+    }
+}
+
+/// The hub's sign-in step, shared by its servers.
+struct SharedSignIn(Arc<dyn SignIn>);
+
+impl SignIn for SharedSignIn {
+    fn redirect_uri(&self) -> String {
+        self.0.redirect_uri()
+    }
+
+    fn sign_in(&self, request: &SignInRequest) -> std::result::Result<String, String> {
+        self.0.sign_in(request)
     }
 }
 
@@ -128,6 +147,7 @@ impl HubBuilder {
                 max_message_size: None,
                 retry: Retry::default(),
                 handlers: Handlers::default(),
+                sign_in: None,
             },
             servers: Vec::new(),
             filters: BTreeMap::new(),
@@ -201,6 +221,14 @@ impl HubBuilder {
     /// The retry policy of every server (default [`Retry::IfSafe`]).
     pub fn retry(mut self, retry: Retry) -> HubBuilder {
         self.defaults.retry = retry;
+        self
+    }
+
+    /// The host's sign-in step for every server that requires sign-in (see
+    /// [`ClientBuilder::sign_in`](crate::ClientBuilder::sign_in)); each server signs in on its
+    /// own, with the [`OAuth`](crate::OAuth) settings of its [`ServerConfig`].
+    pub fn sign_in(mut self, sign_in: impl SignIn) -> HubBuilder {
+        self.defaults.sign_in = Some(Arc::new(sign_in));
         self
     }
 

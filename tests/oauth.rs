@@ -335,3 +335,22 @@ fn a_machine_signs_in_with_its_client_credentials_and_no_user() {
         other => panic!("expected Error::AuthorizationFailed, got {other:?}"),
     }
 }
+
+#[test]
+fn a_hub_signs_in_to_each_of_its_servers_with_one_step() {
+    let first = oauth_server();
+    let second = oauth_server();
+    let asked = Arc::new(AtomicUsize::new(0));
+    let hub = mcp_dispatch::Hub::builder()
+        .sign_in(counting_browser(asked.clone()))
+        .server("first", ServerConfig::http(first.url.as_str()))
+        .server("second", ServerConfig::http(second.url.as_str()))
+        .build()
+        .unwrap();
+    let listed = hub.list_tools_blocking();
+    assert!(listed.errors.is_empty(), "{:?}", listed.errors);
+    assert!(listed.tools.iter().any(|tool| tool.name == "first__echo"));
+    assert!(listed.tools.iter().any(|tool| tool.name == "second__echo"));
+    assert_eq!(asked.load(Ordering::SeqCst), 2, "one sign-in per server");
+    hub.close_blocking().unwrap();
+}
