@@ -99,12 +99,7 @@ impl Authorization {
             return Ok(());
         }
         let shown_url = crate::config::redact_url(url);
-        let failed = |error: AuthError| Error::AuthorizationFailed {
-            server: server.to_owned(),
-            url: shown_url.clone(),
-            error: stage(&error).to_owned(),
-            description: Some(crate::error::error_chain(&error)),
-        };
+        let failed = |error: AuthError| refused(server, &shown_url, &error);
         let Some(client) = lock(&self.client).clone() else {
             return Err(insufficient(server, &shown_url, scope));
         };
@@ -196,12 +191,7 @@ impl Authorization {
             return Ok(());
         }
         let shown_url = crate::config::redact_url(url);
-        let failed = |error: AuthError| Error::AuthorizationFailed {
-            server: server.to_owned(),
-            url: shown_url.clone(),
-            error: stage(&error).to_owned(),
-            description: Some(crate::error::error_chain(&error)),
-        };
+        let failed = |error: AuthError| refused(server, &shown_url, &error);
         let mut manager = AuthorizationManager::new(url).await.map_err(failed)?;
         let machine =
             machine_credentials(settings, url).map_err(|message| Error::AuthorizationFailed {
@@ -363,6 +353,16 @@ fn http_client() -> reqwest::Client {
         .redirect(policy)
         .build()
         .unwrap_or_default()
+}
+
+/// The error for a sign-in that `error` stopped.
+fn refused(server: &str, shown_url: &str, error: &AuthError) -> Error {
+    Error::AuthorizationFailed {
+        server: server.to_owned(),
+        url: shown_url.to_owned(),
+        error: stage(error).to_owned(),
+        description: Some(crate::error::error_chain(error)),
+    }
 }
 
 /// Which step of signing in `error` stopped.
