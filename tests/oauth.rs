@@ -354,3 +354,18 @@ fn a_hub_signs_in_to_each_of_its_servers_with_one_step() {
     assert_eq!(asked.load(Ordering::SeqCst), 2, "one sign-in per server");
     hub.close_blocking().unwrap();
 }
+
+#[test]
+fn a_2025_03_26_server_that_is_its_own_authorization_server_is_signed_in_to() {
+    // No protected-resource metadata, and server metadata whose issuer is not its origin.
+    let server = HttpServer::start("127.0.0.1:0", &[("MCP_TEST_OAUTH", "2025-03-26")]);
+    let client = Client::builder(ServerConfig::http(server.url.as_str()).name("legacy"))
+        .sign_in(follow_redirect)
+        .build();
+    let echo = client
+        .call_tool_blocking("echo", json!({"text": "old rules"}))
+        .unwrap();
+    assert_eq!(common::text(&echo), "old rules");
+    assert_eq!(authorizations(&client), (1, 1));
+    client.close_blocking().unwrap();
+}

@@ -1,4 +1,5 @@
-//! The test server's OAuth mode (`MCP_TEST_OAUTH=1`): `/mcp` requires a bearer token, and the
+//! The test server's OAuth mode (`MCP_TEST_OAUTH=1`, or `2025-03-26` for a server that is its
+//! own authorization server as that protocol version has it): `/mcp` requires a bearer token, and the
 //! same origin serves the protected-resource metadata, the authorization server's metadata,
 //! dynamic registration, `/authorize` (approves at once with a redirect) and `/token`
 //! (authorization code with PKCE S256, and client credentials for the client `machine` with
@@ -37,7 +38,13 @@ pub type RequestBody = http_body_util::combinators::BoxBody<bytes::Bytes, hyper:
 
 /// True when the server runs in OAuth mode.
 pub fn enabled() -> bool {
-    std::env::var("MCP_TEST_OAUTH").is_ok_and(|value| value == "1")
+    std::env::var("MCP_TEST_OAUTH").is_ok_and(|value| value == "1" || value == "2025-03-26")
+}
+
+/// True in the 2025-03-26 shape: no protected-resource metadata, a challenge that names none,
+/// and authorization-server metadata whose issuer is not where it is served.
+fn legacy() -> bool {
+    std::env::var("MCP_TEST_OAUTH").is_ok_and(|value| value == "2025-03-26")
 }
 
 fn json(status: http::StatusCode, value: serde_json::Value) -> http::Response<super::HttpBody> {
@@ -76,6 +83,10 @@ pub async fn answer(
 ) -> Result<http::Response<super::HttpBody>, http::Request<RequestBody>> {
     let origin = origin(&request);
     match request.uri().path() {
+        "/.well-known/oauth-protected-resource/mcp" if legacy() => Ok(super::plain_response(
+            http::StatusCode::NOT_FOUND,
+            "Not Found",
+        )),
         "/.well-known/oauth-protected-resource/mcp" => Ok(json(
             http::StatusCode::OK,
             serde_json::json!({
@@ -87,7 +98,7 @@ pub async fn answer(
         "/.well-known/oauth-authorization-server" => Ok(json(
             http::StatusCode::OK,
             serde_json::json!({
-                "issuer": origin,
+                "issuer": if legacy() { format!("{origin}/oauth") } else { origin.clone() },
                 "authorization_endpoint": format!("{origin}/authorize"),
                 "token_endpoint": format!("{origin}/token"),
                 "registration_endpoint": format!("{origin}/register"),
@@ -210,10 +221,12 @@ pub async fn answer(
             });
             let metadata = format!("{origin}/.well-known/oauth-protected-resource/mcp");
             let Some(scope) = scope else {
-                return Ok(refusal(
-                    http::StatusCode::UNAUTHORIZED,
-                    format!("Bearer resource_metadata=\"{metadata}\", scope=\"mcp\""),
-                ));
+                let challenge = if legacy() {
+                    "Bearer".to_owned()
+                } else {
+                    format!("Bearer resource_metadata=\"{metadata}\", scope=\"mcp\"")
+                };
+                return Ok(refusal(http::StatusCode::UNAUTHORIZED, challenge));
             };
             let Ok(call_scope) = std::env::var("MCP_TEST_OAUTH_CALL_SCOPE") else {
                 return Err(request.map(|body| body.boxed()));

@@ -200,11 +200,19 @@ impl Authorization {
                 error: "bad client credentials".to_owned(),
                 description: Some(message),
             })?;
-        let resolution = manager
+        let metadata = match manager
             .resolve_metadata_from_challenge(Some(challenge))
             .await
-            .map_err(failed)?;
-        if let Some(insecure) = insecure_endpoint(&resolution.metadata) {
+        {
+            Ok(resolution) => resolution.metadata,
+            Err(error @ AuthError::AuthorizationServerMismatch { .. }) => {
+                own_metadata(url, challenge)
+                    .await
+                    .ok_or_else(|| failed(error))?
+            }
+            Err(error) => return Err(failed(error)),
+        };
+        if let Some(insecure) = insecure_endpoint(&metadata) {
             return Err(Error::AuthorizationFailed {
                 server: server.to_owned(),
                 url: shown_url,
@@ -214,7 +222,7 @@ impl Authorization {
                 )),
             });
         }
-        manager.set_metadata(resolution.metadata);
+        manager.set_metadata(metadata);
         if let Some(credentials) = machine {
             manager
                 .validate_client_credentials_metadata(&credentials)
@@ -324,6 +332,51 @@ fn machine_credentials(
             resource,
         },
     }))
+}
+
+/// The metadata of a server that is its own authorization server, as the 2025-03-26 protocol
+/// has it: no protected-resource metadata anywhere, and the authorization server's metadata at
+/// the server's own origin, with every endpoint on that origin. Under those rules the metadata
+/// named no issuer to check, so an issuer that differs from where it is served is accepted
+/// there, and only there.
+async fn own_metadata(url: &str, challenge: &str) -> Option<AuthorizationMetadata> {
+    let server = url::Url::parse(url).ok()?;
+    let params = rmcp::transport::auth::WWWAuthenticateParams::parse(challenge, &server);
+    if params.resource_metadata_url.is_some() {
+        return None;
+    }
+    let origin = server.origin().ascii_serialization();
+    let client = http_client();
+    let path = server.path().trim_end_matches('/');
+    for resource_metadata in [
+        format!("{origin}/.well-known/oauth-protected-resource{path}"),
+        format!("{origin}/.well-known/oauth-protected-resource"),
+    ] {
+        let answer = client.get(&resource_metadata).send().await.ok()?;
+        if answer.status().is_success() {
+            return None;
+        }
+    }
+    let answer = client
+        .get(format!("{origin}/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .ok()?;
+    if !answer.status().is_success() {
+        return None;
+    }
+    let body = answer.bytes().await.ok()?;
+    let metadata: AuthorizationMetadata = serde_json::from_slice(&body).ok()?;
+    let same_origin = |endpoint: &str| {
+        url::Url::parse(endpoint).is_ok_and(|endpoint| endpoint.origin() == server.origin())
+    };
+    let endpoints_here = same_origin(&metadata.authorization_endpoint)
+        && same_origin(&metadata.token_endpoint)
+        && metadata
+            .registration_endpoint
+            .as_deref()
+            .is_none_or(same_origin);
+    endpoints_here.then_some(metadata)
 }
 
 /// The HTTP client of sessions, set up as rmcp sets up its own: no idle connections kept (a
