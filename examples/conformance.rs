@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use mcp_dispatch::ResultText;
 use mcp_dispatch::model::{ElicitRequestParams, ElicitResult, ElicitationAction};
-use mcp_dispatch::{Client, Handlers, OAuth, ServerConfig};
+use mcp_dispatch::{Client, EnterpriseLogin, Handlers, OAuth, ServerConfig};
 use serde_json::{Map, Value, json};
 
 #[path = "support/browser.rs"]
@@ -102,6 +102,15 @@ fn oauth_settings(scenario: &str) -> OAuth {
     match scenario {
         "auth/client-credentials-basic" => {
             return OAuth::client_credentials(field("client_id"), field("client_secret"));
+        }
+        "auth/cross-app-access-complete-flow" => {
+            let login = EnterpriseLogin::new(
+                field("idp_issuer"),
+                field("idp_token_endpoint"),
+                field("idp_client_id"),
+                field("idp_id_token"),
+            );
+            return OAuth::enterprise(field("client_id"), field("client_secret"), login);
         }
         "auth/client-credentials-jwt" => {
             return OAuth::private_key_jwt(

@@ -8,10 +8,11 @@ use std::time::Duration;
 use rmcp::transport::AuthClient;
 use rmcp::transport::auth::{
     AuthError, AuthorizationCallback, AuthorizationManager, AuthorizationMetadata,
-    AuthorizationRequest, AuthorizationSession, ClientCredentialsConfig, JwtSigningAlgorithm,
+    AuthorizationRequest, AuthorizationSession, ClientCredentialsConfig, CredentialStore,
+    InMemoryCredentialStore, JwtSigningAlgorithm, OAuthTokenResponse, StoredCredentials,
 };
 
-use super::{DEFAULT_REDIRECT_URI, Grant, OAuth, SignIn, SignInRequest};
+use super::{DEFAULT_REDIRECT_URI, EnterpriseLogin, Grant, OAuth, SignIn, SignInRequest};
 use crate::error::{Error, Result};
 use crate::sync::lock;
 
@@ -222,6 +223,24 @@ impl Authorization {
                 )),
             });
         }
+        if let Grant::Enterprise(login) = &settings.grant {
+            let token = enterprise_token(settings, login, url, &metadata)
+                .await
+                .map_err(|error| Error::AuthorizationFailed {
+                    server: server.to_owned(),
+                    url: shown_url.clone(),
+                    error: "identity assertion refused".to_owned(),
+                    description: Some(error),
+                })?;
+            let store = InMemoryCredentialStore::new();
+            store.save(token).await.map_err(failed)?;
+            manager.set_credential_store(store);
+            manager.set_metadata(metadata);
+            let client_id = settings.client_id.clone().unwrap_or_default();
+            manager.configure_client_id(&client_id).map_err(failed)?;
+            log::info!("mcp-dispatch: server `{server}`: signed in with an identity assertion");
+            return self.authorized(manager).await;
+        }
         manager.set_metadata(metadata);
         if let Some(credentials) = machine {
             manager
@@ -304,7 +323,7 @@ fn machine_credentials(
     let scopes = settings.scopes.clone().unwrap_or_default();
     let resource = Some(url.to_owned());
     Ok(Some(match &settings.grant {
-        Grant::AuthorizationCode => return Ok(None),
+        Grant::AuthorizationCode | Grant::Enterprise(_) => return Ok(None),
         Grant::ClientSecret => ClientCredentialsConfig::ClientSecret {
             client_id,
             client_secret: settings.client_secret.clone().unwrap_or_default(),
@@ -432,6 +451,63 @@ fn stage(error: &AuthError) -> &'static str {
         | AuthError::AuthorizationServerMissingIssuer { .. } => "discovery failed",
         _ => "authorization failed",
     }
+}
+
+/// The token of an enterprise-managed sign-in: the identity provider exchanges the user's ID
+/// token for an identity assertion, which the server's authorization server (`metadata`)
+/// exchanges for a token bound to `url`.
+async fn enterprise_token(
+    settings: &OAuth,
+    login: &EnterpriseLogin,
+    url: &str,
+    metadata: &AuthorizationMetadata,
+) -> std::result::Result<StoredCredentials, String> {
+    use rmcp::transport::auth::enterprise::{
+        EmaAuthorizationServer, EmaClientAuthentication, EmaExchangeRequest,
+    };
+
+    let secret = |secret: &str| serde_json::from_value(serde_json::Value::from(secret));
+    let client_id = settings.client_id.clone().unwrap_or_default();
+    let client_secret = secret(settings.client_secret.as_deref().unwrap_or_default())
+        .map_err(|error| error.to_string())?;
+    let issuer = metadata
+        .issuer
+        .clone()
+        .ok_or("the authorization server's metadata names no issuer")?;
+    let identity_provider =
+        EmaAuthorizationServer::new(&login.issuer, &login.token_endpoint, &login.client_id);
+    let authorization_server =
+        EmaAuthorizationServer::new(issuer, &metadata.token_endpoint, &client_id)
+            .with_client_authentication(EmaClientAuthentication::ClientSecretBasic(client_secret));
+    let http = rmcp::transport::auth::default_oauth_http_client().map_err(|e| e.to_string())?;
+    let token = EmaExchangeRequest::new_with_id_token(
+        identity_provider,
+        authorization_server,
+        url,
+        &login.id_token,
+    )
+    .exchange(&http, &http)
+    .await
+    .map_err(|error| error.to_string())?;
+    let mut response = serde_json::json!({
+        "access_token": token.access_token.secret(),
+        "token_type": "bearer",
+    });
+    if let Some(expires_in) = token.expires_in {
+        response["expires_in"] = expires_in.as_secs().into();
+    }
+    let response: OAuthTokenResponse =
+        serde_json::from_value(response).map_err(|error| error.to_string())?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_secs())
+        .ok();
+    Ok(StoredCredentials::new(
+        client_id,
+        Some(response),
+        token.scopes.into_iter().collect(),
+        now,
+    ))
 }
 
 /// The error for a server that still refuses for want of scope.

@@ -45,6 +45,9 @@ pub(crate) enum Grant {
     AuthorizationCode,
     /// The client itself, with its id and secret (client credentials).
     ClientSecret,
+    /// The enterprise's identity provider vouches for the user (cross-app access): its ID
+    /// token is exchanged for an identity assertion (ID-JAG), and that for a token.
+    Enterprise(Box<EnterpriseLogin>),
     /// The client itself, with a JWT signed by its private key (RFC 7523).
     PrivateKeyJwt {
         /// The PEM private key.
@@ -71,6 +74,7 @@ impl std::fmt::Debug for OAuth {
                     Grant::AuthorizationCode => "authorization code",
                     Grant::ClientSecret => "client credentials",
                     Grant::PrivateKeyJwt { .. } => "client credentials (private key JWT)",
+                    Grant::Enterprise(_) => "enterprise-managed (identity assertion)",
                 },
             )
             .finish()
@@ -104,6 +108,34 @@ impl OAuth {
             client_id: Some(client_id.into()),
             client_secret: Some(client_secret.into()),
             grant: Grant::ClientSecret,
+            ..OAuth::default()
+        }
+    }
+
+    /// Enterprise-managed sign-in (cross-app access): the user is already signed in at the
+    /// enterprise's identity provider, whose ID token `login` carries. The ID token is
+    /// exchanged there for an identity assertion (ID-JAG) for this server's authorization
+    /// server, which exchanges it for a token. `client_id` and `client_secret` are this
+    /// client's registration at the server's authorization server; no [`SignIn`] step is
+    /// needed.
+    ///
+    /// ```
+    /// use mcp_dispatch::{EnterpriseLogin, OAuth, ServerConfig};
+    ///
+    /// let login = EnterpriseLogin::new("https://idp.example.com", "https://idp.example.com/token", "idp-app", "eyJ...");
+    /// let server = ServerConfig::http("https://mcp.example.com/mcp")
+    ///     .oauth(OAuth::enterprise("mcp-app", "s3cret", login));
+    /// assert!(!format!("{server:?}").contains("eyJ"));
+    /// ```
+    pub fn enterprise(
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+        login: EnterpriseLogin,
+    ) -> OAuth {
+        OAuth {
+            client_id: Some(client_id.into()),
+            client_secret: Some(client_secret.into()),
+            grant: Grant::Enterprise(Box::new(login)),
             ..OAuth::default()
         }
     }
@@ -162,6 +194,43 @@ impl OAuth {
     pub fn redirect_uri(mut self, redirect_uri: impl Into<String>) -> OAuth {
         self.redirect_uri = Some(redirect_uri.into());
         self
+    }
+}
+
+/// A user's sign-in at the enterprise's identity provider, for [`OAuth::enterprise`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct EnterpriseLogin {
+    pub(crate) issuer: String,
+    pub(crate) token_endpoint: String,
+    pub(crate) client_id: String,
+    pub(crate) id_token: String,
+}
+
+impl EnterpriseLogin {
+    /// The identity provider `issuer` with its `token_endpoint`, this client's `client_id`
+    /// there, and the user's `id_token` from it (which never appears in `Debug` output).
+    pub fn new(
+        issuer: impl Into<String>,
+        token_endpoint: impl Into<String>,
+        client_id: impl Into<String>,
+        id_token: impl Into<String>,
+    ) -> EnterpriseLogin {
+        EnterpriseLogin {
+            issuer: issuer.into(),
+            token_endpoint: token_endpoint.into(),
+            client_id: client_id.into(),
+            id_token: id_token.into(),
+        }
+    }
+}
+
+impl std::fmt::Debug for EnterpriseLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnterpriseLogin")
+            .field("issuer", &self.issuer)
+            .field("token_endpoint", &self.token_endpoint)
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
     }
 }
 
