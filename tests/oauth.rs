@@ -18,13 +18,22 @@ fn oauth_server() -> HttpServer {
 
 /// The server's counts of authorization requests and tokens issued.
 fn authorizations(client: &Client) -> (u64, u64) {
+    let (authorizations, tokens, _) = counts(client);
+    (authorizations, tokens)
+}
+
+/// The server's counts of authorization requests, tokens issued and refreshes.
+fn counts(client: &Client) -> (u64, u64, u64) {
     let counts = common::text(
         &client
             .call_tool_blocking("authorizations", json!({}))
             .unwrap(),
     );
-    let (authorizations, tokens) = counts.split_once(' ').expect("two counts");
-    (authorizations.parse().unwrap(), tokens.parse().unwrap())
+    let counts: Vec<u64> = counts
+        .split(' ')
+        .map(|count| count.parse().unwrap())
+        .collect();
+    (counts[0], counts[1], counts[2])
 }
 
 /// A sign-in step that approves at once, counting how often it was asked.
@@ -367,5 +376,31 @@ fn a_2025_03_26_server_that_is_its_own_authorization_server_is_signed_in_to() {
         .unwrap();
     assert_eq!(common::text(&echo), "old rules");
     assert_eq!(authorizations(&client), (1, 1));
+    client.close_blocking().unwrap();
+}
+
+#[test]
+fn an_expiring_token_is_refreshed_without_a_second_sign_in() {
+    // Tokens live 1 s; the client refreshes a token that is about to expire.
+    let server = HttpServer::start(
+        "127.0.0.1:0",
+        &[("MCP_TEST_OAUTH", "1"), ("MCP_TEST_OAUTH_EXPIRES_IN", "1")],
+    );
+    let asked = Arc::new(AtomicUsize::new(0));
+    let client = Client::builder(ServerConfig::http(server.url.as_str()).name("refreshing"))
+        .sign_in(counting_browser(asked.clone()))
+        .build();
+    client
+        .call_tool_blocking("echo", json!({"text": "first"}))
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let echo = client
+        .call_tool_blocking("echo", json!({"text": "after expiry"}))
+        .unwrap();
+    assert_eq!(common::text(&echo), "after expiry");
+    assert_eq!(asked.load(Ordering::SeqCst), 1, "no second sign-in");
+    let (authorizations, _, refreshes) = counts(&client);
+    assert_eq!(authorizations, 1);
+    assert!(refreshes >= 1, "the token was refreshed");
     client.close_blocking().unwrap();
 }

@@ -22,6 +22,8 @@ use sha2::Digest as _;
 pub static AUTHORIZATIONS: AtomicU64 = AtomicU64::new(0);
 /// Access tokens issued so far.
 pub static TOKENS: AtomicU64 = AtomicU64::new(0);
+/// Refresh-token grants answered so far.
+pub static REFRESHES: AtomicU64 = AtomicU64::new(0);
 /// Clients registered so far.
 static CLIENTS: AtomicU64 = AtomicU64::new(0);
 
@@ -174,6 +176,9 @@ pub async fn answer(
             if field("grant_type") == "client_credentials" {
                 return Ok(client_credentials(&parts_authorization, &form));
             }
+            if field("grant_type") == "refresh_token" {
+                return Ok(refresh(&field("refresh_token")));
+            }
             let pending = CODES
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -193,16 +198,7 @@ pub async fn answer(
                     serde_json::json!({"error": "invalid_grant", "error_description": "PKCE verifier mismatch"}),
                 ));
             }
-            let token = format!("token-{}", TOKENS.fetch_add(1, Ordering::SeqCst) + 1);
-            ISSUED
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .get_or_insert_with(HashMap::new)
-                .insert(token.clone(), scope.clone());
-            Ok(json(
-                http::StatusCode::OK,
-                serde_json::json!({"access_token": token, "token_type": "Bearer", "expires_in": 3600, "scope": scope}),
-            ))
+            Ok(issue(scope))
         }
         _ => {
             let presented = request
@@ -257,6 +253,47 @@ pub async fn answer(
             Err(http::Request::from_parts(parts, body))
         }
     }
+}
+
+/// Seconds a token lives: `MCP_TEST_OAUTH_EXPIRES_IN`, or an hour.
+fn expires_in() -> u64 {
+    std::env::var("MCP_TEST_OAUTH_EXPIRES_IN")
+        .ok()
+        .and_then(|seconds| seconds.parse().ok())
+        .unwrap_or(3600)
+}
+
+/// A new access token with `scope`, and a refresh token for it.
+fn issue(scope: String) -> http::Response<super::HttpBody> {
+    let token = format!("token-{}", TOKENS.fetch_add(1, Ordering::SeqCst) + 1);
+    let refresh_token = format!("refresh-{scope}");
+    ISSUED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .get_or_insert_with(HashMap::new)
+        .insert(token.clone(), scope.clone());
+    json(
+        http::StatusCode::OK,
+        serde_json::json!({
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_in": expires_in(),
+            "refresh_token": refresh_token,
+            "scope": scope,
+        }),
+    )
+}
+
+/// A new access token for a refresh token this server issued.
+fn refresh(refresh_token: &str) -> http::Response<super::HttpBody> {
+    let Some(scope) = refresh_token.strip_prefix("refresh-") else {
+        return json(
+            http::StatusCode::BAD_REQUEST,
+            serde_json::json!({"error": "invalid_grant"}),
+        );
+    };
+    REFRESHES.fetch_add(1, Ordering::SeqCst);
+    issue(scope.to_owned())
 }
 
 /// The one machine client this server knows, for the client credentials grant.

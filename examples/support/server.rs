@@ -470,15 +470,17 @@ impl TestServer {
     }
 
     #[tool(
-        description = "In OAuth mode: how many authorization requests and tokens the server's \
-                       authorization server has answered, as \"authorizations tokens\".",
+        description = "In OAuth mode: how many authorization requests, tokens and refreshes \
+                       the server's authorization server has answered, as \
+                       \"authorizations tokens refreshes\".",
         annotations(read_only_hint = true)
     )]
     fn authorizations(&self) -> String {
         format!(
-            "{} {}",
+            "{} {} {}",
             oauth::AUTHORIZATIONS.load(Ordering::SeqCst),
-            oauth::TOKENS.load(Ordering::SeqCst)
+            oauth::TOKENS.load(Ordering::SeqCst),
+            oauth::REFRESHES.load(Ordering::SeqCst)
         )
     }
 
