@@ -69,6 +69,13 @@ impl Authorization {
         }
     }
 
+    /// The right to sign in, one caller at a time; `None` if a sign-in or step-up completed
+    /// since `seen`, so that the caller only has to try again with the new token.
+    async fn exclusive(&self, seen: u64) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        let flight = self.flight.lock().await;
+        (self.generation() == seen).then_some(flight)
+    }
+
     /// How many sign-ins and step-ups have completed.
     pub(crate) fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
@@ -95,10 +102,9 @@ impl Authorization {
         scope: Option<&str>,
         seen: u64,
     ) -> Result<()> {
-        let _flight = self.flight.lock().await;
-        if self.generation() != seen {
+        let Some(_flight) = self.exclusive(seen).await else {
             return Ok(());
-        }
+        };
         let shown_url = crate::config::redact_url(url);
         let failed = |error: AuthError| refused(server, &shown_url, &error);
         let Some(client) = lock(&self.client).clone() else {
@@ -187,10 +193,9 @@ impl Authorization {
         challenge: &str,
         seen: u64,
     ) -> Result<()> {
-        let _flight = self.flight.lock().await;
-        if self.generation() != seen {
+        let Some(_flight) = self.exclusive(seen).await else {
             return Ok(());
-        }
+        };
         let shown_url = crate::config::redact_url(url);
         let failed = |error: AuthError| refused(server, &shown_url, &error);
         let mut manager = AuthorizationManager::new(url).await.map_err(failed)?;
