@@ -206,17 +206,27 @@ impl Authorization {
                 error: "bad client credentials".to_owned(),
                 description: Some(message),
             })?;
-        let metadata = match manager
-            .resolve_metadata_from_challenge(Some(challenge))
-            .await
-        {
-            Ok(resolution) => resolution.metadata,
-            Err(error @ AuthError::AuthorizationServerMismatch { .. }) => {
-                own_metadata(url, challenge)
-                    .await
-                    .ok_or_else(|| failed(error))?
-            }
-            Err(error) => return Err(failed(error)),
+        let metadata = match &settings.authorization_server_metadata_url {
+            Some(configured) => configured_metadata(configured).await.map_err(|error| {
+                Error::AuthorizationFailed {
+                    server: server.to_owned(),
+                    url: shown_url.clone(),
+                    error: "discovery failed".to_owned(),
+                    description: Some(error),
+                }
+            })?,
+            None => match manager
+                .resolve_metadata_from_challenge(Some(challenge))
+                .await
+            {
+                Ok(resolution) => resolution.metadata,
+                Err(error @ AuthError::AuthorizationServerMismatch { .. }) => {
+                    own_metadata(url, challenge)
+                        .await
+                        .ok_or_else(|| failed(error))?
+                }
+                Err(error) => return Err(failed(error)),
+            },
         };
         if let Some(insecure) = insecure_endpoint(&metadata) {
             return Err(Error::AuthorizationFailed {
@@ -356,6 +366,33 @@ fn machine_credentials(
             resource,
         },
     }))
+}
+
+/// The authorization server metadata at the `configured` URL, which must be https or on
+/// loopback.
+async fn configured_metadata(
+    configured: &str,
+) -> std::result::Result<AuthorizationMetadata, String> {
+    if !is_secure(configured) {
+        return Err(format!(
+            "{configured} is neither https nor on this machine (loopback)"
+        ));
+    }
+    let answer = http_client()
+        .get(configured)
+        .header(reqwest::header::ACCEPT, "application/json")
+        .send()
+        .await
+        .map_err(|error| format!("cannot fetch {configured}: {error}"))?;
+    if !answer.status().is_success() {
+        return Err(format!("{configured} answered {}", answer.status()));
+    }
+    let body = answer
+        .bytes()
+        .await
+        .map_err(|error| format!("cannot read {configured}: {error}"))?;
+    serde_json::from_slice(&body)
+        .map_err(|error| format!("{configured} is not authorization server metadata: {error}"))
 }
 
 /// The metadata of a server that is its own authorization server, as the 2025-03-26 protocol

@@ -34,6 +34,7 @@ pub struct OAuth {
     pub(crate) client_metadata_url: Option<String>,
     pub(crate) scopes: Option<Vec<String>>,
     pub(crate) redirect_uri: Option<String>,
+    pub(crate) authorization_server_metadata_url: Option<String>,
     pub(crate) grant: Grant,
 }
 
@@ -68,6 +69,10 @@ impl std::fmt::Debug for OAuth {
             .field("client_metadata_url", &self.client_metadata_url)
             .field("scopes", &self.scopes)
             .field("redirect_uri", &self.redirect_uri)
+            .field(
+                "authorization_server_metadata_url",
+                &self.authorization_server_metadata_url,
+            )
             .field(
                 "grant",
                 &match &self.grant {
@@ -193,6 +198,14 @@ impl OAuth {
     /// The redirect URI to register and send, instead of the [`SignIn`]'s.
     pub fn redirect_uri(mut self, redirect_uri: impl Into<String>) -> OAuth {
         self.redirect_uri = Some(redirect_uri.into());
+        self
+    }
+
+    /// The URL of the authorization server's metadata (RFC 8414 or OpenID configuration),
+    /// used instead of discovering it from the server. Like every endpoint it names, it must
+    /// be https or on this machine (loopback).
+    pub fn authorization_server_metadata_url(mut self, url: impl Into<String>) -> OAuth {
+        self.authorization_server_metadata_url = Some(url.into());
         self
     }
 }
