@@ -16,7 +16,7 @@ use crate::handlers::Handlers;
 use crate::inner::Inner;
 use crate::jobs::{Jobs, Target};
 use crate::notify::{Bus, ProgressRoutes};
-use crate::oauth::SignIn;
+use crate::oauth::{CredentialStore, SignIn};
 use crate::options::Retry;
 use crate::runtime::Runtime;
 use crate::single_flight::SingleFlight;
@@ -55,6 +55,7 @@ pub struct ClientBuilder {
     hub_bus: Option<Arc<Bus>>,
     sign_in: Option<Arc<dyn SignIn>>,
     sign_in_timeout: Duration,
+    credential_store: Option<Arc<dyn CredentialStore>>,
 }
 
 impl std::fmt::Debug for ClientBuilder {
@@ -83,6 +84,7 @@ impl ClientBuilder {
             hub_bus: None,
             sign_in: None,
             sign_in_timeout: DEFAULT_SIGN_IN_TIMEOUT,
+            credential_store: None,
         }
     }
 
@@ -172,6 +174,24 @@ impl ClientBuilder {
         self
     }
 
+    /// Where sign-ins are kept between runs (see [`CredentialStore`]), under the server's
+    /// name: a sign-in is saved there, with each refreshed token, and the next client
+    /// for the same server and URL starts with it instead of asking the user again. Without
+    /// one, a sign-in lasts as long as the client.
+    ///
+    /// ```
+    /// use mcp_dispatch::{Client, FileCredentialStore, ServerConfig};
+    ///
+    /// let client = Client::builder(ServerConfig::http("https://mcp.example.com/mcp"))
+    ///     .credential_store(FileCredentialStore::new("/home/me/.config/my-app/sign-ins"))
+    ///     .build();
+    /// # drop(client);
+    /// ```
+    pub fn credential_store(mut self, store: impl CredentialStore) -> ClientBuilder {
+        self.credential_store = Some(Arc::new(store));
+        self
+    }
+
     /// When a call whose session died mid-flight is retried. Default: [`Retry::IfSafe`].
     pub fn retry(mut self, retry: Retry) -> ClientBuilder {
         self.retry = retry;
@@ -239,7 +259,11 @@ impl ClientBuilder {
             tools: Arc::new(ToolCache::new(abandoned.clone())),
             starting: Mutex::new(None),
             #[cfg(feature = "http")]
-            authorization: crate::oauth::Authorization::new(self.sign_in, self.sign_in_timeout),
+            authorization: crate::oauth::Authorization::new(
+                self.sign_in,
+                self.sign_in_timeout,
+                self.credential_store,
+            ),
         });
         let inner = Arc::new(Inner {
             name,

@@ -207,7 +207,11 @@ async fn start_http(
         StreamableHttpClientTransportConfig::with_uri(config.url.as_str()).custom_headers(headers);
     // Requests go through the client that adds (and refreshes) the token once there is one.
     let seen = hooks.authorization.generation();
-    let served = match hooks.authorization.client(&config.url).await {
+    let served = match hooks
+        .authorization
+        .client(server, &config.url, &config.oauth)
+        .await
+    {
         Some(client) => {
             let transport = StreamableHttpClientTransport::with_client(client, transport);
             rmcp::serve_client(handler, transport).await

@@ -14,7 +14,7 @@ use crate::handlers::Handlers;
 use crate::hub::Hub;
 use crate::jobs::Target;
 use crate::names::is_valid_separator;
-use crate::oauth::{SignIn, SignInRequest};
+use crate::oauth::{CredentialStore, SignIn, SignInRequest};
 use crate::options::Retry;
 use crate::tool_filter::ToolFilter;
 
@@ -35,6 +35,7 @@ pub(crate) struct Defaults {
     pub(crate) retry: Retry,
     pub(crate) handlers: Handlers,
     pub(crate) sign_in: Option<Arc<dyn SignIn>>,
+    pub(crate) credential_store: Option<Arc<dyn CredentialStore>>,
 }
 
 impl Defaults {
@@ -53,6 +54,10 @@ impl Defaults {
         };
         let builder = match &self.sign_in {
             Some(sign_in) => builder.sign_in(SharedSignIn(sign_in.clone())),
+            None => builder,
+        };
+        let builder = match &self.credential_store {
+            Some(store) => builder.credential_store(store.clone()),
             None => builder,
         };
         builder.target(self.target.clone())
@@ -148,6 +153,7 @@ impl HubBuilder {
                 retry: Retry::default(),
                 handlers: Handlers::default(),
                 sign_in: None,
+                credential_store: None,
             },
             servers: Vec::new(),
             filters: BTreeMap::new(),
@@ -229,6 +235,13 @@ impl HubBuilder {
     /// own, with the [`OAuth`](crate::OAuth) settings of its [`ServerConfig`].
     pub fn sign_in(mut self, sign_in: impl SignIn) -> HubBuilder {
         self.defaults.sign_in = Some(Arc::new(sign_in));
+        self
+    }
+
+    /// Where every server's sign-in is kept between runs, under the server's name (see
+    /// [`ClientBuilder::credential_store`](crate::ClientBuilder::credential_store)).
+    pub fn credential_store(mut self, store: impl CredentialStore) -> HubBuilder {
+        self.defaults.credential_store = Some(Arc::new(store));
         self
     }
 

@@ -217,7 +217,10 @@ pub use hub_builder::HubBuilder;
 pub use hub_tool::{HubTool, HubTools};
 pub use names::{ToolNames, is_valid_tool_name};
 pub use notify::{Notification, Notifications, Progress};
-pub use oauth::{DEFAULT_REDIRECT_URI, EnterpriseLogin, OAuth, SignIn, SignInRequest};
+pub use oauth::{
+    CredentialStore, DEFAULT_REDIRECT_URI, EnterpriseLogin, FileCredentialStore, OAuth, SignIn,
+    SignInRequest,
+};
 pub use options::{CallOptions, Retry, Stats};
 pub use text::ResultText;
 pub use tool_filter::ToolFilter;

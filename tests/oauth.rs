@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use common::HttpServer;
 use common::browser::follow_redirect;
-use mcp_dispatch::{Client, Error, Job, ServerConfig, SignInRequest};
+use mcp_dispatch::{
+    Client, CredentialStore as _, Error, FileCredentialStore, Job, ServerConfig, SignInRequest,
+};
 use serde_json::json;
 
 fn oauth_server() -> HttpServer {
@@ -402,5 +404,182 @@ fn an_expiring_token_is_refreshed_without_a_second_sign_in() {
     let (authorizations, _, refreshes) = counts(&client);
     assert_eq!(authorizations, 1);
     assert!(refreshes >= 1, "the token was refreshed");
+    client.close_blocking().unwrap();
+}
+
+/// An empty folder of this test's own for a credential store (which creates it).
+fn store_folder(test: &str) -> std::path::PathBuf {
+    let folder = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("sign-ins-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&folder);
+    folder
+}
+
+#[cfg(unix)]
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn a_kept_sign_in_is_used_by_the_next_client_and_written_for_its_owner_only() {
+    let server = oauth_server();
+    let folder = store_folder("kept");
+    let config = || ServerConfig::http(server.url.as_str()).name("kept");
+    let asked = Arc::new(AtomicUsize::new(0));
+    let first = Client::builder(config())
+        .sign_in(counting_browser(asked.clone()))
+        .credential_store(FileCredentialStore::new(&folder))
+        .build();
+    first
+        .call_tool_blocking("echo", json!({"text": "signed in"}))
+        .unwrap();
+    first.close_blocking().unwrap();
+
+    let store = FileCredentialStore::new(&folder);
+    let kept = store.path("kept");
+    let files: Vec<_> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    assert_eq!(files, [kept.clone()], "one file, no temporary left behind");
+    #[cfg(unix)]
+    {
+        assert_eq!(mode(&kept), 0o600, "the file is its owner's only");
+        assert_eq!(mode(&folder), 0o700, "so is the folder");
+    }
+    let text = std::fs::read_to_string(&kept).unwrap();
+    assert!(
+        text.contains(&server.url),
+        "the record names its server: {text}"
+    );
+
+    // The next run of the program: a new client with no sign-in step at all.
+    let second = Client::builder(config())
+        .credential_store(FileCredentialStore::new(&folder))
+        .build();
+    let echo = second
+        .call_tool_blocking("echo", json!({"text": "no second sign-in"}))
+        .expect("the kept token is used");
+    assert_eq!(common::text(&echo), "no second sign-in");
+    assert_eq!(asked.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        authorizations(&second),
+        (1, 1),
+        "one authorization, one token"
+    );
+    second.close_blocking().unwrap();
+
+    // A kept sign-in for another URL is not sent there.
+    let elsewhere = oauth_server();
+    let other = Client::builder(ServerConfig::http(elsewhere.url.as_str()).name("kept"))
+        .credential_store(FileCredentialStore::new(&folder))
+        .build();
+    let error = other
+        .call_tool_blocking("echo", json!({"text": "x"}))
+        .unwrap_err();
+    assert!(
+        matches!(&error, Error::AuthorizationRequired { server, .. } if server == "kept"),
+        "{error:?}"
+    );
+    other.close_blocking().unwrap();
+
+    // Signing out forgets it.
+    store.remove("kept").unwrap();
+    assert!(!kept.exists());
+    let third = Client::builder(config())
+        .credential_store(FileCredentialStore::new(&folder))
+        .build();
+    let error = third
+        .call_tool_blocking("echo", json!({"text": "x"}))
+        .unwrap_err();
+    assert!(
+        matches!(&error, Error::AuthorizationRequired { .. }),
+        "{error:?}"
+    );
+    third.close_blocking().unwrap();
+}
+
+#[test]
+fn a_kept_token_that_expired_is_refreshed_by_the_next_client() {
+    let server = HttpServer::start(
+        "127.0.0.1:0",
+        &[("MCP_TEST_OAUTH", "1"), ("MCP_TEST_OAUTH_EXPIRES_IN", "1")],
+    );
+    let folder = store_folder("expired");
+    let config = || ServerConfig::http(server.url.as_str()).name("expired");
+    let first = Client::builder(config())
+        .sign_in(follow_redirect)
+        .credential_store(FileCredentialStore::new(&folder))
+        .build();
+    first
+        .call_tool_blocking("echo", json!({"text": "signed in"}))
+        .unwrap();
+    first.close_blocking().unwrap();
+    let path = FileCredentialStore::new(&folder).path("expired");
+    let before = std::fs::read_to_string(&path).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+
+    let second = Client::builder(config())
+        .credential_store(FileCredentialStore::new(&folder))
+        .build();
+    let echo = second
+        .call_tool_blocking("echo", json!({"text": "refreshed"}))
+        .expect("the expired token is refreshed, with no sign-in step");
+    assert_eq!(common::text(&echo), "refreshed");
+    let (authorizations, _, refreshes) = counts(&second);
+    assert_eq!(authorizations, 1);
+    assert!(refreshes >= 1, "refreshed {refreshes} times");
+    second.close_blocking().unwrap();
+    let after = std::fs::read_to_string(&path).unwrap();
+    assert_ne!(before, after, "the refreshed token is kept");
+}
+
+#[test]
+fn a_revoked_token_needs_a_new_sign_in_and_without_a_step_is_a_typed_error() {
+    let server = oauth_server();
+    let folder = store_folder("revoked");
+    let config = || ServerConfig::http(server.url.as_str()).name("revoked");
+    let asked = Arc::new(AtomicUsize::new(0));
+    let client = Client::builder(config())
+        .sign_in(counting_browser(asked.clone()))
+        .credential_store(FileCredentialStore::new(&folder))
+        .build();
+    client
+        .call_tool_blocking("echo", json!({"text": "signed in"}))
+        .unwrap();
+    client
+        .call_tool_blocking("revoke_tokens", json!({}))
+        .unwrap();
+
+    // A client with the revoked sign-in and no way to ask the user: the access token is
+    // refused, the refresh token too, and the error says where to sign in.
+    let stranded = Client::builder(config())
+        .credential_store(FileCredentialStore::new(&folder))
+        .build();
+    let error = stranded
+        .call_tool_blocking("echo", json!({"text": "x"}))
+        .unwrap_err();
+    match &error {
+        Error::AuthorizationRequired {
+            server: name,
+            authorization_url,
+            ..
+        } => {
+            assert_eq!(name, "revoked");
+            assert!(authorization_url.contains("code_challenge_method=S256"));
+        }
+        other => panic!("expected AuthorizationRequired, got {other:?}"),
+    }
+    stranded.close_blocking().unwrap();
+
+    // The client with a sign-in step signs in again, once, and the call goes through.
+    let echo = client
+        .call_tool_blocking("echo", json!({"text": "signed in again"}))
+        .expect("a new sign-in");
+    assert_eq!(common::text(&echo), "signed in again");
+    assert_eq!(asked.load(Ordering::SeqCst), 2);
+    assert_eq!(authorizations(&client).0, 2);
+    assert_eq!(client.stats().connects, 1, "the session is kept");
     client.close_blocking().unwrap();
 }

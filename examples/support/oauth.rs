@@ -32,6 +32,19 @@ static CODES: Mutex<Option<HashMap<String, (String, String)>>> = Mutex::new(None
 /// Tokens issued, with their scope.
 static ISSUED: Mutex<Option<HashMap<String, String>>> = Mutex::new(None);
 
+/// Bumped by each revocation: refresh tokens name the epoch they were issued in.
+static EPOCH: AtomicU64 = AtomicU64::new(0);
+
+/// Revokes every token issued so far: access tokens and refresh tokens alike.
+pub fn revoke() {
+    EPOCH.fetch_add(1, Ordering::SeqCst);
+    ISSUED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .get_or_insert_with(HashMap::new)
+        .clear();
+}
+
 /// The scopes this authorization server can grant.
 const GRANTABLE: [&str; 2] = ["mcp", "admin"];
 
@@ -207,6 +220,7 @@ pub async fn answer(
                 .and_then(|value| value.to_str().ok())
                 .and_then(|value| value.strip_prefix("Bearer "))
                 .map(str::to_owned);
+            let presented_one = presented.is_some();
             let scope = presented.and_then(|token| {
                 ISSUED
                     .lock()
@@ -219,6 +233,11 @@ pub async fn answer(
             let Some(scope) = scope else {
                 let challenge = if legacy() {
                     "Bearer".to_owned()
+                } else if presented_one {
+                    format!(
+                        "Bearer error=\"invalid_token\", resource_metadata=\"{metadata}\", \
+                         scope=\"mcp\""
+                    )
                 } else {
                     format!("Bearer resource_metadata=\"{metadata}\", scope=\"mcp\"")
                 };
@@ -266,7 +285,7 @@ fn expires_in() -> u64 {
 /// A new access token with `scope`, and a refresh token for it.
 fn issue(scope: String) -> http::Response<super::HttpBody> {
     let token = format!("token-{}", TOKENS.fetch_add(1, Ordering::SeqCst) + 1);
-    let refresh_token = format!("refresh-{scope}");
+    let refresh_token = format!("refresh-{}-{scope}", EPOCH.load(Ordering::SeqCst));
     ISSUED
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -286,7 +305,8 @@ fn issue(scope: String) -> http::Response<super::HttpBody> {
 
 /// A new access token for a refresh token this server issued.
 fn refresh(refresh_token: &str) -> http::Response<super::HttpBody> {
-    let Some(scope) = refresh_token.strip_prefix("refresh-") else {
+    let epoch = format!("refresh-{}-", EPOCH.load(Ordering::SeqCst));
+    let Some(scope) = refresh_token.strip_prefix(&epoch) else {
         return json(
             http::StatusCode::BAD_REQUEST,
             serde_json::json!({"error": "invalid_grant"}),

@@ -485,6 +485,15 @@ impl TestServer {
     }
 
     #[tool(
+        description = "In OAuth mode: revokes every access and refresh token issued so far; \
+                          later requests with them are refused with 401 `invalid_token`."
+    )]
+    fn revoke_tokens(&self) -> String {
+        oauth::revoke();
+        "revoked".to_owned()
+    }
+
+    #[tool(
         description = "Waits until n gather calls have arrived at this server since it started \
                        (counting this one), then returns \"gathered {n}\". n calls made at \
                        once all return only if the server ran them at the same time."

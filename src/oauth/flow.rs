@@ -8,11 +8,15 @@ use std::time::Duration;
 use rmcp::transport::AuthClient;
 use rmcp::transport::auth::{
     AuthError, AuthorizationCallback, AuthorizationManager, AuthorizationMetadata,
-    AuthorizationRequest, AuthorizationSession, ClientCredentialsConfig, CredentialStore,
-    InMemoryCredentialStore, JwtSigningAlgorithm, OAuthTokenResponse, StoredCredentials,
+    AuthorizationRequest, AuthorizationSession, ClientCredentialsConfig, CredentialStore as _,
+    InMemoryCredentialStore, JwtSigningAlgorithm, OAuthClientConfig, OAuthTokenResponse,
+    StoredCredentials,
 };
 
-use super::{DEFAULT_REDIRECT_URI, EnterpriseLogin, Grant, OAuth, SignIn, SignInRequest};
+use super::{
+    CredentialStore, DEFAULT_REDIRECT_URI, EnterpriseLogin, Grant, Kept, OAuth, SignIn,
+    SignInRequest,
+};
 use crate::error::{Error, Result};
 use crate::sync::lock;
 
@@ -30,6 +34,10 @@ pub(crate) struct Authorization {
     flight: tokio::sync::Mutex<()>,
     /// The redirect URI of the last sign-in, which a step-up must use again.
     redirect_uri: Mutex<Option<String>>,
+    /// Where sign-ins are kept between runs, if anywhere.
+    store: Option<Arc<dyn CredentialStore>>,
+    /// This server's sign-in in `store`, once the first session has looked for it.
+    kept: Mutex<Option<Kept>>,
 }
 
 /// What a server's 401 or 403 asks for.
@@ -58,7 +66,11 @@ impl Challenge {
 }
 
 impl Authorization {
-    pub(crate) fn new(sign_in: Option<Arc<dyn SignIn>>, timeout: Duration) -> Authorization {
+    pub(crate) fn new(
+        sign_in: Option<Arc<dyn SignIn>>,
+        timeout: Duration,
+        store: Option<Arc<dyn CredentialStore>>,
+    ) -> Authorization {
         Authorization {
             sign_in,
             timeout,
@@ -66,7 +78,19 @@ impl Authorization {
             generation: AtomicU64::new(0),
             flight: tokio::sync::Mutex::new(()),
             redirect_uri: Mutex::new(None),
+            store,
+            kept: Mutex::new(None),
         }
+    }
+
+    /// `server`'s sign-in in the host's store, if it has one.
+    fn kept(&self, server: &str, url: &str) -> Option<Kept> {
+        let store = self.store.clone()?;
+        Some(
+            lock(&self.kept)
+                .get_or_insert_with(|| Kept::new(server, url, store))
+                .clone(),
+        )
     }
 
     /// The right to sign in, one caller at a time; `None` if a sign-in or step-up completed
@@ -81,15 +105,71 @@ impl Authorization {
         self.generation.load(Ordering::Acquire)
     }
 
-    /// The HTTP client for `url`'s sessions, made on first use. Must run inside the library's
-    /// tokio context.
-    pub(crate) async fn client(&self, url: &str) -> Option<AuthClient<reqwest::Client>> {
+    /// The HTTP client for `url`'s sessions, made on first use, with the token kept from an
+    /// earlier run if the host's store has one. Must run inside the library's tokio context.
+    pub(crate) async fn client(
+        &self,
+        server: &str,
+        url: &str,
+        settings: &OAuth,
+    ) -> Option<AuthClient<reqwest::Client>> {
         if let Some(client) = lock(&self.client).clone() {
             return Some(client);
         }
-        let manager = AuthorizationManager::new(url).await.ok()?;
+        let mut manager = AuthorizationManager::new(url).await.ok()?;
+        if let Some(kept) = self.kept(server, url) {
+            self.restore(server, &kept, &mut manager, settings).await;
+            manager.set_credential_store(kept);
+        }
         let client = AuthClient::new(http_client(), manager);
         Some(lock(&self.client).get_or_insert(client).clone())
+    }
+
+    /// Sets `manager` up with the sign-in `kept` from an earlier run, so that its token is
+    /// sent, and refreshed when it expires, with no discovery. A sign-in for another client
+    /// id than `settings` names is not used.
+    async fn restore(
+        &self,
+        server: &str,
+        kept: &Kept,
+        manager: &mut AuthorizationManager,
+        settings: &OAuth,
+    ) {
+        let Some(record) = kept.restore().await else {
+            return;
+        };
+        let client_id = record.credentials.client_id.clone();
+        if settings
+            .client_id
+            .as_ref()
+            .is_some_and(|wanted| *wanted != client_id)
+        {
+            log::info!(
+                "mcp-dispatch: server `{server}`: kept sign-in is for another client id, not used"
+            );
+            return;
+        }
+        let Some(metadata) = record.metadata else {
+            return;
+        };
+        manager.set_metadata(metadata);
+        let redirect_uri = record
+            .redirect_uri
+            .unwrap_or_else(|| DEFAULT_REDIRECT_URI.to_owned());
+        let mut config = OAuthClientConfig::new(client_id, redirect_uri.clone());
+        if let Some(secret) = &settings.client_secret {
+            config = config.with_client_secret(secret.clone());
+        }
+        match manager.configure_client(config) {
+            Ok(()) => {
+                *lock(&self.redirect_uri) = Some(redirect_uri);
+                log::info!("mcp-dispatch: server `{server}`: using the kept sign-in");
+            }
+            Err(error) => log::warn!(
+                "mcp-dispatch: server `{server}`: kept sign-in not used: {}",
+                crate::error::error_chain(&error)
+            ),
+        }
     }
 
     /// Steps up to `scope` after a 403 `insufficient_scope`, unless a sign-in or step-up
@@ -196,9 +276,13 @@ impl Authorization {
         let Some(_flight) = self.exclusive(seen).await else {
             return Ok(());
         };
+        if self.refreshed(server).await {
+            return Ok(());
+        }
         let shown_url = crate::config::redact_url(url);
         let failed = |error: AuthError| refused(server, &shown_url, &error);
         let mut manager = AuthorizationManager::new(url).await.map_err(failed)?;
+        let kept = self.kept(server, url);
         let machine =
             machine_credentials(settings, url).map_err(|message| Error::AuthorizationFailed {
                 server: server.to_owned(),
@@ -247,14 +331,35 @@ impl Authorization {
                     error: "identity assertion refused".to_owned(),
                     description: Some(error),
                 })?;
-            let store = InMemoryCredentialStore::new();
-            store.save(token).await.map_err(failed)?;
-            manager.set_credential_store(store);
+            match kept {
+                Some(kept) => {
+                    kept.set_context(None, Some(metadata.clone()));
+                    kept.save(token).await.map_err(failed)?;
+                    manager.set_credential_store(kept);
+                }
+                None => {
+                    let store = InMemoryCredentialStore::new();
+                    store.save(token).await.map_err(failed)?;
+                    manager.set_credential_store(store);
+                }
+            }
             manager.set_metadata(metadata);
             let client_id = settings.client_id.clone().unwrap_or_default();
             manager.configure_client_id(&client_id).map_err(failed)?;
             log::info!("mcp-dispatch: server `{server}`: signed in with an identity assertion");
             return self.authorized(manager).await;
+        }
+        // Asked once: a loopback sign-in step binds its port for it.
+        let redirect_uri = machine.is_none().then(|| {
+            settings
+                .redirect_uri
+                .clone()
+                .or_else(|| self.sign_in.as_ref().map(|sign_in| sign_in.redirect_uri()))
+                .unwrap_or_else(|| DEFAULT_REDIRECT_URI.to_owned())
+        });
+        if let Some(kept) = kept {
+            kept.set_context(redirect_uri.clone(), Some(metadata.clone()));
+            manager.set_credential_store(kept);
         }
         manager.set_metadata(metadata);
         if let Some(credentials) = machine {
@@ -271,11 +376,7 @@ impl Authorization {
             log::info!("mcp-dispatch: server `{server}`: signed in with client credentials");
             return self.authorized(manager).await;
         }
-        let redirect_uri = settings
-            .redirect_uri
-            .clone()
-            .or_else(|| self.sign_in.as_ref().map(|sign_in| sign_in.redirect_uri()))
-            .unwrap_or_else(|| DEFAULT_REDIRECT_URI.to_owned());
+        let redirect_uri = redirect_uri.unwrap_or_else(|| DEFAULT_REDIRECT_URI.to_owned());
         let mut request = AuthorizationRequest::new(redirect_uri.clone())
             .with_client_name("mcp-dispatch")
             .with_challenge(challenge);
@@ -310,6 +411,32 @@ impl Authorization {
         log::info!("mcp-dispatch: server `{server}`: signed in");
         *lock(&self.redirect_uri) = Some(redirect_uri);
         self.authorized(session.auth_manager).await
+    }
+
+    /// Whether the token that was refused could be refreshed, which spares the user a
+    /// sign-in: the server may have revoked the access token but not the refresh token.
+    async fn refreshed(&self, server: &str) -> bool {
+        let Some(client) = lock(&self.client).clone() else {
+            return false;
+        };
+        let manager = client.auth_manager.lock().await;
+        match manager.refresh_token().await {
+            Ok(_) => {
+                log::info!("mcp-dispatch: server `{server}`: token refused, refreshed it");
+                self.generation.fetch_add(1, Ordering::AcqRel);
+                true
+            }
+            // No token, no refresh token, or no client yet: nothing to refresh.
+            Err(AuthError::AuthorizationRequired | AuthError::InternalError(_)) => false,
+            Err(error) => {
+                log::info!(
+                    "mcp-dispatch: server `{server}`: token refused and not refreshed ({}); \
+                     signing in again",
+                    crate::error::error_chain(&error)
+                );
+                false
+            }
+        }
     }
 
     /// Makes `manager`, which holds a token, the one every session's requests go through.

@@ -3,9 +3,13 @@
 
 #[cfg(feature = "http")]
 mod flow;
+mod store;
 
 #[cfg(feature = "http")]
 pub(crate) use flow::{Authorization, Challenge, insufficient};
+#[cfg(feature = "http")]
+pub(crate) use store::Kept;
+pub use store::{CredentialStore, FileCredentialStore};
 
 /// The redirect URI used when neither the server's [`OAuth`] settings nor the [`SignIn`]
 /// name one.
