@@ -442,7 +442,11 @@ fn a_kept_sign_in_is_used_by_the_next_client_and_written_for_its_owner_only() {
         .unwrap()
         .map(|entry| entry.unwrap().path())
         .collect();
-    assert_eq!(files, [kept.clone()], "one file, no temporary left behind");
+    assert_eq!(
+        files,
+        std::slice::from_ref(&kept),
+        "one file, no temporary left behind"
+    );
     #[cfg(unix)]
     {
         assert_eq!(mode(&kept), 0o600, "the file is its owner's only");
