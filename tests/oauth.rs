@@ -587,3 +587,30 @@ fn a_revoked_token_needs_a_new_sign_in_and_without_a_step_is_a_typed_error() {
     assert_eq!(client.stats().connects, 1, "the session is kept");
     client.close_blocking().unwrap();
 }
+
+#[test]
+fn a_refused_token_is_refreshed_once_before_asking_the_user() {
+    let server = oauth_server();
+    let asked = Arc::new(AtomicUsize::new(0));
+    let client = Client::builder(ServerConfig::http(server.url.as_str()).name("refusing"))
+        .sign_in(counting_browser(asked.clone()))
+        .build();
+    client
+        .call_tool_blocking("echo", json!({"text": "signed in"}))
+        .unwrap();
+    client
+        .call_tool_blocking("revoke_tokens", json!({"access_only": true}))
+        .unwrap();
+    let echo = client
+        .call_tool_blocking("echo", json!({"text": "refreshed"}))
+        .expect("the refresh token still works");
+    assert_eq!(common::text(&echo), "refreshed");
+    assert_eq!(
+        asked.load(Ordering::SeqCst),
+        1,
+        "the user was not asked again"
+    );
+    let (authorizations, tokens, refreshes) = counts(&client);
+    assert_eq!((authorizations, tokens, refreshes), (1, 2, 1));
+    client.close_blocking().unwrap();
+}

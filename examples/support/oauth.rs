@@ -5,6 +5,9 @@
 //! (authorization code with PKCE S256, and client credentials for the client `machine` with
 //! the secret `s3cret`). Counters of what was asked are kept for tests.
 //!
+//! The `revoke_tokens` tool revokes tokens, after which a request with one gets 401
+//! `invalid_token`.
+//!
 //! With `MCP_TEST_OAUTH_CALL_SCOPE=S`, `tools/call` also needs the scope `S` in the token
 //! (else 403 `insufficient_scope` naming it), except the `authorizations` tool that reads the
 //! counters; the authorization server grants only `mcp` and
@@ -35,9 +38,11 @@ static ISSUED: Mutex<Option<HashMap<String, String>>> = Mutex::new(None);
 /// Bumped by each revocation: refresh tokens name the epoch they were issued in.
 static EPOCH: AtomicU64 = AtomicU64::new(0);
 
-/// Revokes every token issued so far: access tokens and refresh tokens alike.
-pub fn revoke() {
-    EPOCH.fetch_add(1, Ordering::SeqCst);
+/// Revokes every access token issued so far, and every refresh token unless `access_only`.
+pub fn revoke(access_only: bool) {
+    if !access_only {
+        EPOCH.fetch_add(1, Ordering::SeqCst);
+    }
     ISSUED
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())

@@ -210,6 +210,13 @@ struct SleepArgs {
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
+struct RevokeArgs {
+    /// Revoke only the access tokens, and leave the refresh tokens usable.
+    #[serde(default)]
+    access_only: bool,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 struct GatherArgs {
     /// How many calls to wait for, counting this one.
     n: u64,
@@ -485,11 +492,15 @@ impl TestServer {
     }
 
     #[tool(
-        description = "In OAuth mode: revokes every access and refresh token issued so far; \
-                          later requests with them are refused with 401 `invalid_token`."
+        description = "In OAuth mode: revokes every access token issued so far (later \
+                          requests with one are refused with 401 `invalid_token`), and every \
+                          refresh token unless access_only."
     )]
-    fn revoke_tokens(&self) -> String {
-        oauth::revoke();
+    fn revoke_tokens(
+        &self,
+        Parameters(RevokeArgs { access_only }): Parameters<RevokeArgs>,
+    ) -> String {
+        oauth::revoke(access_only);
         "revoked".to_owned()
     }
 
