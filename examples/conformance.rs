@@ -9,6 +9,7 @@ use mcp_dispatch::{Client, EnterpriseLogin, Handlers, OAuth, ServerConfig};
 use serde_json::{Map, Value, json};
 
 #[path = "support/browser.rs"]
+#[allow(dead_code, reason = "the test suite uses the rest")]
 mod browser;
 
 type Outcome = Result<(), String>;

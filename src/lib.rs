@@ -217,6 +217,8 @@ pub use hub_builder::HubBuilder;
 pub use hub_tool::{HubTool, HubTools};
 pub use names::{ToolNames, is_valid_tool_name};
 pub use notify::{Notification, Notifications, Progress};
+#[cfg(feature = "http")]
+pub use oauth::LoopbackSignIn;
 pub use oauth::{
     CredentialStore, DEFAULT_REDIRECT_URI, EnterpriseLogin, FileCredentialStore, OAuth, SignIn,
     SignInRequest,

@@ -3,14 +3,15 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::HttpServer;
 use common::browser::follow_redirect;
 use mcp_dispatch::{
-    Client, CredentialStore as _, Error, FileCredentialStore, Job, ServerConfig, SignInRequest,
+    Client, CredentialStore as _, Error, FileCredentialStore, Job, LoopbackSignIn, ServerConfig,
+    SignIn as _, SignInRequest,
 };
 use serde_json::json;
 
@@ -612,5 +613,149 @@ fn a_refused_token_is_refreshed_once_before_asking_the_user() {
     );
     let (authorizations, tokens, refreshes) = counts(&client);
     assert_eq!((authorizations, tokens, refreshes), (1, 2, 1));
+    client.close_blocking().unwrap();
+}
+
+/// The redirect URIs a [`loopback`] step was asked to wait on, each with the status line of
+/// the page its listener showed the browser.
+type Pages = Arc<Mutex<Vec<(String, String)>>>;
+
+/// A loopback sign-in step whose "user" approves in a browser of its own, started by `open`.
+fn loopback(pages: Pages) -> LoopbackSignIn {
+    LoopbackSignIn::new(move |request: &SignInRequest| {
+        let request = request.clone();
+        let pages = pages.clone();
+        std::thread::spawn(move || {
+            let page = common::browser::visit(&request).unwrap_or_else(|error| error);
+            pages
+                .lock()
+                .unwrap()
+                .push((request.redirect_uri.clone(), page));
+        });
+        Ok(())
+    })
+}
+
+/// The pages shown so far, once there is one (the browser thread may still be reading it).
+fn shown(pages: &Pages) -> Vec<(String, String)> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while pages.lock().unwrap().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    pages.lock().unwrap().clone()
+}
+
+#[test]
+fn the_loopback_step_takes_the_redirect_on_a_free_port_and_then_closes_it() {
+    let server = oauth_server();
+    let pages = Pages::default();
+    let client = Client::builder(ServerConfig::http(server.url.as_str()).name("loopback"))
+        .sign_in(loopback(pages.clone()))
+        .build();
+    let echo = client
+        .call_tool_blocking("echo", json!({"text": "via loopback"}))
+        .expect("signed in through the loopback listener");
+    assert_eq!(common::text(&echo), "via loopback");
+    let pages = shown(&pages);
+    assert_eq!(pages.len(), 1, "{pages:?}");
+    let (redirect_uri, page) = &pages[0];
+    assert_eq!(page, "HTTP/1.1 200 OK");
+    assert!(
+        redirect_uri.starts_with("http://127.0.0.1:") && redirect_uri.ends_with("/callback"),
+        "{redirect_uri}"
+    );
+    assert_ne!(redirect_uri, mcp_dispatch::DEFAULT_REDIRECT_URI);
+    // One redirect only: the port no longer listens.
+    let address = redirect_uri
+        .trim_start_matches("http://")
+        .trim_end_matches("/callback");
+    assert!(std::net::TcpStream::connect(address).is_err());
+    client.close_blocking().unwrap();
+}
+
+#[test]
+fn the_loopback_step_ignores_stray_requests_and_stops_waiting_in_time() {
+    let step = LoopbackSignIn::new(|_: &SignInRequest| Ok(())).timeout(Duration::from_millis(1500));
+    let redirect_uri = step.redirect_uri();
+    let request = SignInRequest::new(
+        "waiting",
+        "http://127.0.0.1:1/mcp",
+        "http://127.0.0.1:1/authorize?state=expected&code_challenge_method=S256",
+        &redirect_uri,
+    );
+    let base = url::Url::parse(&redirect_uri).unwrap();
+    let waiting = std::thread::spawn(move || step.sign_in(&request));
+    let page = |target: &str| {
+        let answer = common::browser::get(&base.join(target).unwrap()).unwrap();
+        answer.lines().next().unwrap().to_owned()
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(page("/favicon.ico"), "HTTP/1.1 404 Not Found");
+    assert_eq!(
+        page("/callback?code=forged&state=other"),
+        "HTTP/1.1 400 Bad Request"
+    );
+    assert_eq!(
+        page("/callback?code=real&state=expected"),
+        "HTTP/1.1 200 OK"
+    );
+    let redirected = waiting.join().unwrap().expect("the real redirect");
+    assert_eq!(
+        redirected,
+        format!(
+            "{}?code=real&state=expected",
+            redirect_uri.trim_end_matches('/')
+        )
+    );
+
+    // Nobody comes: the wait ends at its bound.
+    let step = LoopbackSignIn::new(|_: &SignInRequest| Ok(())).timeout(Duration::from_millis(300));
+    let redirect_uri = step.redirect_uri();
+    let request = SignInRequest::new(
+        "waiting",
+        "http://127.0.0.1:1/mcp",
+        "http://127.0.0.1:1/authorize?state=s",
+        &redirect_uri,
+    );
+    let started = Instant::now();
+    let error = step.sign_in(&request).unwrap_err();
+    assert!(error.contains("no redirect"), "{error}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // A redirect URI that is not on this machine is refused before the user is sent anywhere.
+    let opened = Arc::new(AtomicUsize::new(0));
+    let counted = opened.clone();
+    let step = LoopbackSignIn::new(move |_: &SignInRequest| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    });
+    let request = SignInRequest::new(
+        "remote",
+        "http://127.0.0.1:1/mcp",
+        "http://127.0.0.1:1/authorize?state=s",
+        "http://example.com:8080/callback",
+    );
+    let error = step.sign_in(&request).unwrap_err();
+    assert!(error.contains("not on a loopback address"), "{error}");
+    assert_eq!(opened.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn the_loopback_step_listens_on_ipv6_loopback_when_asked() {
+    let server = oauth_server();
+    let pages = Pages::default();
+    let client = Client::builder(ServerConfig::http(server.url.as_str()).name("ipv6"))
+        .sign_in(loopback(pages.clone()).ipv6())
+        .build();
+    let echo = client
+        .call_tool_blocking("echo", json!({"text": "over ::1"}))
+        .expect("signed in through [::1]");
+    assert_eq!(common::text(&echo), "over ::1");
+    let (redirect_uri, _) = shown(&pages)[0].clone();
+    assert!(redirect_uri.starts_with("http://[::1]:"), "{redirect_uri}");
     client.close_blocking().unwrap();
 }

@@ -3,10 +3,14 @@
 
 #[cfg(feature = "http")]
 mod flow;
+#[cfg(feature = "http")]
+mod loopback;
 mod store;
 
 #[cfg(feature = "http")]
 pub(crate) use flow::{Authorization, Challenge, insufficient};
+#[cfg(feature = "http")]
+pub use loopback::LoopbackSignIn;
 #[cfg(feature = "http")]
 pub(crate) use store::Kept;
 pub use store::{CredentialStore, FileCredentialStore};
@@ -264,6 +268,23 @@ pub struct SignInRequest {
     pub authorization_url: String,
     /// Where the authorization server sends the browser back to.
     pub redirect_uri: String,
+}
+
+impl SignInRequest {
+    /// A request, as the library makes them: for testing a [`SignIn`] step.
+    pub fn new(
+        server: impl Into<String>,
+        url: impl Into<String>,
+        authorization_url: impl Into<String>,
+        redirect_uri: impl Into<String>,
+    ) -> SignInRequest {
+        SignInRequest {
+            server: server.into(),
+            url: url.into(),
+            authorization_url: authorization_url.into(),
+            redirect_uri: redirect_uri.into(),
+        }
+    }
 }
 
 /// The host's part of signing in: showing the user the authorization page, and handing back
