@@ -1,19 +1,30 @@
-//! A command-line MCP client over a config file: list every tool, or call one by its
-//! qualified name.
+//! A command-line MCP client over a config file: list every tool, call one by its
+//! qualified name, and sign in to (or out of) servers that require it.
 //!
 //! Run: `cargo run --example mcp -- --config FILE list`
 //! or:  `cargo run --example mcp -- --config FILE call SERVER__TOOL '{"json": 1}'`
+//! or:  `cargo run --example mcp -- --config FILE login SERVER` (then `logout SERVER`)
 //!
 //! FILE is a Claude Desktop / Cursor `{"mcpServers": {...}}` or VS Code `{"servers": {...}}`
 //! file. Results go to stdout; errors go to stderr with a non-zero exit code.
+//!
+//! A server that requires sign-in prints an address to open in a browser (and opens it with
+//! `$BROWSER` when that is set); the redirect comes back to a loopback port. Sign-ins are
+//! kept, one file per server, in `--sign-ins DIR`, or `$MCP_SIGN_INS`, or
+//! `$HOME/.config/mcp-dispatch/sign-ins`, so later commands do not ask again.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use mcp_dispatch::Hub;
 use mcp_dispatch::model::CallToolResult;
+use mcp_dispatch::{CredentialStore as _, FileCredentialStore, Hub, LoopbackSignIn, SignInRequest};
 
-const USAGE: &str =
-    "usage: mcp --config FILE list\n       mcp --config FILE call SERVER__TOOL [JSON-ARGUMENTS]";
+const USAGE: &str = "usage: mcp --config FILE [--sign-ins DIR] COMMAND
+commands:
+  list                               every tool of every server
+  call SERVER__TOOL [JSON-ARGUMENTS] call one tool
+  login SERVER                       sign in to SERVER (again) and keep the sign-in
+  logout SERVER                      forget the sign-in kept for SERVER";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -31,17 +42,101 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
         [flag, config, command @ ..] if flag == "--config" => (config, command),
         _ => return Err(USAGE.to_owned()),
     };
-    let hub = Hub::from_path(config).map_err(|error| error.to_string())?;
+    let (sign_ins, command) = match command {
+        [flag, folder, command @ ..] if flag == "--sign-ins" => (PathBuf::from(folder), command),
+        _ => (default_sign_ins()?, command),
+    };
+    let store = FileCredentialStore::new(sign_ins);
+    let hub = Hub::builder()
+        .servers_from_path(config)
+        .and_then(|builder| {
+            builder
+                .credential_store(store.clone())
+                .sign_in(LoopbackSignIn::new(show_sign_in))
+                .build()
+        })
+        .map_err(|error| error.to_string())?;
     let code = match command {
         [list] if list == "list" => list_tools(&hub),
         [call, name] if call == "call" => call_tool(&hub, name, "{}")?,
         [call, name, arguments] if call == "call" => call_tool(&hub, name, arguments)?,
+        [login, server] if login == "login" => log_in(&hub, &store, server, config)?,
+        [logout, server] if logout == "logout" => log_out(&hub, &store, server, config)?,
         _ => return Err(USAGE.to_owned()),
     };
     if let Err(error) = hub.close_blocking() {
         eprintln!("mcp: {error}");
     }
     Ok(code)
+}
+
+/// Where sign-ins are kept when `--sign-ins` does not say.
+fn default_sign_ins() -> Result<PathBuf, String> {
+    if let Some(folder) = std::env::var_os("MCP_SIGN_INS") {
+        return Ok(PathBuf::from(folder));
+    }
+    let home = std::env::var_os("HOME")
+        .ok_or("neither --sign-ins, $MCP_SIGN_INS nor $HOME says where to keep sign-ins")?;
+    Ok(PathBuf::from(home).join(".config/mcp-dispatch/sign-ins"))
+}
+
+/// Shows the user where to sign in, and opens it with `$BROWSER` if that is set.
+fn show_sign_in(request: &SignInRequest) -> Result<(), String> {
+    eprintln!(
+        "mcp: server `{}` requires sign-in. Open this address in a browser:\n{}",
+        request.server, request.authorization_url
+    );
+    if let Some(browser) = std::env::var_os("BROWSER") {
+        std::process::Command::new(&browser)
+            .arg(&request.authorization_url)
+            .spawn()
+            .map_err(|error| format!("cannot start $BROWSER ({}): {error}", browser.display()))?;
+    }
+    Ok(())
+}
+
+/// Signs in to `server` afresh (forgetting a kept sign-in first) and keeps the new one.
+fn log_in(
+    hub: &Hub,
+    store: &FileCredentialStore,
+    server: &str,
+    config: &str,
+) -> Result<ExitCode, String> {
+    let client = hub
+        .client(server)
+        .ok_or_else(|| format!("no server `{server}` in {config}"))?;
+    store.remove(server).map_err(|error| error.to_string())?;
+    if let Err(error) = client.list_tools_blocking() {
+        eprintln!("mcp: {error}");
+        return Ok(ExitCode::FAILURE);
+    }
+    let kept = store.path(server);
+    if kept.exists() {
+        eprintln!("mcp: signed in to `{server}` (kept in {})", kept.display());
+    } else {
+        eprintln!("mcp: `{server}` did not ask for sign-in");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Forgets the sign-in kept for `server`.
+fn log_out(
+    hub: &Hub,
+    store: &FileCredentialStore,
+    server: &str,
+    config: &str,
+) -> Result<ExitCode, String> {
+    if hub.client(server).is_none() {
+        return Err(format!("no server `{server}` in {config}"));
+    }
+    let kept = store.path(server).exists();
+    store.remove(server).map_err(|error| error.to_string())?;
+    if kept {
+        eprintln!("mcp: signed out of `{server}`");
+    } else {
+        eprintln!("mcp: `{server}` had no kept sign-in");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn list_tools(hub: &Hub) -> ExitCode {

@@ -87,3 +87,106 @@ fn call_prints_the_result_and_fails_with_a_message_on_errors() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("usage"));
     assert_eq!(output.status.code(), Some(2));
 }
+
+/// Runs `mcp` to its end, failing the test if it takes longer than `bound`.
+fn finish(mut child: std::process::Child, bound: std::time::Duration) -> std::process::Output {
+    let deadline = std::time::Instant::now() + bound;
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let output = child.wait_with_output().unwrap();
+            panic!(
+                "mcp ran longer than {bound:?}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn login_signs_in_through_the_browser_and_later_runs_reuse_the_kept_sign_in() {
+    use std::io::BufRead as _;
+    use std::process::Stdio;
+    use std::time::Duration;
+
+    let server = common::HttpServer::start("127.0.0.1:0", &[("MCP_TEST_OAUTH", "1")]);
+    let dir = common::temp_dir("cli-login");
+    let config = dir.join("mcp.json");
+    let servers = serde_json::json!({
+        "mcpServers": { "remote": { "type": "http", "url": server.url } }
+    });
+    std::fs::write(&config, servers.to_string()).unwrap();
+    let config = config.to_str().unwrap();
+    let sign_ins = dir.join("sign-ins");
+    let sign_ins = sign_ins.to_str().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(common::example_path("mcp"))
+            .args(["--config", config, "--sign-ins", sign_ins])
+            .args(args)
+            .env_remove("BROWSER")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run the mcp example")
+    };
+
+    // `login` prints where to sign in; the test is the user's browser.
+    let mut login = run(&["login", "remote"]);
+    let mut stderr = std::io::BufReader::new(login.stderr.take().unwrap());
+    let mut shown = String::new();
+    let authorization_url = loop {
+        let mut line = String::new();
+        assert_ne!(
+            stderr.read_line(&mut line).unwrap(),
+            0,
+            "no address: {shown}"
+        );
+        shown.push_str(&line);
+        if line.starts_with("http://") {
+            break line.trim().to_owned();
+        }
+    };
+    assert!(
+        shown.contains("server `remote` requires sign-in"),
+        "{shown}"
+    );
+    let request = mcp_dispatch::SignInRequest::new("remote", &server.url, authorization_url, "");
+    assert_eq!(
+        common::browser::visit(&request).unwrap(),
+        "HTTP/1.1 200 OK",
+        "the loopback listener took the redirect"
+    );
+    let output = finish(login, Duration::from_secs(60));
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    assert_eq!(output.status.code(), Some(0), "{rest}");
+    assert!(rest.contains("signed in to `remote`"), "{rest}");
+    let kept = mcp_dispatch::FileCredentialStore::new(sign_ins).path("remote");
+    assert!(kept.exists());
+
+    // A later run: no sign-in (the server counts one authorization and one token).
+    let output = finish(
+        run(&["call", "remote__authorizations"]),
+        Duration::from_secs(60),
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        "1 1 0",
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(output.status.code(), Some(0));
+
+    let output = finish(run(&["logout", "remote"]), Duration::from_secs(60));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("signed out of `remote`"));
+    assert_eq!(output.status.code(), Some(0));
+    assert!(!kept.exists());
+
+    let output = finish(run(&["login", "nowhere"]), Duration::from_secs(60));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no server `nowhere`"), "{stderr}");
+    assert_eq!(output.status.code(), Some(2));
+}
