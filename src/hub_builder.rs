@@ -338,6 +338,13 @@ impl HubBuilder {
     /// entry is wrong (or asks for an unsupported transport) is still added: its error is
     /// reported by [`Hub::list_tools`] and by calls to it, and the other servers work.
     ///
+    /// An HTTP entry's sign-in settings become its [`OAuth`](crate::OAuth): Claude Code's
+    /// and VS Code's `"oauth": {"clientId", "clientSecret", "callbackPort",
+    /// "authServerMetadataUrl", "scopes": "read write"}`, or Cursor's `"auth": {"CLIENT_ID",
+    /// "CLIENT_SECRET", "scopes": ["read", "write"]}`. An `oauth` with a `clientId` and no
+    /// `clientSecret` takes the secret from the `MCP_CLIENT_SECRET` environment variable if
+    /// it is set, as `claude mcp add --client-secret` does.
+    ///
     /// # Errors
     ///
     /// [`Error::Config`] for a file that is not valid at all (bad JSON, no server list, a

@@ -25,7 +25,18 @@ fn base() -> Value {
             "remote": {
                 "type": "http",
                 "url": "https://example.com/mcp",
-                "headers": { "Authorization": "Bearer ${MCP_DISPATCH_FUZZ_UNSET:-token}" }
+                "headers": { "Authorization": "Bearer ${MCP_DISPATCH_FUZZ_UNSET:-token}" },
+                "oauth": {
+                    "clientId": "app",
+                    "clientSecret": "${MCP_DISPATCH_FUZZ_UNSET:-secret}",
+                    "callbackPort": 8080,
+                    "authServerMetadataUrl": "https://auth.example.com/.well-known/oauth-authorization-server",
+                    "scopes": "read write"
+                }
+            },
+            "cursor": {
+                "url": "https://example.com/cursor/mcp",
+                "auth": { "CLIENT_ID": "app", "CLIENT_SECRET": "s", "scopes": ["read", "write"] }
             },
             "off": { "command": "x", "disabled": true },
             "legacy": { "type": "sse", "url": "http://127.0.0.1:9/sse" }
@@ -255,5 +266,8 @@ proptest! {
 #[test]
 fn the_unmutated_base_reads_into_a_hub() {
     let hub = read(base().to_string().as_bytes()).unwrap();
-    assert_eq!(hub.server_names(), ["code", "files", "legacy", "remote"]);
+    assert_eq!(
+        hub.server_names(),
+        ["code", "cursor", "files", "legacy", "remote"]
+    );
 }

@@ -11,6 +11,24 @@ pub(super) fn expand(
     value: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<String, String> {
+    expand_quoting(value, lookup, true)
+}
+
+/// [`expand`] for a secret: its errors never quote any of `value`, only the names of
+/// variables that are not set.
+pub(super) fn expand_secret(
+    value: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, String> {
+    expand_quoting(value, lookup, false)
+}
+
+/// [`expand`], with errors that quote the part of `value` that is wrong if `quote`.
+fn expand_quoting(
+    value: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    quote: bool,
+) -> Result<String, String> {
     let braces = match_braces(value);
     let mut out = String::with_capacity(value.len());
     // Copying `value[at..end]`; `ends` holds where each enclosing default ends.
@@ -33,9 +51,15 @@ pub(super) fn expand(
             .binary_search_by_key(&open, |&(open, _)| open)
             .ok()
             .and_then(|i| braces[i].1)
-            .ok_or_else(|| format!("unterminated `${{` in `{}`", &value[open..]))?;
+            .ok_or_else(|| {
+                if quote {
+                    format!("unterminated `${{` in `{}`", &value[open..])
+                } else {
+                    "unterminated `${` (the value is not shown)".to_owned()
+                }
+            })?;
         let inner = open + 2;
-        match reference(&value[inner..close], lookup)? {
+        match reference(&value[inner..close], lookup, quote)? {
             Resolved::Value(value) => {
                 out.push_str(&value);
                 at = close + 1;
@@ -85,16 +109,26 @@ enum Resolved {
 }
 
 /// Resolves one reference, given what is between `${` and `}`. Its default is not looked at.
-fn reference(inner: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Resolved, String> {
+/// Errors quote the reference if `quote`.
+fn reference(
+    inner: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    quote: bool,
+) -> Result<Resolved, String> {
+    let shown = if quote {
+        format!("`${{{inner}}}`")
+    } else {
+        "a `${...}`".to_owned()
+    };
     if inner.starts_with("input:") {
         return Err(format!(
-            "`${{{inner}}}` asks for a VS Code input, and inputs are not supported; \
+            "{shown} asks for a VS Code input, and inputs are not supported; \
              use an environment variable instead"
         ));
     }
     let Some((name, default)) = split_reference(inner) else {
         return Err(format!(
-            "`${{{inner}}}` is not a variable reference; use `${{NAME}}` or `${{NAME:-default}}`"
+            "{shown} is not a variable reference; use `${{NAME}}` or `${{NAME:-default}}`"
         ));
     };
     match (lookup(name), default) {
@@ -235,6 +269,28 @@ mod tests {
                 error.contains("is not a variable reference"),
                 "{bad}: {error}"
             );
+        }
+    }
+
+    #[test]
+    fn secret_expansion_errors_quote_no_part_of_the_value() {
+        let env = env();
+        let lookup = |name: &str| env.get(name).map(|v| (*v).to_owned());
+        assert_eq!(expand_secret("a${TOKEN}b", &lookup).unwrap(), "as3cretb");
+        for (value, needle) in [
+            (
+                "hunter2${NOT_SET}",
+                "environment variable `NOT_SET` is not set",
+            ),
+            ("hunter2${ab cd}", "is not a variable reference"),
+            ("hunter2${input:pw}", "inputs are not supported"),
+            ("hunter2${TOKEN", "unterminated `${`"),
+        ] {
+            let error = expand_secret(value, &lookup).unwrap_err();
+            assert!(error.contains(needle), "{value}: {error}");
+            for part in ["hunter2", "ab cd", "input:pw", "TOKEN"] {
+                assert!(!error.contains(part), "{value}: {error}");
+            }
         }
     }
 

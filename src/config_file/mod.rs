@@ -33,6 +33,8 @@
 //! | `cwd`      | working directory; empty means none |
 //! | `url`      | `http://` or `https://` endpoint (http); without `type`, its presence means http |
 //! | `headers`  | object of strings; names and (expanded) values must be valid in HTTP |
+//! | `oauth`    | sign-in settings as Claude Code and VS Code write them (http; see below) |
+//! | `auth`     | sign-in settings as Cursor writes them (http; see below) |
 //! | `disabled` | `true` leaves the entry out entirely; it is not checked at all |
 //!
 //! Without `type`, an entry with both `command` and `url`, or neither, is an error. With a
@@ -41,10 +43,59 @@
 //! field given twice in one entry (or a key given twice in `env` or `headers`) is an error
 //! rather than silently dropping one of them.
 //!
+//! # Sign-in (OAuth)
+//!
+//! An HTTP entry's `oauth` or `auth` object becomes its [`OAuth`](crate::OAuth) settings,
+//! used when the server answers 401. Without either, the server is signed in to with the
+//! defaults (dynamic registration, the scopes the server names).
+//!
+//! ```json
+//! {
+//!   "mcpServers": {
+//!     "claude-code": { "url": "https://a.example.com/mcp",
+//!                      "oauth": { "clientId": "app", "callbackPort": 8080, "scopes": "read write" } },
+//!     "cursor": { "url": "https://b.example.com/mcp",
+//!                 "auth": { "CLIENT_ID": "app", "CLIENT_SECRET": "${B_SECRET}", "scopes": ["read"] } }
+//!   }
+//! }
+//! ```
+//!
+//! `oauth`, as Claude Code writes it in `.mcp.json` (VS Code's `.vscode/mcp.json` documents
+//! only `clientId`):
+//!
+//! | field                   | meaning |
+//! |-------------------------|---------|
+//! | `clientId`              | the pre-registered client id; not empty |
+//! | `clientSecret`          | its secret; not written by Claude Code, accepted because people write it |
+//! | `callbackPort`          | an integer from 1 to 65535: the redirect URI is `http://localhost:PORT/callback` |
+//! | `authServerMetadataUrl` | the authorization server's metadata URL, used instead of discovery; `http://` or `https://` |
+//! | `scopes`                | one string of space-separated scopes, at least one |
+//!
+//! Claude Code keeps the client secret out of the file (`claude mcp add --client-secret`
+//! reads it from `MCP_CLIENT_SECRET` and stores it in the system keychain). So an `oauth`
+//! with a `clientId` and no `clientSecret` takes its secret from the environment variable
+//! `MCP_CLIENT_SECRET` if that is set and not empty. It applies to every such entry in the
+//! file: give each its own `clientSecret` (`"${A_SECRET}"`) when there are several.
+//!
+//! `auth`, as Cursor writes it in `.cursor/mcp.json`:
+//!
+//! | field           | meaning |
+//! |-----------------|---------|
+//! | `CLIENT_ID`     | the pre-registered client id; not empty |
+//! | `CLIENT_SECRET` | its secret |
+//! | `scopes`        | an array of scopes, at least one, each without spaces |
+//!
+//! In both, a secret without an id is an error, and so is an empty one. An entry with both
+//! `oauth` and `auth` is an error. As in an entry, `null` counts as absent, unknown keys
+//! are ignored, and a known key given twice is an error. Errors name the field by its path
+//! (`oauth.callbackPort`, `auth.scopes[1]`) and never quote a secret, and the secret never
+//! appears in `Debug` output. A stdio entry ignores both objects, as it ignores `headers`.
+//!
 //! # Variables
 //!
 //! Every string value that becomes part of a config (`command`, each argument, `env` values,
-//! `cwd`, `url`, header values; not keys, not `type`) expands:
+//! `cwd`, `url`, header values, the strings of `oauth` and `auth`; not keys, not `type`)
+//! expands:
 //!
 //! - `${VAR}` to the variable's value; unset is an error naming the server, field and variable.
 //!   A variable set to the empty string expands to the empty string.

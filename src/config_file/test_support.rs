@@ -6,6 +6,7 @@ use std::ffi::OsString;
 use super::{ServerEntry, parse};
 use crate::config::{HttpConfig, ServerConfig, StdioConfig, TransportConfig};
 use crate::error::Error;
+use crate::oauth::OAuth;
 
 /// The environment the tests see.
 pub(super) fn env() -> HashMap<&'static str, &'static str> {
@@ -19,7 +20,13 @@ pub(super) fn env() -> HashMap<&'static str, &'static str> {
 }
 
 pub(super) fn parse_ok(text: &str) -> Vec<ServerEntry> {
-    let env = env();
+    parse_with(text, &[])
+}
+
+/// [`parse_ok`] with `extra` variables set on top of [`env`].
+pub(super) fn parse_with(text: &str, extra: &[(&'static str, &'static str)]) -> Vec<ServerEntry> {
+    let mut env = env();
+    env.extend(extra.iter().copied());
     parse(text, &|name| env.get(name).map(|v| (*v).to_owned()))
         .unwrap_or_else(|error| panic!("parse failed: {error}"))
 }
@@ -66,6 +73,11 @@ pub(super) fn http<'e>(entries: &'e [ServerEntry], name: &str) -> &'e HttpConfig
         TransportConfig::Http(http) => http,
         other => panic!("`{name}` is not http: {other:?}"),
     }
+}
+
+/// The sign-in settings of the HTTP entry `name`.
+pub(super) fn oauth<'e>(entries: &'e [ServerEntry], name: &str) -> &'e OAuth {
+    &http(entries, name).oauth
 }
 
 pub(super) fn entry_error<'e>(entries: &'e [ServerEntry], name: &str) -> &'e Error {

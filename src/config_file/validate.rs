@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use super::expand::expand;
+use super::expand::{expand, expand_secret};
 use super::jsonc::{Kind, Member, Node, error_at, place};
 use crate::config::ServerConfig;
 use crate::error::Error;
@@ -206,10 +206,7 @@ impl Entry<'_> {
             });
             return Err(self.error(Some("url"), self.at, format!("missing `url`{why}")));
         };
-        let scheme = url.split_once("://").map(|(scheme, _)| scheme);
-        if !scheme
-            .is_some_and(|s| s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https"))
-        {
+        if !is_http_url(&url) {
             return Err(self.error(
                 Some("url"),
                 at,
@@ -226,6 +223,9 @@ impl Entry<'_> {
             #[cfg(feature = "http")]
             self.check_header(&name.key, &value, &field, name.at)?;
             config = config.header(&name.key, value);
+        }
+        if let Some(oauth) = self.oauth(fields)? {
+            config = config.oauth(oauth);
         }
         Ok(config)
     }
@@ -258,13 +258,25 @@ impl Entry<'_> {
     /// The member `key` of the entry, `None` if it is absent or `null`; an error if it is
     /// given twice.
     fn field<'f>(&self, fields: &'f [Member], key: &str) -> Result<Option<&'f Member>, Error> {
+        self.member(fields, key, key)
+    }
+
+    /// The member `key` of `fields`, an object found at the field path `path` less its last
+    /// key (`oauth.clientId` is the key `clientId` of `oauth`): `None` if it is absent or
+    /// `null`, an error naming `path` if it is given twice.
+    fn member<'f>(
+        &self,
+        fields: &'f [Member],
+        key: &str,
+        path: &str,
+    ) -> Result<Option<&'f Member>, Error> {
         let mut found: Option<&Member> = None;
         for member in fields.iter().filter(|member| member.key == key) {
             if let Some(first) = found {
                 return Err(self.error(
-                    Some(key),
+                    Some(path),
                     member.at,
-                    format!("`{key}` appears twice (first at {})", self.place(first)),
+                    format!("`{path}` appears twice (first at {})", self.place(first)),
                 ));
             }
             found = Some(member);
@@ -274,13 +286,24 @@ impl Entry<'_> {
 
     /// The string member `key`, expanded, with the offset of its key.
     fn string_field(&self, fields: &[Member], key: &str) -> Result<Option<(String, usize)>, Error> {
-        let Some(member) = self.field(fields, key)? else {
+        self.string_member(fields, key, key)
+    }
+
+    /// The string member `key` of `fields`, at the field path `path` (see
+    /// [`member`](Entry::member)), expanded, with the offset of its key.
+    fn string_member(
+        &self,
+        fields: &[Member],
+        key: &str,
+        path: &str,
+    ) -> Result<Option<(String, usize)>, Error> {
+        let Some(member) = self.member(fields, key, path)? else {
             return Ok(None);
         };
         let Kind::String(value) = &member.value.kind else {
-            return Err(self.wrong_type(key, member.at, "a string", &member.value.kind));
+            return Err(self.wrong_type(path, member.at, "a string", &member.value.kind));
         };
-        Ok(Some((self.expand(value, key, member.at)?, member.at)))
+        Ok(Some((self.expand(value, path, member.at)?, member.at)))
     }
 
     /// The members of the object member `key` (`env`, `headers`); none if it is absent. An
@@ -313,6 +336,18 @@ impl Entry<'_> {
     fn expand(&self, value: &str, field: &str, at: usize) -> Result<String, Error> {
         expand(value, self.lookup).map_err(|message| self.error(Some(field), at, message))
     }
+
+    /// [`expand`](Entry::expand) for a secret: the error quotes no part of `value`.
+    fn expand_secret(&self, value: &str, field: &str, at: usize) -> Result<String, Error> {
+        expand_secret(value, self.lookup).map_err(|message| self.error(Some(field), at, message))
+    }
+}
+
+/// Whether `url` starts with `http://` or `https://`, in any case.
+fn is_http_url(url: &str) -> bool {
+    url.split_once("://").is_some_and(|(scheme, _)| {
+        scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https")
+    })
 }
 
 /// The message saying that `field` must be `expected` and is `found` instead.
@@ -320,5 +355,6 @@ pub(super) fn must_be(field: &str, expected: &str, found: &Kind) -> String {
     format!("`{field}` must be {expected}, found {}", found.describe())
 }
 
+mod oauth;
 #[cfg(test)]
 mod tests;

@@ -2,6 +2,7 @@
 
 use crate::config_file::test_support::*;
 use crate::error::Error;
+use crate::oauth::OAuth;
 use std::path::PathBuf;
 
 #[test]
@@ -416,4 +417,350 @@ fn bad_env_names_are_entry_errors() {
         (1, 47),
         "cannot be empty or contain `=`",
     );
+}
+
+#[test]
+fn claude_code_oauth_gives_its_settings() {
+    let entries = parse_ok(
+        r#"{"mcpServers": {
+          "claude": { "type": "http", "url": "https://mcp.example.com/mcp",
+                      "oauth": { "clientId": "app-${PORT}", "callbackPort": 8080,
+                                 "authServerMetadataUrl": "https://auth.example.com/.well-known/openid-configuration",
+                                 "scopes": " read  write\tadmin " } }
+        }}"#,
+    );
+    assert_eq!(
+        *oauth(&entries, "claude"),
+        OAuth::new()
+            .client_id("app-8080")
+            .redirect_uri("http://localhost:8080/callback")
+            .authorization_server_metadata_url(
+                "https://auth.example.com/.well-known/openid-configuration"
+            )
+            .scopes(["read", "write", "admin"])
+    );
+}
+
+#[test]
+fn vscode_oauth_gives_its_client_id() {
+    let entries = parse_ok(
+        r#"{"servers": {
+          "slack": { "type": "http", "url": "https://mcp.slack.com/mcp",
+                     "oauth": { "clientId": "12348411142.11062036567072" } }
+        }}"#,
+    );
+    assert_eq!(
+        *oauth(&entries, "slack"),
+        OAuth::new().client_id("12348411142.11062036567072")
+    );
+}
+
+#[test]
+fn cursor_auth_gives_its_settings() {
+    let entries = parse_ok(
+        r#"{"mcpServers": {
+          "cursor": { "url": "https://mcp.example.com/mcp",
+                      "auth": { "CLIENT_ID": "cursor-app", "CLIENT_SECRET": "${TOKEN}",
+                                "scopes": ["read", "${MODE:-write}"] } }
+        }}"#,
+    );
+    assert_eq!(
+        *oauth(&entries, "cursor"),
+        OAuth::new()
+            .client_id("cursor-app")
+            .client_secret("s3cret")
+            .scopes(["read", "write"])
+    );
+}
+
+#[test]
+fn the_client_secret_comes_from_the_file_or_else_mcp_client_secret() {
+    let text = r#"{"mcpServers": {
+      "env": { "url": "https://a/mcp", "oauth": { "clientId": "a" } },
+      "file": { "url": "https://b/mcp", "oauth": { "clientId": "b", "clientSecret": "${TOKEN}x" } },
+      "no_id": { "url": "https://c/mcp", "oauth": { "scopes": "read" } },
+      "cursor": { "url": "https://d/mcp", "auth": { "CLIENT_ID": "d" } }
+    }}"#;
+    let entries = parse_with(text, &[("MCP_CLIENT_SECRET", "from-env")]);
+    assert_eq!(
+        *oauth(&entries, "env"),
+        OAuth::new().client_id("a").client_secret("from-env")
+    );
+    assert_eq!(
+        *oauth(&entries, "file"),
+        OAuth::new().client_id("b").client_secret("s3cretx")
+    );
+    assert_eq!(*oauth(&entries, "no_id"), OAuth::new().scopes(["read"]));
+    assert_eq!(*oauth(&entries, "cursor"), OAuth::new().client_id("d"));
+
+    // Unset or empty, it gives no secret.
+    for entries in [
+        parse_ok(text),
+        parse_with(text, &[("MCP_CLIENT_SECRET", "")]),
+    ] {
+        assert_eq!(*oauth(&entries, "env"), OAuth::new().client_id("a"));
+    }
+}
+
+#[test]
+fn oauth_nulls_unknown_keys_and_stdio_entries() {
+    let entries = parse_ok(
+        r#"{"mcpServers": {
+          "none": { "url": "https://a/mcp" },
+          "null": { "url": "https://a/mcp", "oauth": null, "auth": { "CLIENT_ID": "x" } },
+          "empty": { "url": "https://a/mcp", "oauth": {} },
+          "unknown": { "url": "https://a/mcp",
+                       "oauth": { "clientId": "x", "clientID": 5, "clientId2": "x", "scopes": null,
+                                  "redirectUri": [], "extra": { "clientId": 1 },
+                                  "extra": "twice" } },
+          "cursor_unknown": { "url": "https://a/mcp",
+                              "auth": { "client_id": 1, "CLIENT_ID": "c", "scopes": null } },
+          "stdio": { "command": "x", "oauth": 5, "auth": "also ignored" },
+          "typed": { "type": "stdio", "command": "y", "oauth": { "callbackPort": 0 } }
+        }}"#,
+    );
+    for name in ["none", "empty"] {
+        assert_eq!(*oauth(&entries, name), OAuth::new(), "{name}");
+    }
+    assert_eq!(*oauth(&entries, "null"), OAuth::new().client_id("x"));
+    assert_eq!(*oauth(&entries, "unknown"), OAuth::new().client_id("x"));
+    assert_eq!(
+        *oauth(&entries, "cursor_unknown"),
+        OAuth::new().client_id("c")
+    );
+    assert_eq!(stdio(&entries, "stdio").command, "x");
+    assert_eq!(stdio(&entries, "typed").command, "y");
+}
+
+/// A document with one sign-in problem per server, each on a line of its own.
+const BAD_OAUTH: &str = r#"{
+  "mcpServers": {
+    "not_object": { "url": "https://a/mcp", "oauth": "app" },
+    "auth_not_object": { "url": "https://a/mcp", "auth": ["app"] },
+    "both": { "url": "https://a/mcp", "oauth": {}, "auth": {} },
+    "port_string": { "url": "https://a/mcp", "oauth": { "callbackPort": "x" } },
+    "port_zero": { "url": "https://a/mcp", "oauth": { "callbackPort": 0 } },
+    "port_big": { "url": "https://a/mcp", "oauth": { "callbackPort": 70000 } },
+    "port_fraction": { "url": "https://a/mcp", "oauth": { "callbackPort": 80.5 } },
+    "port_negative": { "url": "https://a/mcp", "oauth": { "callbackPort": -1 } },
+    "scopes_array": { "url": "https://a/mcp", "oauth": { "scopes": ["read"] } },
+    "scopes_blank": { "url": "https://a/mcp", "oauth": { "scopes": " ${EMPTY} " } },
+    "cursor_scopes_string": { "url": "https://a/mcp", "auth": { "scopes": "read write" } },
+    "cursor_scope_number": { "url": "https://a/mcp", "auth": { "scopes": ["read", 1] } },
+    "cursor_scope_spaced": { "url": "https://a/mcp", "auth": { "scopes": ["read write"] } },
+    "cursor_scopes_empty": { "url": "https://a/mcp", "auth": { "scopes": [] } },
+    "id_number": { "url": "https://a/mcp", "oauth": { "clientId": 5 } },
+    "id_empty": { "url": "https://a/mcp", "oauth": { "clientId": "${EMPTY}" } },
+    "id_unset": { "url": "https://a/mcp", "auth": { "CLIENT_ID": "${MISSING_VAR}" } },
+    "id_twice": { "url": "https://a/mcp", "oauth": { "clientId": "a", "clientId": "b" } },
+    "secret_alone": { "url": "https://a/mcp", "oauth": { "clientSecret": "hunter2" } },
+    "cursor_secret_alone": { "url": "https://a/mcp", "auth": { "CLIENT_SECRET": "hunter2" } },
+    "secret_number": { "url": "https://a/mcp", "oauth": { "clientId": "a", "clientSecret": 7 } },
+    "metadata_ftp": { "url": "https://a/mcp", "oauth": { "authServerMetadataUrl": "ftp://x" } }
+  }
+}"#;
+
+#[test]
+fn bad_oauth_settings_name_the_field_and_position() {
+    let entries = parse_ok(BAD_OAUTH);
+    assert_eq!(entries.len(), 22);
+    assert!(entries.iter().all(|entry| entry.config.is_err()));
+    let check = |name: &str, field: &str, at: (usize, usize), needle: &str| {
+        assert_config(
+            entry_error(&entries, name),
+            Some(name),
+            Some(field),
+            at,
+            needle,
+        );
+    };
+    check(
+        "not_object",
+        "oauth",
+        (3, 45),
+        "`oauth` must be an object, found a string",
+    );
+    check(
+        "auth_not_object",
+        "auth",
+        (4, 50),
+        "`auth` must be an object, found an array",
+    );
+    check(
+        "both",
+        "auth",
+        (5, 52),
+        "both `oauth` (Claude Code, VS Code) and `auth` (Cursor) are set",
+    );
+    check(
+        "port_string",
+        "oauth.callbackPort",
+        (6, 57),
+        "`oauth.callbackPort` must be an integer from 1 to 65535, found a string",
+    );
+    check("port_zero", "oauth.callbackPort", (7, 55), "found `0`");
+    check("port_big", "oauth.callbackPort", (8, 54), "found `70000`");
+    check(
+        "port_fraction",
+        "oauth.callbackPort",
+        (9, 59),
+        "found `80.5`",
+    );
+    check(
+        "port_negative",
+        "oauth.callbackPort",
+        (10, 59),
+        "found `-1`",
+    );
+    check(
+        "scopes_array",
+        "oauth.scopes",
+        (11, 58),
+        "`oauth.scopes` must be a string of space-separated scopes, found an array",
+    );
+    check(
+        "scopes_blank",
+        "oauth.scopes",
+        (12, 58),
+        "`oauth.scopes` names no scope",
+    );
+    check(
+        "cursor_scopes_string",
+        "auth.scopes",
+        (13, 65),
+        "`auth.scopes` must be an array of strings, found a string",
+    );
+    check(
+        "cursor_scope_number",
+        "auth.scopes[1]",
+        (14, 83),
+        "`auth.scopes[1]` must be a string, found a number",
+    );
+    check(
+        "cursor_scope_spaced",
+        "auth.scopes[0]",
+        (15, 75),
+        "`auth.scopes[0]` must be one scope",
+    );
+    check(
+        "cursor_scopes_empty",
+        "auth.scopes",
+        (16, 64),
+        "`auth.scopes` names no scope",
+    );
+    check(
+        "id_number",
+        "oauth.clientId",
+        (17, 55),
+        "`oauth.clientId` must be a string, found a number",
+    );
+    check(
+        "id_empty",
+        "oauth.clientId",
+        (18, 54),
+        "`oauth.clientId` is empty",
+    );
+    check(
+        "id_unset",
+        "auth.CLIENT_ID",
+        (19, 53),
+        "environment variable `MISSING_VAR` is not set and has no default",
+    );
+    check(
+        "id_twice",
+        "oauth.clientId",
+        (20, 71),
+        "`oauth.clientId` appears twice (first at line 20 column 54)",
+    );
+    check(
+        "secret_alone",
+        "oauth.clientSecret",
+        (21, 58),
+        "`oauth.clientSecret` is set without `oauth.clientId`",
+    );
+    check(
+        "cursor_secret_alone",
+        "auth.CLIENT_SECRET",
+        (22, 64),
+        "`auth.CLIENT_SECRET` is set without `auth.CLIENT_ID`",
+    );
+    check(
+        "secret_number",
+        "oauth.clientSecret",
+        (23, 76),
+        "`oauth.clientSecret` must be a string, found a number",
+    );
+    check(
+        "metadata_ftp",
+        "oauth.authServerMetadataUrl",
+        (24, 58),
+        "`oauth.authServerMetadataUrl` must start with https://",
+    );
+}
+
+#[test]
+fn client_secrets_stay_out_of_errors_and_debug_output() {
+    let entries = parse_with(
+        r#"{"mcpServers": {
+          "unterminated": { "url": "https://a/mcp",
+                            "oauth": { "clientId": "a", "clientSecret": "hunter2${oops" } },
+          "not_reference": { "url": "https://a/mcp",
+                             "auth": { "CLIENT_ID": "a", "CLIENT_SECRET": "hunter2${a b}" } },
+          "unset": { "url": "https://a/mcp",
+                     "oauth": { "clientId": "a", "clientSecret": "hunter2${MISSING_VAR}" } },
+          "empty": { "url": "https://a/mcp", "oauth": { "clientId": "a", "clientSecret": "" } },
+          "literal": { "url": "https://a/mcp", "oauth": { "clientId": "a", "clientSecret": "hunter2" } },
+          "expanded": { "url": "https://a/mcp", "auth": { "CLIENT_ID": "a", "CLIENT_SECRET": "${TOKEN}" } },
+          "from_env": { "url": "https://a/mcp", "oauth": { "clientId": "a" } }
+        }}"#,
+        &[("MCP_CLIENT_SECRET", "env-secret")],
+    );
+    for (name, field, needle) in [
+        ("unterminated", "oauth.clientSecret", "unterminated `${`"),
+        (
+            "not_reference",
+            "auth.CLIENT_SECRET",
+            "is not a variable reference",
+        ),
+        ("unset", "oauth.clientSecret", "`MISSING_VAR` is not set"),
+        (
+            "empty",
+            "oauth.clientSecret",
+            "`oauth.clientSecret` is empty",
+        ),
+    ] {
+        let error = entry_error(&entries, name);
+        match error {
+            Error::Config {
+                field: Some(f),
+                message,
+                ..
+            } => {
+                assert_eq!(f, field, "{error}");
+                assert!(message.contains(needle), "{error}");
+            }
+            other => panic!("expected a config error, got {other:?}"),
+        }
+        for shown in [error.to_string(), format!("{error:?}")] {
+            assert!(!shown.contains("hunter2"), "{shown}");
+            assert!(!shown.contains("oops") && !shown.contains("a b"), "{shown}");
+        }
+    }
+    assert_eq!(
+        oauth(&entries, "literal").client_secret.as_deref(),
+        Some("hunter2")
+    );
+    assert_eq!(
+        oauth(&entries, "expanded").client_secret.as_deref(),
+        Some("s3cret")
+    );
+    assert_eq!(
+        oauth(&entries, "from_env").client_secret.as_deref(),
+        Some("env-secret")
+    );
+    let debug = format!("{entries:?}");
+    for secret in ["hunter2", "s3cret", "env-secret"] {
+        assert!(!debug.contains(secret), "{debug}");
+    }
+    assert!(debug.contains("<redacted>"), "{debug}");
 }
