@@ -343,7 +343,7 @@ impl HubBuilder {
     /// "authServerMetadataUrl", "scopes": "read write"}`, or Cursor's `"auth": {"CLIENT_ID",
     /// "CLIENT_SECRET", "scopes": ["read", "write"]}`. An `oauth` with a `clientId` and no
     /// `clientSecret` takes the secret from the `MCP_CLIENT_SECRET` environment variable if
-    /// it is set, as `claude mcp add --client-secret` does.
+    /// it is set, as `claude mcp add --client-secret` does, unless several entries would.
     ///
     /// # Errors
     ///

@@ -74,8 +74,9 @@
 //! Claude Code keeps the client secret out of the file (`claude mcp add --client-secret`
 //! reads it from `MCP_CLIENT_SECRET` and stores it in the system keychain). So an `oauth`
 //! with a `clientId` and no `clientSecret` takes its secret from the environment variable
-//! `MCP_CLIENT_SECRET` if that is set and not empty. It applies to every such entry in the
-//! file: give each its own `clientSecret` (`"${A_SECRET}"`) when there are several.
+//! `MCP_CLIENT_SECRET` if that is set and not empty. One secret must not go to several
+//! authorization servers: when more than one entry would take it, each of them fails with
+//! an error naming them all; give each its own `clientSecret` (`"${A_SECRET}"`).
 //!
 //! `auth`, as Cursor writes it in `.cursor/mcp.json`:
 //!
@@ -171,6 +172,7 @@ pub(crate) fn parse(
     // Each server name seen so far, with its member and section.
     let mut names: HashMap<&str, (&Member, &str)> = HashMap::new();
     let mut entries = Vec::new();
+    let secret_takers = std::cell::RefCell::new(Vec::new());
     for section in top {
         let key = section.key.as_str();
         if key != "mcpServers" && key != "servers" {
@@ -209,6 +211,7 @@ pub(crate) fn parse(
                 at: server.at,
                 text,
                 lookup,
+                secret_takers: &secret_takers,
             };
             if let Some(config) = entry.config(&server.value) {
                 entries.push(ServerEntry {
@@ -227,7 +230,28 @@ pub(crate) fn parse(
             "no `mcpServers` or `servers` object found",
         ));
     }
+    refuse_shared_secret(text, &mut entries, &secret_takers.into_inner());
     Ok(entries)
+}
+
+/// Fails every entry that took its client secret from `MCP_CLIENT_SECRET` when there are
+/// several: the one secret would go to each of their authorization servers.
+fn refuse_shared_secret(text: &str, entries: &mut [ServerEntry], takers: &[(String, usize)]) {
+    if takers.len() < 2 {
+        return;
+    }
+    let names: Vec<String> = takers.iter().map(|(name, _)| format!("`{name}`")).collect();
+    for (name, at) in takers {
+        let message = format!(
+            "`MCP_CLIENT_SECRET` would be sent to the authorization servers of {} entries \
+             ({}); give each its own `clientSecret` (\"${{A_SECRET}}\")",
+            takers.len(),
+            names.join(", ")
+        );
+        if let Some(entry) = entries.iter_mut().find(|entry| entry.name == *name) {
+            entry.config = Err(error_at(text, *at, Some(name), Some("oauth"), message));
+        }
+    }
 }
 
 /// The text of a config file's bytes, or an [`Error::Config`] at the first byte that is not

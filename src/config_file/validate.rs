@@ -22,6 +22,9 @@ pub(super) struct Entry<'a> {
     pub(super) at: usize,
     pub(super) text: &'a str,
     pub(super) lookup: &'a dyn Fn(&str) -> Option<String>,
+    /// The entries (name, offset of their `oauth` key) that took their client secret from
+    /// `MCP_CLIENT_SECRET`: one variable must not go to several authorization servers.
+    pub(super) secret_takers: &'a std::cell::RefCell<Vec<(String, usize)>>,
 }
 
 impl Entry<'_> {
