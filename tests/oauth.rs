@@ -353,18 +353,37 @@ fn a_hub_signs_in_to_each_of_its_servers_with_one_step() {
     let first = oauth_server();
     let second = oauth_server();
     let asked = Arc::new(AtomicUsize::new(0));
-    let hub = mcp_dispatch::Hub::builder()
-        .sign_in(counting_browser(asked.clone()))
-        .server("first", ServerConfig::http(first.url.as_str()))
-        .server("second", ServerConfig::http(second.url.as_str()))
-        .build()
-        .unwrap();
-    let listed = hub.list_tools_blocking();
+    let folder = store_folder("hub");
+    let hub = |sign_in: bool| {
+        let builder = mcp_dispatch::Hub::builder()
+            .credential_store(FileCredentialStore::new(&folder))
+            .server("first", ServerConfig::http(first.url.as_str()))
+            .server("second", ServerConfig::http(second.url.as_str()));
+        let builder = match sign_in {
+            true => builder.sign_in(counting_browser(asked.clone())),
+            false => builder,
+        };
+        builder.build().unwrap()
+    };
+    let signing_in = hub(true);
+    let listed = signing_in.list_tools_blocking();
     assert!(listed.errors.is_empty(), "{:?}", listed.errors);
     assert!(listed.tools.iter().any(|tool| tool.name == "first__echo"));
     assert!(listed.tools.iter().any(|tool| tool.name == "second__echo"));
     assert_eq!(asked.load(Ordering::SeqCst), 2, "one sign-in per server");
-    hub.close_blocking().unwrap();
+    signing_in.close_blocking().unwrap();
+
+    // Each server's sign-in is kept under its own name, and a new hub uses both.
+    let store = FileCredentialStore::new(&folder);
+    assert!(store.path("first").exists() && store.path("second").exists());
+    let kept = hub(false);
+    let listed = kept.list_tools_blocking();
+    assert!(listed.errors.is_empty(), "{:?}", listed.errors);
+    for name in ["first__echo", "second__echo"] {
+        assert!(listed.tools.iter().any(|tool| tool.name == name), "{name}");
+    }
+    assert_eq!(asked.load(Ordering::SeqCst), 2, "no sign-in in the new hub");
+    kept.close_blocking().unwrap();
 }
 
 #[test]
