@@ -4,8 +4,9 @@
 //! Run: `cargo run --example async_std_app`
 //!
 //! The MCP server is the one bundled with the crate: this very program, re-run with `--serve`.
-//! The client's work runs on the library's own executor thread (`mcp-dispatch`); the app only
-//! awaits `Send + 'static` futures, on async-std.
+//! The client's work runs on `Executor::async_std()`: as a task on async-std's own runtime,
+//! so the library adds no job thread, only the tokio thread that rmcp needs
+//! (`mcp-dispatch-rt`); the app only awaits `Send + 'static` futures, on async-std.
 
 #[path = "support/server.rs"]
 mod server;
@@ -14,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mcp_dispatch::ResultText;
-use mcp_dispatch::{CallOptions, Client, ServerConfig};
+use mcp_dispatch::{CallOptions, Client, Executor, ServerConfig};
 use serde_json::json;
 
 const TASKS: u32 = 8;
@@ -36,7 +37,8 @@ async fn app() -> Result<(), Box<dyn std::error::Error>> {
     let config = ServerConfig::stdio(std::env::current_exe()?)
         .arg("--serve")
         .name("bundled");
-    let client = Client::new(config);
+    let executor = Executor::async_std()?;
+    let client = Client::builder(config).executor(executor.clone()).build();
     let mut calls = 0;
 
     let tools = client.list_tools().await?;
@@ -108,9 +110,21 @@ async fn app() -> Result<(), Box<dyn std::error::Error>> {
             "a tokio runtime was started: {names:?}"
         );
         println!("threads: {}", names.join(", "));
+        let library: Vec<_> = names
+            .iter()
+            .filter(|name| name.starts_with("mcp-dispatch"))
+            .collect();
+        assert_eq!(
+            library,
+            ["mcp-dispatch-rt"],
+            "one library thread: rmcp's tokio"
+        );
+        println!("library threads: {}", library.len());
     }
 
     client.close().await?;
+    // Blocks for at most its bound; nothing is open any more.
+    assert!(executor.shutdown(), "the executor shut down cleanly");
     println!("async_std_app: {calls} calls OK ({TASKS} from spawned tasks), no tokio in the app");
     Ok(())
 }

@@ -78,10 +78,46 @@ enum Queued {
     Cleanup(Job),
 }
 
+/// What polls an executor's jobs.
+enum Driver {
+    /// The built-in executor's thread.
+    Thread(thread::JoinHandle<()>),
+    /// A task on async-std's runtime.
+    #[cfg(feature = "async-std")]
+    Task(async_std::task::JoinHandle<()>),
+}
+
+impl Driver {
+    /// True when called from the driver itself (a job), which cannot wait for itself.
+    fn is_current(&self) -> bool {
+        match self {
+            Driver::Thread(thread) => thread.thread().id() == thread::current().id(),
+            #[cfg(feature = "async-std")]
+            Driver::Task(task) => async_std::task::try_current()
+                .is_some_and(|current| current.id() == task.task().id()),
+        }
+    }
+
+    /// Waits for the driver to finish, at most `bound`.
+    fn join(self, bound: Duration) -> bool {
+        match self {
+            Driver::Thread(thread) => join_bounded(thread, bound),
+            #[cfg(feature = "async-std")]
+            Driver::Task(task) => {
+                let joined = block_on_bounded(task, bound).is_some();
+                if !joined {
+                    log::warn!("mcp-dispatch: the executor task did not stop within {bound:?}");
+                }
+                joined
+            }
+        }
+    }
+}
+
 struct Inner {
     jobs: async_channel::Sender<Queued>,
     stop: Arc<AtomicBool>,
-    thread: Mutex<Option<thread::JoinHandle<()>>>,
+    driver: Mutex<Option<Driver>>,
     runtime: Arc<Runtime>,
     /// False for the shared executor, whose tokio thread is shared with host-dispatcher
     /// clients and stops only when the last of them is gone.
@@ -140,19 +176,65 @@ impl Executor {
         Executor::with_runtime(Arc::new(runtime), true)
     }
 
+    /// An executor whose jobs run as one task, named `mcp-dispatch`, on async-std's runtime,
+    /// for async-std applications: it adds no job thread of its own, only the tokio thread
+    /// that rmcp needs. It starts async-std's global pool if the application has not.
+    ///
+    /// It behaves as [`Executor::new`] does: shutdown closes every session, callers get
+    /// [`Error::Shutdown`], and a blocking call from inside one of its jobs fails instead of
+    /// deadlocking.
+    ///
+    /// ```
+    /// use mcp_dispatch::{Client, Executor, ServerConfig};
+    ///
+    /// let executor = Executor::async_std().unwrap();
+    /// let client = Client::builder(ServerConfig::stdio("my-mcp-server"))
+    ///     .executor(executor.clone())
+    ///     .build();
+    /// assert!(executor.shutdown());
+    /// # drop(client);
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Runtime`] if the operating system refuses to start the tokio thread.
+    #[cfg(feature = "async-std")]
+    pub fn async_std() -> Result<Executor> {
+        let runtime = Runtime::start().map_err(runtime_error)?;
+        Executor::start(Arc::new(runtime), true, |receiver, stop| {
+            async_std::task::Builder::new()
+                .name(EXECUTOR_THREAD_NAME.into())
+                .spawn(drive(receiver, stop))
+                .map(Driver::Task)
+        })
+    }
+
     fn with_runtime(runtime: Arc<Runtime>, owns_runtime: bool) -> Result<Executor> {
+        Executor::start(runtime, owns_runtime, |receiver, stop| {
+            thread::Builder::new()
+                .name(EXECUTOR_THREAD_NAME.into())
+                .spawn(move || run(receiver, stop))
+                .map(Driver::Thread)
+        })
+    }
+
+    /// An executor whose jobs `start_driver` starts polling.
+    fn start(
+        runtime: Arc<Runtime>,
+        owns_runtime: bool,
+        start_driver: impl FnOnce(
+            async_channel::Receiver<Queued>,
+            Arc<AtomicBool>,
+        ) -> std::io::Result<Driver>,
+    ) -> Result<Executor> {
         let (jobs, receiver) = async_channel::unbounded::<Queued>();
         let stop = Arc::new(AtomicBool::new(false));
-        let stop_in_thread = stop.clone();
-        let thread = thread::Builder::new()
-            .name(EXECUTOR_THREAD_NAME.into())
-            .spawn(move || run(receiver, stop_in_thread))
-            .map_err(runtime_error)?;
+        let driver = start_driver(receiver, stop.clone()).map_err(runtime_error)?;
         Ok(Executor {
             inner: Arc::new(Inner {
                 jobs,
                 stop,
-                thread: Mutex::new(Some(thread)),
+                driver: Mutex::new(Some(driver)),
                 runtime,
                 owns_runtime,
                 shutdown_hooks: Mutex::new(Hooks::default()),
@@ -236,18 +318,18 @@ impl Inner {
     fn shutdown(&self, bound: Duration) -> bool {
         let deadline = Instant::now() + bound;
         let first = !self.shut_down.swap(true, Ordering::AcqRel);
-        let Some(thread) = lock(&self.thread).take() else {
+        let Some(driver) = lock(&self.driver).take() else {
             return !first || self.stop_runtime(remaining(deadline));
         };
-        if thread.thread().id() == thread::current().id() {
-            // On our own thread we cannot wait for ourselves: start the closes, signal, and
-            // let the thread wind down; a later shutdown from outside can still join it.
+        if driver.is_current() {
+            // From a job we cannot wait for ourselves: start the closes, signal, and let the
+            // driver wind down; a later shutdown from outside can still join it.
             if first {
                 drop(self.start_closing_sessions());
             }
             self.stop.store(true, Ordering::Release);
             self.jobs.close();
-            *lock(&self.thread) = Some(thread);
+            *lock(&self.driver) = Some(driver);
             return false;
         }
         let mut clean = true;
@@ -258,7 +340,7 @@ impl Inner {
         }
         self.stop.store(true, Ordering::Release);
         self.jobs.close();
-        clean &= join_bounded(thread, remaining(deadline));
+        clean &= driver.join(remaining(deadline));
         clean &= self.stop_runtime(remaining(deadline));
         clean
     }
@@ -314,56 +396,59 @@ pub(crate) fn join_bounded(thread: thread::JoinHandle<()>, bound: Duration) -> b
     true
 }
 
-/// The executor thread's loop: receive jobs and poll them all until told to stop; then drop
-/// the callers' jobs and finish the cleanup jobs.
+/// The executor thread's loop: [`drive`] on this thread, spinning briefly before it parks.
 fn run(receiver: async_channel::Receiver<Queued>, stop: Arc<AtomicBool>) {
     crate::runtime::mark_library_thread();
+    crate::blocking::block_on(drive(receiver, stop), None, crate::blocking::EXECUTOR_SPIN);
+}
+
+/// Receives jobs and polls them all until told to stop; then drops the callers' jobs and
+/// finishes the cleanup jobs.
+fn drive(
+    receiver: async_channel::Receiver<Queued>,
+    stop: Arc<AtomicBool>,
+) -> impl std::future::Future<Output = ()> + Send {
     let mut receiver = Box::pin(receiver);
     let mut calls = Some(FuturesUnordered::new());
     let mut cleanups = FuturesUnordered::new();
     let mut receiving = true;
-    crate::blocking::block_on(
-        futures::future::poll_fn(|cx| {
-            loop {
-                let stopping = stop.load(Ordering::Acquire);
-                if stopping && let Some(calls) = calls.take() {
-                    // Dropping the callers' jobs resolves them with `Error::Shutdown`.
-                    drop_jobs(calls);
-                }
-                while receiving {
-                    match receiver.poll_next_unpin(cx) {
-                        // A job that panics is dropped; the others carry on.
-                        Poll::Ready(Some(Queued::Call(job))) => match &mut calls {
-                            Some(calls) => calls.push(AssertUnwindSafe(job).catch_unwind()),
-                            None => drop_jobs([job]),
-                        },
-                        Poll::Ready(Some(Queued::Cleanup(job))) => {
-                            cleanups.push(AssertUnwindSafe(job).catch_unwind())
-                        }
-                        Poll::Ready(None) => receiving = false,
-                        Poll::Pending => break,
-                    }
-                }
-                if let Some(calls) = &mut calls {
-                    poll_all(calls, cx);
-                }
-                poll_all(&mut cleanups, cx);
-                // A job may have set the stop flag (shutdown from inside a job): go round again.
-                if stop.load(Ordering::Acquire) != stopping {
-                    continue;
-                }
-                let idle =
-                    calls.as_ref().is_none_or(FuturesUnordered::is_empty) && cleanups.is_empty();
-                return if idle && (!receiving || stopping) {
-                    Poll::Ready(())
-                } else {
-                    Poll::Pending
-                };
+    futures::future::poll_fn(move |cx| {
+        loop {
+            let stopping = stop.load(Ordering::Acquire);
+            if stopping && let Some(calls) = calls.take() {
+                // Dropping the callers' jobs resolves them with `Error::Shutdown`.
+                drop_jobs(calls);
             }
-        }),
-        None,
-        crate::blocking::EXECUTOR_SPIN,
-    );
+            while receiving {
+                match receiver.poll_next_unpin(cx) {
+                    // A job that panics is dropped; the others carry on.
+                    Poll::Ready(Some(Queued::Call(job))) => match &mut calls {
+                        Some(calls) => calls.push(AssertUnwindSafe(job).catch_unwind()),
+                        None => drop_jobs([job]),
+                    },
+                    Poll::Ready(Some(Queued::Cleanup(job))) => {
+                        cleanups.push(AssertUnwindSafe(job).catch_unwind())
+                    }
+                    Poll::Ready(None) => receiving = false,
+                    Poll::Pending => break,
+                }
+            }
+            if let Some(calls) = &mut calls {
+                poll_all(calls, cx);
+            }
+            poll_all(&mut cleanups, cx);
+            // A job may have set the stop flag (shutdown from inside a job): go round again.
+            if stop.load(Ordering::Acquire) != stopping {
+                continue;
+            }
+            let idle = calls.as_ref().is_none_or(FuturesUnordered::is_empty) && cleanups.is_empty();
+            return if idle && (!receiving || stopping) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            };
+        }
+    })
 }
 
 fn poll_all<F>(jobs: &mut FuturesUnordered<F>, cx: &mut std::task::Context<'_>)

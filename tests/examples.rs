@@ -100,6 +100,7 @@ fn async_std_app_awaits_calls_and_spawned_tasks_without_tokio() {
     );
     run.assert_contains("add(2, 3) -> 5");
     run.assert_contains("progress -> done 3 after reports [1.0, 2.0, 3.0]");
+    run.assert_contains("library threads: 1");
 }
 
 #[test]

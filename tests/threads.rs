@@ -2,12 +2,20 @@
 
 mod common;
 
+use std::sync::Mutex;
+
 use common::text;
-use mcp_dispatch::Client;
+use mcp_dispatch::{Client, Executor};
 use serde_json::json;
+
+/// The tests count the threads of the whole process, so they take turns.
+static COUNTING: Mutex<()> = Mutex::new(());
 
 #[test]
 fn eight_servers_and_a_thousand_calls_stay_within_the_thread_bound() {
+    let _turn = COUNTING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let before = common::thread_names().len();
     assert_eq!(common::library_threads(), 0);
 
@@ -86,4 +94,48 @@ fn eight_servers_and_a_thousand_calls_stay_within_the_thread_bound() {
     for client in &clients {
         client.close_blocking().unwrap();
     }
+}
+
+#[test]
+fn an_async_std_app_on_the_async_std_executor_adds_only_the_tokio_thread() {
+    let _turn = COUNTING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let before = common::library_thread_names();
+    let executor = Executor::async_std().unwrap();
+    let clients: Vec<Client> = (0..4)
+        .map(|i| {
+            Client::builder(common::server(&format!("async-std-{i}")))
+                .executor(executor.clone())
+                .build()
+        })
+        .collect();
+    let during = async_std::task::block_on(async {
+        let calls = (0..100).map(|call| {
+            let client = clients[call % clients.len()].clone();
+            async_std::task::spawn(async move {
+                let message = format!("call {call}");
+                let echo = client
+                    .call_tool("echo", json!({ "text": message }))
+                    .await
+                    .unwrap();
+                assert_eq!(text(&echo), message);
+            })
+        });
+        futures::future::join_all(calls).await;
+        common::library_thread_names()
+    });
+    let mut added = during;
+    for name in &before {
+        if let Some(at) = added.iter().position(|added| added == name) {
+            added.remove(at);
+        }
+    }
+    assert_eq!(
+        added,
+        ["mcp-dispatch-rt"],
+        "only rmcp's tokio thread; the jobs ran on async-std's threads"
+    );
+    assert!(executor.shutdown());
+    assert_eq!(common::library_thread_names(), before);
 }
