@@ -235,11 +235,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         longest.1,
         longest.0
     );
-    // The loop ran every job itself: the library's executor thread never started.
+    // The loop ran every job itself: the library's executor never started.
     if let Some(names) = thread_names() {
         assert!(
             !names.iter().any(|name| name == "mcp-dispatch"),
-            "the library's executor thread started: {names:?}"
+            "the library's executor started: {names:?}"
         );
     }
     println!(

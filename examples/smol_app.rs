@@ -1,5 +1,5 @@
 //! A smol application, two ways: (a) awaiting the client's futures directly on smol, with the
-//! work on the library's executor thread; (b) a client built with
+//! work on the library's executor (its thread `mcp-dispatch-rt`); (b) a client built with
 //! `.dispatcher(|job| smol::spawn(job).detach())`, so the MCP work itself runs on smol's
 //! executor. No tokio in the application's code either way.
 //!
@@ -39,7 +39,7 @@ async fn app() -> Result<(), Box<dyn std::error::Error>> {
         Ok(ServerConfig::stdio(std::env::current_exe()?).arg("--serve"))
     };
 
-    // (a) The default client: its jobs run on the library's executor thread; smol only awaits
+    // (a) The default client: its jobs run on the library's executor; smol only awaits
     //     the futures.
     let awaited = Client::new(config()?.name("awaited"));
     let way_a = "(a) awaited on smol";

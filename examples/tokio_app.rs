@@ -1,6 +1,6 @@
 //! For applications that already run tokio: the client's jobs go to the app's own runtime with
 //! `.dispatcher(move |job| { handle.spawn(job); })`, calls are awaited as usual, and the thread
-//! list shows that the library adds one thread, `mcp-dispatch-rt`, and no executor thread.
+//! list shows that the library adds one thread, `mcp-dispatch-rt`.
 //!
 //! Run: `cargo run --example tokio_app`
 //!
@@ -46,8 +46,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     // rmcp still needs *its* tokio context for what it spawns (the transport's I/O tasks,
     // timers, the child process): each job enters the library's own current-thread runtime,
     // driven by the library's thread `mcp-dispatch-rt`, on every poll. That is the one extra
-    // thread. The library's executor thread (`mcp-dispatch`) is NOT started, because this
-    // client has a custom dispatcher instead of the default executor.
+    // thread. The library's executor, whose jobs would run on that same thread, is not
+    // started, because this client has a custom dispatcher instead.
     let handle = tokio::runtime::Handle::current();
     let config = ServerConfig::stdio(std::env::current_exe()?)
         .arg("--serve")

@@ -1,5 +1,5 @@
 //! Waiting for a future from synchronous code, with a bound: the caller side of blocking
-//! calls, and the executor thread's own loop.
+//! calls, and the waits of shutdown.
 
 use std::future::Future;
 use std::pin::pin;
@@ -8,12 +8,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
-
-/// How long the executor thread spins before it parks. The next event of a busy executor
-/// (an answer from the tokio thread, a new job) usually arrives within tens of
-/// microseconds, and parking and being woken costs about as much again. Callers do not
-/// spin: with many of them on few cores, spinning callers starve the threads doing the work.
-pub(crate) const EXECUTOR_SPIN: Duration = Duration::from_micros(30);
 
 /// A waker that flags the wake-up (for the spin) and unparks the thread (for the park).
 struct Signal {

@@ -478,7 +478,7 @@ impl Client {
     /// # Blocking
     ///
     /// Waits on the calling thread, bounded by the connect and call timeouts (plus a few
-    /// seconds). Called from a thread that is running this library's jobs (the executor thread,
+    /// seconds). Called from a thread that is running this library's jobs (the library's thread,
     /// or inside a job on any dispatcher) it returns [`Error::WouldDeadlock`] at once.
     pub fn list_tools_blocking(&self) -> Result<Vec<Tool>> {
         self.block("list_tools_blocking", None, self.list_tools())

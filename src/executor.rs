@@ -1,10 +1,10 @@
-//! The built-in executor: one named thread that polls every job, plus its tokio thread.
+//! The built-in executor: one task that polls every job, on the thread of the tokio runtime
+//! that rmcp needs (or on async-std's runtime).
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::task::Poll;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use futures::stream::FuturesUnordered;
@@ -16,8 +16,9 @@ use crate::error::{Error, Result, panic_message};
 use crate::runtime::Runtime;
 use crate::sync::{Flag, lock};
 
-/// Name of the executor thread.
-pub(crate) const EXECUTOR_THREAD_NAME: &str = "mcp-dispatch";
+/// Name of the executor's task on async-std.
+#[cfg(feature = "async-std")]
+const EXECUTOR_TASK_NAME: &str = "mcp-dispatch";
 
 /// Default bound of [`Executor::shutdown`].
 const DEFAULT_SHUTDOWN_BOUND: Duration = Duration::from_secs(5);
@@ -29,11 +30,12 @@ pub(crate) trait OnShutdown: Send + Sync {
     fn shut_down(&self) -> Option<Arc<Flag>>;
 }
 
-/// The built-in executor: one named thread that polls every job of its clients.
+/// The built-in executor: one task that polls every job of its clients, on the one thread
+/// (`mcp-dispatch-rt`) that drives the current-thread tokio runtime rmcp needs.
 ///
-/// Jobs arrive on a channel and are all driven concurrently on that one thread, so the number
-/// of threads does not grow with servers, calls or CPUs. Beside it runs the thread of the
-/// current-thread tokio runtime that rmcp needs (`mcp-dispatch-rt`). Clients use a shared
+/// Jobs arrive on a channel and are all driven concurrently by that task, beside rmcp's own
+/// tasks, so the number of threads does not grow with servers, calls or CPUs, and an answer
+/// reaches its job without crossing threads. Clients use a shared
 /// default executor, started on first use, unless they are given another executor
 /// ([`ClientBuilder::executor`](crate::ClientBuilder::executor)) or a host's
 /// [`Dispatcher`](crate::Dispatcher). Create your own when you want separate threads, or
@@ -48,7 +50,7 @@ pub(crate) trait OnShutdown: Send + Sync {
 /// 1. closes every session of the clients on this executor gracefully, within the bound,
 ///    then kills their process groups;
 /// 2. drops the jobs still running, whose callers get [`Error::Shutdown`], as do later calls;
-/// 3. joins the executor thread and the tokio thread.
+/// 3. waits for its task to finish and, for an executor of its own, joins its thread.
 ///
 /// # Example
 ///
@@ -80,37 +82,37 @@ enum Queued {
 
 /// What polls an executor's jobs.
 enum Driver {
-    /// The built-in executor's thread.
-    Thread(thread::JoinHandle<()>),
+    /// A task on the thread of the executor's tokio runtime.
+    Tokio(crate::runtime::Task),
     /// A task on async-std's runtime.
     #[cfg(feature = "async-std")]
-    Task(async_std::task::JoinHandle<()>),
+    AsyncStd(async_std::task::JoinHandle<()>),
 }
 
 impl Driver {
-    /// True when called from the driver itself (a job), which cannot wait for itself.
-    fn is_current(&self) -> bool {
-        match self {
-            Driver::Thread(thread) => thread.thread().id() == thread::current().id(),
+    /// True where waiting for the driver could never end: in the driver itself (a job), or
+    /// on a thread the library drives.
+    fn cannot_wait(&self) -> bool {
+        let current = match self {
+            Driver::Tokio(task) => task.is_current(),
             #[cfg(feature = "async-std")]
-            Driver::Task(task) => async_std::task::try_current()
+            Driver::AsyncStd(task) => async_std::task::try_current()
                 .is_some_and(|current| current.id() == task.task().id()),
-        }
+        };
+        current || crate::runtime::blocking_would_deadlock()
     }
 
     /// Waits for the driver to finish, at most `bound`.
     fn join(self, bound: Duration) -> bool {
-        match self {
-            Driver::Thread(thread) => join_bounded(thread, bound),
+        let joined = match self {
+            Driver::Tokio(task) => block_on_bounded(task, bound).is_some(),
             #[cfg(feature = "async-std")]
-            Driver::Task(task) => {
-                let joined = block_on_bounded(task, bound).is_some();
-                if !joined {
-                    log::warn!("mcp-dispatch: the executor task did not stop within {bound:?}");
-                }
-                joined
-            }
+            Driver::AsyncStd(task) => block_on_bounded(task, bound).is_some(),
+        };
+        if !joined {
+            log::warn!("mcp-dispatch: the executor's jobs did not stop within {bound:?}");
         }
+        joined
     }
 }
 
@@ -201,20 +203,18 @@ impl Executor {
     #[cfg(feature = "async-std")]
     pub fn async_std() -> Result<Executor> {
         let runtime = Runtime::start().map_err(runtime_error)?;
-        Executor::start(Arc::new(runtime), true, |receiver, stop| {
+        Executor::start(Arc::new(runtime), true, |_, receiver, stop| {
             async_std::task::Builder::new()
-                .name(EXECUTOR_THREAD_NAME.into())
+                .name(EXECUTOR_TASK_NAME.into())
                 .spawn(drive(receiver, stop))
-                .map(Driver::Task)
+                .map(Driver::AsyncStd)
         })
     }
 
+    /// An executor whose jobs run as one task on `runtime`'s thread.
     fn with_runtime(runtime: Arc<Runtime>, owns_runtime: bool) -> Result<Executor> {
-        Executor::start(runtime, owns_runtime, |receiver, stop| {
-            thread::Builder::new()
-                .name(EXECUTOR_THREAD_NAME.into())
-                .spawn(move || run(receiver, stop))
-                .map(Driver::Thread)
+        Executor::start(runtime, owns_runtime, |runtime, receiver, stop| {
+            Ok(Driver::Tokio(runtime.spawn_task(drive(receiver, stop))))
         })
     }
 
@@ -223,13 +223,14 @@ impl Executor {
         runtime: Arc<Runtime>,
         owns_runtime: bool,
         start_driver: impl FnOnce(
+            &Runtime,
             async_channel::Receiver<Queued>,
             Arc<AtomicBool>,
         ) -> std::io::Result<Driver>,
     ) -> Result<Executor> {
         let (jobs, receiver) = async_channel::unbounded::<Queued>();
         let stop = Arc::new(AtomicBool::new(false));
-        let driver = start_driver(receiver, stop.clone()).map_err(runtime_error)?;
+        let driver = start_driver(&runtime, receiver, stop.clone()).map_err(runtime_error)?;
         Ok(Executor {
             inner: Arc::new(Inner {
                 jobs,
@@ -262,7 +263,7 @@ impl Executor {
             return Ok(executor.clone());
         }
         // Its tokio thread is the one clients on host dispatchers use too, so a process never
-        // has more than the two library threads.
+        // has more than that one library thread.
         let runtime = Runtime::shared().map_err(runtime_error)?;
         let executor = Executor::with_runtime(runtime, false)?;
         Ok(SHARED.get_or_init(|| executor).clone())
@@ -270,13 +271,14 @@ impl Executor {
 
     /// Shuts the executor down (see [Shutdown](Executor#shutdown)), waiting at most 5 s.
     ///
-    /// Returns `true` if everything closed and both threads were joined within the bound
-    /// (or had been already).
+    /// Returns `true` if everything closed, and the task finished and the thread was joined,
+    /// within the bound (or had been already).
     ///
     /// # Blocking
     ///
-    /// Blocks the calling thread for at most the bound. Called on the executor thread itself
-    /// (from a job), it closes nothing, only signals the stop, and returns `false`.
+    /// Blocks the calling thread for at most the bound. Called where it would wait for
+    /// itself (from a job, or on the library's thread), it starts the closes, signals the
+    /// stop without waiting, and returns `false`.
     pub fn shutdown(&self) -> bool {
         self.shutdown_timeout(DEFAULT_SHUTDOWN_BOUND)
     }
@@ -321,7 +323,7 @@ impl Inner {
         let Some(driver) = lock(&self.driver).take() else {
             return !first || self.stop_runtime(remaining(deadline));
         };
-        if driver.is_current() {
+        if driver.cannot_wait() {
             // From a job we cannot wait for ourselves: start the closes, signal, and let the
             // driver wind down; a later shutdown from outside can still join it.
             if first {
@@ -376,30 +378,6 @@ impl Drop for Inner {
     fn drop(&mut self) {
         self.shutdown(DEFAULT_SHUTDOWN_BOUND);
     }
-}
-
-/// Joins `thread`, giving up (and leaving it detached) after `bound`.
-pub(crate) fn join_bounded(thread: thread::JoinHandle<()>, bound: Duration) -> bool {
-    let deadline = Instant::now() + bound;
-    while !thread.is_finished() {
-        let now = Instant::now();
-        if now >= deadline {
-            log::warn!(
-                "mcp-dispatch: thread `{}` did not stop within {bound:?}",
-                thread.thread().name().unwrap_or("?")
-            );
-            return false;
-        }
-        thread::sleep((deadline - now).min(Duration::from_millis(1)));
-    }
-    let _ = thread.join();
-    true
-}
-
-/// The executor thread's loop: [`drive`] on this thread, spinning briefly before it parks.
-fn run(receiver: async_channel::Receiver<Queued>, stop: Arc<AtomicBool>) {
-    crate::runtime::mark_library_thread();
-    crate::blocking::block_on(drive(receiver, stop), None, crate::blocking::EXECUTOR_SPIN);
 }
 
 /// Receives jobs and polls them all until told to stop; then drops the callers' jobs and

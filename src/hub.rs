@@ -464,7 +464,7 @@ impl Hub {
     /// # Blocking
     ///
     /// Waits on the calling thread, bounded by the connect and call timeouts (plus a few
-    /// seconds). On a thread that runs this library's jobs (the executor thread, or inside a
+    /// seconds). On a thread that runs this library's jobs (the library's thread, or inside a
     /// job on any dispatcher) it returns at once, every server reporting
     /// [`Error::WouldDeadlock`]; past the bound, every server reports [`Error::Timeout`].
     ///

@@ -27,8 +27,8 @@
 //! # Why
 //!
 //! rmcp, the official Rust MCP SDK, only runs inside a tokio runtime. This crate runs every
-//! rmcp future for you on one small executor thread, with a private current-thread tokio
-//! runtime on a second thread, so callers never see tokio. Each server gets one persistent
+//! rmcp future for you on one small library thread, which drives a private current-thread
+//! tokio runtime, so callers never see tokio. Each server gets one persistent
 //! session, shared safely by every thread and task.
 //!
 //! # Many servers: the Hub
@@ -71,7 +71,7 @@
 //! awaited on any executor, and a `_blocking` form that waits on the calling thread. Both do
 //! the same work on the dispatcher; they differ only in how the caller waits. Blocking calls
 //! are bounded by the connect and call timeouts. A blocking call made on a thread that is
-//! running this crate's jobs (the executor thread, the tokio thread, inside any job or
+//! running this crate's jobs (the library's thread, inside any job or
 //! handler) would deadlock, so it returns [`Error::WouldDeadlock`] at once.
 //!
 //! # Choosing a dispatcher
@@ -80,8 +80,9 @@
 //!
 //! | your program | dispatcher | threads the library adds |
 //! |---|---|---|
-//! | sync code, async-std, smol, anything | the shared [`Executor`] (the default) | `mcp-dispatch` and `mcp-dispatch-rt` |
-//! | wants its own shutdown point | [`Executor::new`], passed to [`ClientBuilder::executor`] | two per executor |
+//! | sync code, smol, anything | the shared [`Executor`] (the default) | `mcp-dispatch-rt` |
+//! | async-std | [`Executor::async_std`] (jobs as a task on async-std's runtime) | `mcp-dispatch-rt` |
+//! | wants its own shutdown point | [`Executor::new`], passed to [`ClientBuilder::executor`] | one per executor |
 //! | smol, or any executor with a spawn function | `\|job\| smol::spawn(job).detach()` | `mcp-dispatch-rt` |
 //! | GUI or game loop | a closure that queues jobs for the loop to poll | `mcp-dispatch-rt` |
 //! | tokio | `move \|job\| { handle.spawn(job); }` | `mcp-dispatch-rt` |
@@ -89,7 +90,7 @@
 //! Jobs carry the tokio context rmcp needs and catch their own panics, so a host loop needs
 //! no tokio and never sees an rmcp panic. The `mcp-dispatch-rt` thread drives a
 //! current-thread tokio runtime for rmcp; it is shared by the default executor and by every
-//! client on a host's dispatcher, so a process has at most those two library threads unless
+//! client on a host's dispatcher, so a process has that one library thread unless
 //! it creates executors of its own. Run `cargo run --example event_loop` (or `smol_app`,
 //! `tokio_app`) to see each pattern.
 //!

@@ -83,6 +83,15 @@ impl Runtime {
         })
     }
 
+    /// Spawns `future` as a task on this runtime's thread, outside tokio's cooperative
+    /// budget (it polls many jobs per wake, and must not be starved by the budget of one).
+    pub(crate) fn spawn_task<F>(&self, future: F) -> Task
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        Task(self.handle.spawn(tokio::task::unconstrained(future)))
+    }
+
     /// Wraps `future` so that it is polled and dropped inside this runtime's context.
     pub(crate) fn wrap<F: Future>(&self, future: F) -> InContext<F> {
         InContext {
@@ -125,6 +134,24 @@ impl Runtime {
             *lock(&self.thread) = Some(thread);
             false
         }
+    }
+}
+
+/// A task on a [`Runtime`]; awaiting it waits for the task to finish.
+pub(crate) struct Task(tokio::task::JoinHandle<()>);
+
+impl Task {
+    /// True when called from inside this task.
+    pub(crate) fn is_current(&self) -> bool {
+        tokio::task::try_id() == Some(self.0.id())
+    }
+}
+
+impl Future for Task {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        Pin::new(&mut self.0).poll(cx).map(|_| ())
     }
 }
 

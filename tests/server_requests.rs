@@ -125,3 +125,30 @@ fn a_hub_takes_handlers_for_all_servers_or_for_one() {
     assert_eq!(text(&special), "file:///special");
     hub.close_blocking().unwrap();
 }
+
+/// Handler bodies run as jobs on the client's dispatcher, never inline in rmcp's callbacks
+/// (which run on the library's tokio thread): with a host dispatcher that runs each job on a
+/// thread of its own, the body runs there.
+#[test]
+fn a_handler_body_runs_as_a_job_on_the_clients_dispatcher() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let handlers = Handlers::new().on_roots(move || {
+        let _ = tx.send(std::thread::current().name().map(str::to_owned));
+        async { Ok(mcp_dispatch::model::ListRootsResult::new(Vec::new())) }
+    });
+    let client = Client::builder(common::server("dispatched"))
+        .handlers(handlers)
+        .dispatcher(|job: mcp_dispatch::Job| {
+            std::thread::Builder::new()
+                .name("host-job".into())
+                .spawn(move || futures::executor::block_on(job))
+                .expect("a thread for the job");
+        })
+        .build();
+    client.call_tool_blocking("roots", json!({})).unwrap();
+    let thread = rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the body ran");
+    assert_eq!(thread.as_deref(), Some("host-job"));
+    client.close_blocking().unwrap();
+}
