@@ -155,11 +155,13 @@ impl Latency {
     }
 }
 
-/// One throughput level: `calls` completed in `elapsed`.
+/// One throughput level: `calls` completed in `elapsed`, using `cpu` of the whole process.
 #[derive(Clone, Copy, Debug)]
 struct Throughput {
     calls: u64,
     elapsed: Duration,
+    /// User plus system time of this process (callers, library, runtime) during the level.
+    cpu: Duration,
     /// Every caller reached its share of `level_max_calls` before `level_time` ran out.
     count_bound: bool,
 }
@@ -190,6 +192,33 @@ struct Row {
     notes: Vec<String>,
 }
 
+/// User plus system CPU time of this process so far (`/proc/self/stat`, in clock ticks of
+/// 10 ms: USER_HZ is 100 on Linux).
+fn process_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The command name is in parentheses and may hold spaces: count fields after it.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    // After the name: state is field 3, utime field 14 and stime field 15 of the whole line.
+    let ticks = |at: usize| {
+        fields
+            .get(at - 3)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    Duration::from_millis((ticks(14) + ticks(15)) * 10)
+}
+
+/// CPU time per call over every throughput level of `row`, in µs.
+fn cpu_per_call_us(row: &Row) -> Option<f64> {
+    let levels: Vec<&Throughput> = row.throughput.iter().flatten().collect();
+    let calls: u64 = levels.iter().map(|t| t.calls).sum();
+    let cpu: Duration = levels.iter().map(|t| t.cpu).sum();
+    (calls > 0).then(|| cpu.as_secs_f64() * 1e6 / calls as f64)
+}
+
 fn status_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -203,12 +232,12 @@ fn status_kib(field: &str) -> u64 {
 }
 
 /// Fills the thread counts of `row` (call this after the last call, before closing), and
-/// notes the names when the library has more than the two threads it promises.
+/// notes the names when the library has more than the one thread it promises.
 fn count_threads(row: &mut Row) {
     let names = common::library_thread_names();
     row.library_threads = names.len();
     row.process_threads = common::thread_names().len();
-    if names.len() > 2 {
+    if names.len() > 1 {
         row.notes.push(format!("library threads: {names:?}"));
     }
 }
@@ -277,6 +306,7 @@ fn concurrent_blocking(
                 .expect("spawn a caller thread")
         })
         .collect();
+    let cpu = process_cpu();
     barrier.wait();
     let started = Instant::now();
     let mut count_bound = true;
@@ -287,6 +317,7 @@ fn concurrent_blocking(
     Some(Throughput {
         calls: done.load(Ordering::Relaxed),
         elapsed,
+        cpu: process_cpu().saturating_sub(cpu),
         count_bound,
     })
 }
@@ -435,6 +466,7 @@ fn raw_row(plan: &Plan, target: &Target, name: &str) -> Row {
         row.sequential = sequential_async(plan, name.clone(), call.clone()).await;
         for (slot, callers) in LEVELS.into_iter().enumerate() {
             let done = Arc::new(AtomicU64::new(0));
+            let cpu = process_cpu();
             let started = Instant::now();
             let deadline = started + plan.level_time;
             let tasks: Vec<_> = async_callers(&plan, &name, callers, &call, &done, deadline)
@@ -448,6 +480,7 @@ fn raw_row(plan: &Plan, target: &Target, name: &str) -> Row {
             row.throughput[slot] = Some(Throughput {
                 calls: done.load(Ordering::Relaxed),
                 elapsed: started.elapsed(),
+                cpu: process_cpu().saturating_sub(cpu),
                 count_bound,
             });
         }
@@ -530,6 +563,7 @@ fn executor_async_row(plan: &Plan, target: &Target) -> Row {
     row.sequential = smol::block_on(sequential_async(*plan, name.to_owned(), call.clone()));
     for (slot, callers) in LEVELS.into_iter().enumerate() {
         let done = Arc::new(AtomicU64::new(0));
+        let cpu = process_cpu();
         let started = Instant::now();
         let deadline = started + plan.level_time;
         let loops = async_callers(plan, name, callers, &call, &done, deadline);
@@ -539,6 +573,7 @@ fn executor_async_row(plan: &Plan, target: &Target) -> Row {
         row.throughput[slot] = Some(Throughput {
             calls: done.load(Ordering::Relaxed),
             elapsed: started.elapsed(),
+            cpu: process_cpu().saturating_sub(cpu),
             count_bound,
         });
     }
@@ -713,6 +748,7 @@ fn print_table(transport: &str, rows: &[Row], elapsed: Duration) {
     let first_raw = rows.first().expect("a raw row first");
     let last_raw = rows.last().expect("a raw row last");
     let base_median = mean(median_us(first_raw), median_us(last_raw));
+    let base_cpu = mean(cpu_per_call_us(first_raw), cpu_per_call_us(last_raw));
     let base_rates: Vec<Option<f64>> = (0..LEVELS.len())
         .map(|slot| mean(rate_of(first_raw, slot), rate_of(last_raw, slot)))
         .collect();
@@ -720,7 +756,7 @@ fn print_table(transport: &str, rows: &[Row], elapsed: Duration) {
     println!();
     println!("== {transport} ({:.1} s) ==", elapsed.as_secs_f64());
     let header = format!(
-        "{:<18} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>4} {:>5} {:>8} | {:>7} {:>6} {:>6} {:>6}",
+        "{:<18} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7} {:>9} {:>4} {:>5} {:>8} | {:>7} {:>6} {:>6} {:>6} {:>7}",
         "row",
         "1st us",
         "med us",
@@ -728,6 +764,7 @@ fn print_table(transport: &str, rows: &[Row], elapsed: Duration) {
         "c/s @1",
         "c/s @8",
         "c/s @64",
+        "cpu us",
         "close us",
         "lib",
         "thr",
@@ -736,12 +773,13 @@ fn print_table(transport: &str, rows: &[Row], elapsed: Duration) {
         "x@1",
         "x@8",
         "x@64",
+        "cpu/raw",
     );
     println!("{header}");
     println!("{}", "-".repeat(header.len()));
     for row in rows {
         println!(
-            "{:<18} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>4} {:>5} {:>8.1} | {:>7} {:>6} {:>6} {:>6}",
+            "{:<18} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7} {:>9} {:>4} {:>5} {:>8.1} | {:>7} {:>6} {:>6} {:>6} {:>7}",
             row.name,
             us(row.first_call),
             us(row.sequential.map(|l| l.median)),
@@ -749,6 +787,7 @@ fn print_table(transport: &str, rows: &[Row], elapsed: Duration) {
             rate(row.throughput[0]),
             rate(row.throughput[1]),
             rate(row.throughput[2]),
+            cpu_per_call_us(row).map_or_else(|| "-".to_owned(), |cpu| format!("{cpu:.1}")),
             us(row.close),
             row.library_threads,
             row.process_threads,
@@ -757,6 +796,7 @@ fn print_table(transport: &str, rows: &[Row], elapsed: Duration) {
             ratio(rate_of(row, 0), base_rates[0]),
             ratio(rate_of(row, 1), base_rates[1]),
             ratio(rate_of(row, 2), base_rates[2]),
+            ratio(cpu_per_call_us(row), base_cpu),
         );
     }
     println!(
@@ -853,11 +893,12 @@ fn main() {
         "columns: 1st = connect + first call from nothing; med/p99 = sequential call latency \
          ({} calls after {} warm-up; for connect-per-call the whole build+call+close cycle); \
          c/s @N = calls/s with N concurrent callers, each level run for {:?} (! = hit the \
-         bound of {} calls first); close = \
+         bound of {} calls first); cpu us = user + system CPU time of the whole client \
+         process per call over the three levels (/proc/self/stat, 10 ms ticks); close = \
          closing the session; lib = threads named mcp-dispatch* after the last call; thr = all \
          threads of the process then; HWM = VmHWM, peak RSS of the whole process, monotonic \
          across rows; ratios use the mean of the two raw runs (lat/raw lower is better, x@N \
-         higher is better)",
+         higher is better, cpu/raw lower is better)",
         plan.sequential, plan.warmup, plan.level_time, plan.level_max_calls
     );
     println!(
