@@ -1,6 +1,6 @@
-//! For applications that already run tokio: the client's jobs go to the app's own runtime with
-//! `.dispatcher(move |job| { handle.spawn(job); })`, calls are awaited as usual, and the thread
-//! list shows that the library adds one thread, `mcp-dispatch-rt`.
+//! For applications that already run tokio: `.tokio_handle(Handle::current())` puts the
+//! client's jobs and rmcp's tasks on the app's own runtime, calls are awaited as usual, and
+//! the thread list shows that the library adds no thread.
 //!
 //! Run: `cargo run --example tokio_app`
 //!
@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use mcp_dispatch::ResultText;
-use mcp_dispatch::{Client, Job, ServerConfig};
+use mcp_dispatch::{Client, ServerConfig};
 use serde_json::json;
 
 /// As in `#[tokio::main(worker_threads = 2)]` below.
@@ -41,21 +41,14 @@ async fn app() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    // Every job of this client is a task on the app's runtime: tokio's workers poll them.
-    //
-    // rmcp still needs *its* tokio context for what it spawns (the transport's I/O tasks,
-    // timers, the child process): each job enters the library's own current-thread runtime,
-    // driven by the library's thread `mcp-dispatch-rt`, on every poll. That is the one extra
-    // thread. The library's executor, whose jobs would run on that same thread, is not
-    // started, because this client has a custom dispatcher instead.
-    let handle = tokio::runtime::Handle::current();
+    // Every job of this client, and every task rmcp spawns for it (the transport's I/O,
+    // timers, the child process), is a task on the app's own runtime: tokio's workers poll
+    // them, and the library starts no thread at all.
     let config = ServerConfig::stdio(std::env::current_exe()?)
         .arg("--serve")
         .name("bundled");
     let client = Client::builder(config)
-        .dispatcher(move |job: Job| {
-            handle.spawn(job);
-        })
+        .tokio_handle(tokio::runtime::Handle::current())
         .build();
     let mut calls = 0;
 
@@ -104,8 +97,12 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             *counts.entry(kind).or_default() += 1;
         }
         println!("threads: {counts:?}");
-        assert_eq!(counts.get("mcp-dispatch-rt"), Some(&1), "{threads:?}");
-        assert_eq!(counts.get("mcp-dispatch"), None, "{threads:?}");
+        let library: usize = counts
+            .iter()
+            .filter(|(name, _)| name.starts_with("mcp-dispatch"))
+            .map(|(_, count)| count)
+            .sum();
+        assert_eq!(library, 0, "no library thread: {threads:?}");
         assert_eq!(
             counts.get("tokio worker"),
             Some(&WORKER_THREADS),
@@ -113,12 +110,12 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         );
         assert_eq!(
             counts.len(),
-            3,
-            "only main, tokio's workers and mcp-dispatch-rt: {threads:?}"
+            2,
+            "only main and tokio's workers: {threads:?}"
         );
         format!(
             "tokio_app: {calls} calls OK on tokio's workers; threads: main, \
-             {WORKER_THREADS} tokio workers, 1 mcp-dispatch-rt, 0 mcp-dispatch"
+             {WORKER_THREADS} tokio workers, 0 library threads"
         )
     } else {
         format!("tokio_app: {calls} calls OK on tokio's workers")

@@ -133,6 +133,30 @@ impl ClientBuilder {
         self
     }
 
+    /// Runs this client on a tokio application's own runtime: its jobs and rmcp's tasks
+    /// become tasks of `handle`'s runtime, and the library starts no thread at all.
+    ///
+    /// Blocking methods must not be called from that runtime's worker threads (they would
+    /// hold a worker while the call needs one); await the async forms there. On a
+    /// multi-thread runtime, rmcp's tasks run in parallel, so a progress report that the
+    /// server sends just before its result may reach
+    /// [`on_progress`](crate::CallOptions::on_progress) after the result, and then not at
+    /// all; on a current-thread runtime they keep their order.
+    ///
+    /// ```
+    /// use mcp_dispatch::{Client, ServerConfig};
+    ///
+    /// let runtime = tokio::runtime::Runtime::new().unwrap();
+    /// let client = Client::builder(ServerConfig::stdio("my-mcp-server"))
+    ///     .tokio_handle(runtime.handle().clone())
+    ///     .build();
+    /// # drop(client);
+    /// ```
+    pub fn tokio_handle(mut self, handle: tokio::runtime::Handle) -> ClientBuilder {
+        self.target = Some(Target::Tokio(Arc::new(Runtime::host(handle))));
+        self
+    }
+
     /// Answers the requests the server may send (elicitation, sampling, roots). Only the
     /// capabilities with a handler are advertised. Default: none.
     pub fn handlers(mut self, handlers: Handlers) -> ClientBuilder {
@@ -309,6 +333,7 @@ fn jobs_on(target: Option<Target>) -> Result<Arc<Jobs>> {
             let runtime = executor.runtime();
             Jobs::new(Target::Executor(executor), runtime)
         }
+        Some(Target::Tokio(runtime)) => Jobs::new(Target::Tokio(runtime.clone()), runtime),
         None => {
             let executor = Executor::shared()?;
             let runtime = executor.runtime();

@@ -176,6 +176,15 @@ impl HubBuilder {
         self
     }
 
+    /// Runs every server on a tokio application's own runtime, with no library thread. See
+    /// [`ClientBuilder::tokio_handle`](crate::ClientBuilder::tokio_handle).
+    pub fn tokio_handle(mut self, handle: tokio::runtime::Handle) -> HubBuilder {
+        self.defaults.target = Some(Target::Tokio(Arc::new(crate::runtime::Runtime::host(
+            handle,
+        ))));
+        self
+    }
+
     /// The separator between server and tool in qualified names (default `__`). It must be
     /// 1 to 8 characters from `[a-zA-Z0-9_-]`; [`build`](HubBuilder::build) checks it.
     pub fn separator(mut self, separator: impl Into<String>) -> HubBuilder {

@@ -44,6 +44,8 @@ pub(crate) enum Target {
     Executor(Executor),
     /// A host's dispatcher.
     Host(Arc<dyn Dispatcher>),
+    /// A host's tokio runtime: jobs are its tasks, and rmcp's tasks run there too.
+    Tokio(Arc<Runtime>),
 }
 
 /// A dispatcher and the tokio runtime its jobs enter.
@@ -62,7 +64,7 @@ impl Jobs {
     pub(crate) fn executor(&self) -> Option<&Executor> {
         match &self.target {
             Target::Executor(executor) => Some(executor),
-            Target::Host(_) => None,
+            Target::Host(_) | Target::Tokio(_) => None,
         }
     }
 
@@ -111,6 +113,7 @@ impl Jobs {
         match &self.target {
             Target::Executor(executor) => executor.dispatch_cleanup(job),
             Target::Host(dispatcher) => dispatch(&**dispatcher, job),
+            Target::Tokio(runtime) => runtime.spawn_job(job),
         }
     }
 
@@ -125,6 +128,7 @@ impl Jobs {
         match &self.target {
             Target::Executor(executor) => executor.dispatch_call(job),
             Target::Host(dispatcher) => dispatch(&**dispatcher, job),
+            Target::Tokio(runtime) => runtime.spawn_job(job),
         }
     }
 }

@@ -85,7 +85,7 @@
 //! | wants its own shutdown point | [`Executor::new`], passed to [`ClientBuilder::executor`] | one per executor |
 //! | smol, or any executor with a spawn function | `\|job\| smol::spawn(job).detach()` | `mcp-dispatch-rt` |
 //! | GUI or game loop | a closure that queues jobs for the loop to poll | `mcp-dispatch-rt` |
-//! | tokio | `move \|job\| { handle.spawn(job); }` | `mcp-dispatch-rt` |
+//! | tokio | [`ClientBuilder::tokio_handle`]: jobs and rmcp's tasks on the app's runtime | none |
 //!
 //! Jobs carry the tokio context rmcp needs and catch their own panics, so a host loop needs
 //! no tokio and never sees an rmcp panic. The `mcp-dispatch-rt` thread drives a

@@ -83,6 +83,22 @@ impl Runtime {
         })
     }
 
+    /// A host's tokio runtime, which the library neither drives nor stops: it starts no
+    /// thread.
+    pub(crate) fn host(handle: tokio::runtime::Handle) -> Runtime {
+        Runtime {
+            handle,
+            stop: Mutex::new(None),
+            thread: Mutex::new(None),
+            finished: Arc::new((Mutex::new(true), std::sync::Condvar::new())),
+        }
+    }
+
+    /// Runs `job` as a task of this runtime.
+    pub(crate) fn spawn_job(&self, job: crate::dispatcher::Job) {
+        drop(self.handle.spawn(job));
+    }
+
     /// Spawns `future` as a task on this runtime's thread, outside tokio's cooperative
     /// budget (it polls many jobs per wake, and must not be starved by the budget of one).
     pub(crate) fn spawn_task<F>(&self, future: F) -> Task

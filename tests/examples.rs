@@ -137,7 +137,7 @@ fn event_loop_gets_every_result_as_a_message_without_blocking_a_frame() {
 }
 
 #[test]
-fn tokio_app_runs_jobs_on_tokio_and_starts_no_executor_thread() {
+fn tokio_app_runs_on_the_apps_runtime_and_starts_no_library_thread() {
     let run = run_example("tokio_app");
     let summary = run.line("tokio_app:");
     assert!(
@@ -146,7 +146,7 @@ fn tokio_app_runs_jobs_on_tokio_and_starts_no_executor_thread() {
     );
     if std::path::Path::new("/proc/self/task").exists() {
         assert!(
-            summary.ends_with("1 mcp-dispatch-rt, 0 mcp-dispatch"),
+            summary.ends_with("2 tokio workers, 0 library threads"),
             "{summary}"
         );
     }

@@ -136,3 +136,44 @@ fn an_async_std_app_on_the_async_std_executor_adds_only_the_tokio_thread() {
     assert!(executor.shutdown());
     assert_eq!(common::library_thread_names(), before);
 }
+
+#[test]
+fn a_client_on_a_tokio_apps_runtime_adds_no_library_thread() {
+    let _turn = COUNTING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let before = common::library_thread_names();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = Client::builder(common::server("on-tokio"))
+        .tokio_handle(runtime.handle().clone())
+        .build();
+    runtime.block_on(async {
+        let calls: Vec<_> = (0..16)
+            .map(|call| {
+                let client = client.clone();
+                tokio::spawn(async move {
+                    let message = format!("task {call}");
+                    let echo = client
+                        .call_tool("echo", json!({ "text": message }))
+                        .await
+                        .unwrap();
+                    assert_eq!(text(&echo), message);
+                })
+            })
+            .collect();
+        for call in calls {
+            call.await.unwrap();
+        }
+    });
+    assert_eq!(client.stats().connects, 1, "one connect for 16 first calls");
+    assert_eq!(
+        common::library_thread_names(),
+        before,
+        "the library started no thread"
+    );
+    runtime.block_on(client.close()).unwrap();
+}
