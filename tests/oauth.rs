@@ -494,6 +494,20 @@ fn a_kept_sign_in_is_used_by_the_next_client_and_written_for_its_owner_only() {
     );
     second.close_blocking().unwrap();
 
+    // A kept sign-in for another client id is not used.
+    let other_client =
+        Client::builder(config().oauth(mcp_dispatch::OAuth::new().client_id("other-app")))
+            .credential_store(FileCredentialStore::new(&folder))
+            .build();
+    let error = other_client
+        .call_tool_blocking("echo", json!({"text": "x"}))
+        .unwrap_err();
+    assert!(
+        matches!(&error, Error::AuthorizationRequired { .. }),
+        "{error:?}"
+    );
+    other_client.close_blocking().unwrap();
+
     // A kept sign-in for another URL is not sent there.
     let elsewhere = oauth_server();
     let other = Client::builder(ServerConfig::http(elsewhere.url.as_str()).name("kept"))

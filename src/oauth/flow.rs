@@ -147,9 +147,11 @@ impl Authorization {
             log::info!(
                 "mcp-dispatch: server `{server}`: kept sign-in is for another client id, not used"
             );
+            kept.forget();
             return;
         }
         let Some(metadata) = record.metadata else {
+            kept.forget();
             return;
         };
         manager.set_metadata(metadata);
@@ -165,10 +167,13 @@ impl Authorization {
                 *lock(&self.redirect_uri) = Some(redirect_uri);
                 log::info!("mcp-dispatch: server `{server}`: using the kept sign-in");
             }
-            Err(error) => log::warn!(
-                "mcp-dispatch: server `{server}`: kept sign-in not used: {}",
-                crate::error::error_chain(&error)
-            ),
+            Err(error) => {
+                kept.forget();
+                log::warn!(
+                    "mcp-dispatch: server `{server}`: kept sign-in not used: {}",
+                    crate::error::error_chain(&error)
+                );
+            }
         }
     }
 

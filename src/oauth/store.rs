@@ -323,6 +323,12 @@ mod kept {
             Some(record)
         }
 
+        /// Drops the restored sign-in from memory (not from the host's store), so that its
+        /// token is not sent.
+        pub(crate) fn forget(&self) {
+            *lock(&self.inner.credentials) = None;
+        }
+
         async fn write(&self, credentials: Option<StoredCredentials>) -> Result<(), AuthError> {
             let shared = self.inner.clone();
             let text = match &credentials {
