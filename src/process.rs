@@ -35,6 +35,10 @@ impl Drop for KillGroupOnDrop<'_> {
 /// library's tokio thread means when the host process dies (even by SIGKILL, when no
 /// destructor runs). A host that died before the child got this far is caught by comparing
 /// the parent's pid: the child then exits before `exec`.
+///
+/// Only on the library's own thread: a thread of a host's tokio runtime
+/// ([`tokio_handle`](crate::ClientBuilder::tokio_handle)) may end long before the process
+/// (`block_in_place` hands its worker on), and would take the server with it.
 #[cfg(target_os = "linux")]
 #[allow(unsafe_code)]
 pub(crate) fn die_with_parent(command: &mut tokio::process::Command) {
@@ -42,6 +46,9 @@ pub(crate) fn die_with_parent(command: &mut tokio::process::Command) {
     use nix::sys::signal::Signal;
     use nix::unistd::{getpid, getppid};
 
+    if !crate::runtime::on_library_thread() {
+        return;
+    }
     let parent = getpid();
     // SAFETY: the closure runs in the forked child before `exec`, where only
     // async-signal-safe operations are allowed. It makes two system calls, prctl(2) and

@@ -192,6 +192,11 @@ pub(crate) fn mark_library_thread() {
     LIBRARY_THREAD.with(|flag| flag.set(true));
 }
 
+/// True on a thread the library drives (its tokio runtime's thread).
+pub(crate) fn on_library_thread() -> bool {
+    LIBRARY_THREAD.with(Cell::get)
+}
+
 /// True where a blocking wait would deadlock: on a thread the library drives, or inside one
 /// of its jobs on any thread.
 pub(crate) fn blocking_would_deadlock() -> bool {
