@@ -39,6 +39,16 @@ fn counts(client: &Client) -> (u64, u64, u64) {
     (counts[0], counts[1], counts[2])
 }
 
+/// A client of `server` named `name` whose sign-in step approves at once, and the count of
+/// how often that step was asked.
+fn signing_in(server: &HttpServer, name: &str) -> (Client, Arc<AtomicUsize>) {
+    let asked = Arc::new(AtomicUsize::new(0));
+    let client = Client::builder(ServerConfig::http(server.url.as_str()).name(name))
+        .sign_in(counting_browser(asked.clone()))
+        .build();
+    (client, asked)
+}
+
 /// A sign-in step that approves at once, counting how often it was asked.
 fn counting_browser(
     asked: Arc<AtomicUsize>,
@@ -52,10 +62,7 @@ fn counting_browser(
 #[test]
 fn sixteen_concurrent_first_calls_sign_in_once() {
     let server = oauth_server();
-    let asked = Arc::new(AtomicUsize::new(0));
-    let client = Client::builder(ServerConfig::http(server.url.as_str()).name("guarded"))
-        .sign_in(counting_browser(asked.clone()))
-        .build();
+    let (client, asked) = signing_in(&server, "guarded");
     let started = Instant::now();
     let callers: Vec<_> = (0..16)
         .map(|i| {
@@ -86,10 +93,7 @@ fn sixteen_concurrent_first_calls_sign_in_once() {
 #[test]
 fn a_reconnect_reuses_the_token_without_a_second_sign_in() {
     let server = oauth_server();
-    let asked = Arc::new(AtomicUsize::new(0));
-    let client = Client::builder(ServerConfig::http(server.url.as_str()).name("reuse"))
-        .sign_in(counting_browser(asked.clone()))
-        .build();
+    let (client, asked) = signing_in(&server, "reuse");
     client
         .call_tool_blocking("echo", json!({"text": "a"}))
         .unwrap();
@@ -254,10 +258,7 @@ fn a_403_for_more_scope_signs_in_again_with_it_and_the_call_goes_through() {
             ("MCP_TEST_OAUTH_CALL_SCOPE", "admin"),
         ],
     );
-    let asked = Arc::new(AtomicUsize::new(0));
-    let client = Client::builder(ServerConfig::http(server.url.as_str()).name("step-up"))
-        .sign_in(counting_browser(asked.clone()))
-        .build();
+    let (client, asked) = signing_in(&server, "step-up");
     // Listing needs only a token; calling needs the `admin` scope too.
     let tools = client.list_tools_blocking().unwrap();
     assert!(tools.iter().any(|tool| tool.name == "echo"));
@@ -285,10 +286,7 @@ fn a_scope_that_is_never_granted_gives_up_after_two_step_ups() {
             ("MCP_TEST_OAUTH_CALL_SCOPE", "root"),
         ],
     );
-    let asked = Arc::new(AtomicUsize::new(0));
-    let client = Client::builder(ServerConfig::http(server.url.as_str()).name("bounded"))
-        .sign_in(counting_browser(asked.clone()))
-        .build();
+    let (client, asked) = signing_in(&server, "bounded");
     match client.call_tool_blocking("echo", json!({"text": "x"})) {
         Err(Error::InsufficientScope {
             server: name,
@@ -408,10 +406,7 @@ fn an_expiring_token_is_refreshed_without_a_second_sign_in() {
         "127.0.0.1:0",
         &[("MCP_TEST_OAUTH", "1"), ("MCP_TEST_OAUTH_EXPIRES_IN", "1")],
     );
-    let asked = Arc::new(AtomicUsize::new(0));
-    let client = Client::builder(ServerConfig::http(server.url.as_str()).name("refreshing"))
-        .sign_in(counting_browser(asked.clone()))
-        .build();
+    let (client, asked) = signing_in(&server, "refreshing");
     client
         .call_tool_blocking("echo", json!({"text": "first"}))
         .unwrap();
@@ -625,10 +620,7 @@ fn a_revoked_token_needs_a_new_sign_in_and_without_a_step_is_a_typed_error() {
 #[test]
 fn a_refused_token_is_refreshed_once_before_asking_the_user() {
     let server = oauth_server();
-    let asked = Arc::new(AtomicUsize::new(0));
-    let client = Client::builder(ServerConfig::http(server.url.as_str()).name("refusing"))
-        .sign_in(counting_browser(asked.clone()))
-        .build();
+    let (client, asked) = signing_in(&server, "refusing");
     client
         .call_tool_blocking("echo", json!({"text": "signed in"}))
         .unwrap();

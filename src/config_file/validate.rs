@@ -300,13 +300,27 @@ impl Entry<'_> {
         key: &str,
         path: &str,
     ) -> Result<Option<(String, usize)>, Error> {
+        let Some((value, at)) = self.unexpanded_string(fields, key, path)? else {
+            return Ok(None);
+        };
+        Ok(Some((self.expand(value, path, at)?, at)))
+    }
+
+    /// The string member `key` of `fields`, at the field path `path`, as written (not yet
+    /// expanded), with the offset of its key.
+    fn unexpanded_string<'f>(
+        &self,
+        fields: &'f [Member],
+        key: &str,
+        path: &str,
+    ) -> Result<Option<(&'f str, usize)>, Error> {
         let Some(member) = self.member(fields, key, path)? else {
             return Ok(None);
         };
         let Kind::String(value) = &member.value.kind else {
             return Err(self.wrong_type(path, member.at, "a string", &member.value.kind));
         };
-        Ok(Some((self.expand(value, path, member.at)?, member.at)))
+        Ok(Some((value, member.at)))
     }
 
     /// The members of the object member `key` (`env`, `headers`); none if it is absent. An

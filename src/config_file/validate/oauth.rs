@@ -193,17 +193,14 @@ impl Entry<'_> {
         key: &str,
         path: &str,
     ) -> Result<Option<(String, usize)>, Error> {
-        let Some(member) = self.member(fields, key, path)? else {
+        let Some((value, at)) = self.unexpanded_string(fields, key, path)? else {
             return Ok(None);
         };
-        let Kind::String(value) = &member.value.kind else {
-            return Err(self.wrong_type(path, member.at, "a string", &member.value.kind));
-        };
-        let secret = self.expand_secret(value, path, member.at)?;
+        let secret = self.expand_secret(value, path, at)?;
         if secret.is_empty() {
-            return Err(self.error(Some(path), member.at, format!("`{path}` is empty")));
+            return Err(self.error(Some(path), at, format!("`{path}` is empty")));
         }
-        Ok(Some((secret, member.at)))
+        Ok(Some((secret, at)))
     }
 
     /// The error for a `scopes` at `path` (whose key is at `at`) that names no scope.
