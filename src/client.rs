@@ -579,12 +579,14 @@ impl Client {
         W: FnOnce(Arc<Inner>) -> F + Send + 'static,
         F: Future<Output = Result<T>> + Send + 'static,
     {
-        let inner = self.inner.clone();
+        let server = self.inner.name.clone();
+        // The job is built here, not in the future below, so that future stays small.
+        let job = match self.inner.jobs() {
+            Ok(jobs) => Ok(jobs.run(work(self.inner.clone()))),
+            Err(error) => Err(error),
+        };
         async move {
-            let jobs = inner.jobs()?.clone();
-            let server = inner.name.clone();
-            jobs.run(work(inner))
-                .await
+            job?.await
                 .unwrap_or_else(|lost| Err(lost.into_error(server)))
         }
     }
@@ -620,5 +622,46 @@ fn json_type(value: &serde_json::Value) -> &'static str {
         serde_json::Value::String(_) => "a string",
         serde_json::Value::Array(_) => "an array",
         serde_json::Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A caller keeps the returned future on its stack (the blocking forms pin it there) and
+    /// moves it around; the request's own state, many kilobytes, lives in the boxed job.
+    #[test]
+    fn returned_futures_stay_small() {
+        const BOUND: usize = 2048;
+        let client = Client::new(ServerConfig::stdio("unused"));
+        let sizes = [
+            ("list_tools", size_of_val(&client.list_tools())),
+            (
+                "call_tool",
+                size_of_val(&client.call_tool("t", serde_json::Value::Null)),
+            ),
+            (
+                "call_tool_with",
+                size_of_val(&client.call_tool_with(
+                    "t",
+                    serde_json::Value::Null,
+                    CallOptions::new(),
+                )),
+            ),
+            ("server_info", size_of_val(&client.server_info())),
+            ("close", size_of_val(&client.close())),
+        ];
+        let hub = crate::Hub::builder().build().expect("an empty hub builds");
+        let hub_sizes = [
+            ("Hub::list_tools", size_of_val(&hub.list_tools())),
+            (
+                "Hub::call_tool",
+                size_of_val(&hub.call_tool("t", serde_json::Value::Null)),
+            ),
+        ];
+        for (method, size) in sizes.into_iter().chain(hub_sizes) {
+            assert!(size <= BOUND, "the future of `{method}` is {size} bytes");
+        }
     }
 }

@@ -70,9 +70,10 @@ impl Jobs {
 
     /// Runs `work` as a job and returns a future of its outcome.
     ///
-    /// The job is dispatched when the returned future is first polled. Dropping that future
-    /// stops the job at its next poll, dropping `work` (which cancels an rmcp request in
-    /// flight).
+    /// `work` is boxed now, so the returned future stays a few words long however large
+    /// `work` is (a caller's future is moved and kept on its stack). The job is dispatched
+    /// when the returned future is first polled. Dropping that future stops the job at its
+    /// next poll, dropping `work` (which cancels an rmcp request in flight).
     pub(crate) fn run<T, F>(
         self: &Arc<Self>,
         work: F,
@@ -82,8 +83,8 @@ impl Jobs {
         F: Future<Output = T> + Send + 'static,
     {
         let jobs = self.clone();
+        let (job, outcome) = with_outcome(&self.runtime, work);
         async move {
-            let (job, outcome) = with_outcome(&jobs.runtime, work);
             jobs.dispatch(job);
             outcome.await
         }
