@@ -301,6 +301,7 @@ impl ClientBuilder {
             backoff: Backoff::new(),
             shut_down: AtomicBool::new(false),
             connects: AtomicU64::new(0),
+            transport: std::sync::atomic::AtomicU8::new(0),
             connect_failures: AtomicU64::new(0),
             retries: AtomicU64::new(0),
             hooks,

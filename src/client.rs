@@ -20,6 +20,7 @@ use crate::config::ServerConfig;
 use crate::error::{Error, Result, panic_message};
 use crate::inner::Inner;
 use crate::notify::{Notifications, Progress};
+use crate::options::TransportKind;
 use crate::options::{CallOptions, OnProgress, Stats};
 use crate::runtime;
 use crate::sync::lock;
@@ -517,6 +518,7 @@ impl Client {
             connects: self.inner.connects.load(Ordering::Relaxed),
             connect_failures: self.inner.connect_failures.load(Ordering::Relaxed),
             retries: self.inner.retries.load(Ordering::Relaxed),
+            transport: TransportKind::from_code(self.inner.transport.load(Ordering::Relaxed)),
         }
     }
 

@@ -8,8 +8,9 @@ use crate::oauth::OAuth;
 /// How to start or reach one MCP server, and what to call it in errors and logs.
 ///
 /// A server is either a child process spoken to over stdin/stdout ([`ServerConfig::stdio`])
-/// or a remote endpoint spoken to over streamable HTTP ([`ServerConfig::http`], with the
-/// default `http` feature). The type is opaque so that other transports can be added without
+/// or a remote endpoint (with the default `http` feature) spoken to over streamable HTTP
+/// ([`ServerConfig::http`]), over the older HTTP+SSE transport ([`ServerConfig::sse`]), or
+/// over whichever of the two the server speaks ([`ServerConfig::remote`]). The type is opaque so that other transports can be added without
 /// breaking changes. Settings that do not apply to a server's transport (arguments for an
 /// HTTP server, headers for a process) are ignored.
 ///
@@ -42,9 +43,22 @@ pub(crate) enum TransportConfig {
     Http(HttpConfig),
 }
 
+/// Which HTTP transport a remote server speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum HttpTransport {
+    /// Streamable HTTP (protocol 2025-03-26 and later).
+    Streamable,
+    /// The HTTP+SSE transport of protocol 2024-11-05.
+    Sse,
+    /// Streamable HTTP, falling back to HTTP+SSE when the server refuses the first `POST`
+    /// with 400, 404 or 405.
+    Either,
+}
+
 #[derive(Clone)]
 pub(crate) struct HttpConfig {
     pub(crate) url: String,
+    pub(crate) transport: HttpTransport,
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) oauth: OAuth,
 }
@@ -56,6 +70,7 @@ impl std::fmt::Debug for HttpConfig {
         let names: Vec<&str> = self.headers.iter().map(|(name, _)| name.as_str()).collect();
         f.debug_struct("HttpConfig")
             .field("url", &redact_url(&self.url))
+            .field("transport", &self.transport)
             .field("headers", &names)
             .field("oauth", &self.oauth)
             .finish()
@@ -133,10 +148,51 @@ impl ServerConfig {
     /// [`Error::ConnectTimeout`](crate::Error::ConnectTimeout)); without the `http` feature,
     /// with [`Error::Unsupported`](crate::Error::Unsupported).
     pub fn http(url: impl Into<String>) -> ServerConfig {
+        ServerConfig::remote_over(url.into(), HttpTransport::Streamable)
+    }
+
+    /// A remote server spoken to over the HTTP+SSE transport of protocol 2024-11-05, which
+    /// servers written before streamable HTTP speak: a `GET` of `url` (for example
+    /// `http://127.0.0.1:8000/sse`) opens an event stream that names where to `POST`
+    /// messages. Headers and [`OAuth`] sign-in apply to the `GET` and every `POST`.
+    ///
+    /// Nothing is contacted until the first call. The session lives as long as the event
+    /// stream: when the server drops it, the next call reconnects.
+    ///
+    /// ```
+    /// use mcp_dispatch::ServerConfig;
+    ///
+    /// let old = ServerConfig::sse("http://127.0.0.1:8000/sse").header("X-Api-Key", "k");
+    /// assert_eq!(old.server_name(), "127.0.0.1:8000");
+    /// ```
+    pub fn sse(url: impl Into<String>) -> ServerConfig {
+        ServerConfig::remote_over(url.into(), HttpTransport::Sse)
+    }
+
+    /// A remote server at `url` over whichever HTTP transport it speaks, as the MCP
+    /// specification asks of clients that support older servers: the `initialize` request is
+    /// `POST`ed over streamable HTTP first, and if the server answers 400, 404 or 405, `url`
+    /// is opened as an HTTP+SSE event stream instead ([`ServerConfig::sse`]). Config file
+    /// entries with a `url` and no `type` use this.
+    ///
+    /// [`Client::stats`](crate::Client::stats) tells which transport the session uses.
+    ///
+    /// ```
+    /// use mcp_dispatch::ServerConfig;
+    ///
+    /// let either = ServerConfig::remote("http://127.0.0.1:8000/mcp");
+    /// assert_eq!(either.server_name(), "127.0.0.1:8000");
+    /// ```
+    pub fn remote(url: impl Into<String>) -> ServerConfig {
+        ServerConfig::remote_over(url.into(), HttpTransport::Either)
+    }
+
+    fn remote_over(url: String, transport: HttpTransport) -> ServerConfig {
         ServerConfig {
             name: None,
             transport: TransportConfig::Http(HttpConfig {
-                url: url.into(),
+                url,
+                transport,
                 headers: Vec::new(),
                 oauth: OAuth::default(),
             }),

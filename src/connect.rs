@@ -5,13 +5,23 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::backoff::Backoff;
-use crate::config::{ServerConfig, TransportConfig};
+#[cfg(feature = "http")]
+use crate::config::HttpTransport;
+use crate::config::{HttpConfig, ServerConfig, TransportConfig};
 use crate::error::{Error, Result};
 use crate::handler::{Handler, Hooks};
 use crate::jobs::Jobs;
+#[cfg(feature = "http")]
+use crate::session::Service;
 use crate::session::Started;
 use crate::stdio::{self, Limits};
 use crate::sync::lock;
+#[cfg(feature = "http")]
+use futures::FutureExt;
+#[cfg(feature = "http")]
+use http::{HeaderName, HeaderValue};
+#[cfg(feature = "http")]
+use std::collections::HashMap;
 
 /// Attempts per connect when the server dies during start-up.
 const CONNECT_ATTEMPTS: u32 = 3;
@@ -157,8 +167,7 @@ async fn start(
     let stdio = match &config.transport {
         TransportConfig::Stdio(stdio) => stdio,
         TransportConfig::Http(http) => {
-            let handler = Handler::new(hooks.clone(), jobs);
-            return start_http(server, http, handler, &hooks).await;
+            return start_http(server, http, limits, &hooks, &jobs).await;
         }
     };
     let spawned = stdio::spawn(server, stdio, limits)?;
@@ -168,6 +177,7 @@ async fn start(
     match rmcp::serve_client(Handler::new(hooks, jobs), spawned.transport).await {
         Ok(service) => Ok(Attempt::Started(Started::new(
             service,
+            crate::TransportKind::Stdio,
             pid,
             Some(stdout_closed),
         ))),
@@ -178,16 +188,56 @@ async fn start(
     }
 }
 
+/// Starts a session with a remote server over the transport its settings name; with
+/// [`HttpTransport::Either`], over HTTP+SSE when the streamable HTTP `POST` is refused with
+/// 400, 404 or 405.
 #[cfg(feature = "http")]
 async fn start_http(
     server: &str,
-    config: &crate::config::HttpConfig,
-    handler: Handler,
-    hooks: &Hooks,
+    config: &HttpConfig,
+    limits: Limits,
+    hooks: &Arc<Hooks>,
+    jobs: &Arc<Jobs>,
 ) -> Result<Attempt> {
-    use rmcp::transport::StreamableHttpClientTransport;
-    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+    let headers = http_headers(server, config)?;
+    let handler = || Handler::new(hooks.clone(), jobs.clone());
+    match config.transport {
+        HttpTransport::Streamable => {
+            start_streamable(server, config, headers, handler(), hooks).await
+        }
+        HttpTransport::Sse => start_sse(server, config, headers, limits, handler(), hooks).await,
+        HttpTransport::Either => {
+            let streamable =
+                start_streamable(server, config, headers.clone(), handler(), hooks).await;
+            let Err(Error::Http {
+                server: name,
+                url,
+                status: Some(status @ (400 | 404 | 405)),
+                message,
+            }) = streamable
+            else {
+                return streamable;
+            };
+            log::info!(
+                "mcp-dispatch: server `{server}`: {url} refused the streamable HTTP `POST` \
+                 with HTTP {status}; trying the HTTP+SSE transport"
+            );
+            match start_sse(server, config, headers, limits, handler(), hooks).await {
+                Err(sse) => Err(Error::Http {
+                    server: name,
+                    url,
+                    status: Some(status),
+                    message: format!("{message}; the HTTP+SSE transport failed too: {sse}"),
+                }),
+                sse => sse,
+            }
+        }
+    }
+}
 
+/// The custom headers of `config`, checked.
+#[cfg(feature = "http")]
+fn http_headers(server: &str, config: &HttpConfig) -> Result<HashMap<HeaderName, HeaderValue>> {
     let header_error = |name: &str, message: String| Error::Config {
         server: Some(server.to_owned()),
         field: Some(format!("headers.{name}")),
@@ -195,14 +245,29 @@ async fn start_http(
         column: None,
         message,
     };
-    let mut headers = std::collections::HashMap::new();
+    let mut headers = HashMap::new();
     for (name, value) in &config.headers {
-        let header = http::HeaderName::try_from(name.as_str())
+        let header = HeaderName::try_from(name.as_str())
             .map_err(|error| header_error(name, format!("invalid header name: {error}")))?;
-        let value = http::HeaderValue::try_from(value.as_str())
+        let value = HeaderValue::try_from(value.as_str())
             .map_err(|error| header_error(name, format!("invalid header value: {error}")))?;
         headers.insert(header, value);
     }
+    Ok(headers)
+}
+
+/// Starts a session over streamable HTTP.
+#[cfg(feature = "http")]
+async fn start_streamable(
+    server: &str,
+    config: &HttpConfig,
+    headers: HashMap<HeaderName, HeaderValue>,
+    handler: Handler,
+    hooks: &Hooks,
+) -> Result<Attempt> {
+    use rmcp::transport::StreamableHttpClientTransport;
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+
     let transport =
         StreamableHttpClientTransportConfig::with_uri(config.url.as_str()).custom_headers(headers);
     // Requests go through the client that adds (and refreshes) the token once there is one.
@@ -221,8 +286,66 @@ async fn start_http(
             rmcp::serve_client(handler, transport).await
         }
     };
+    served_over(
+        server,
+        config,
+        crate::TransportKind::StreamableHttp,
+        served,
+        seen,
+    )
+}
+
+/// Starts a session over HTTP+SSE.
+#[cfg(feature = "http")]
+async fn start_sse(
+    server: &str,
+    config: &HttpConfig,
+    headers: HashMap<HeaderName, HeaderValue>,
+    limits: Limits,
+    handler: Handler,
+    hooks: &Hooks,
+) -> Result<Attempt> {
+    use crate::sse::SseTransport;
+    use rmcp::transport::streamable_http_client::StreamableHttpError;
+
+    let (url, max) = (config.url.as_str(), limits.max_message_size);
+    let seen = hooks.authorization.generation();
+    let opened = match hooks.authorization.client(server, url, &config.oauth).await {
+        Some(client) => SseTransport::open(client, server, url, headers, max)
+            .await
+            .map(|transport| rmcp::serve_client(handler, transport).boxed()),
+        None => SseTransport::open(reqwest::Client::default(), server, url, headers, max)
+            .await
+            .map(|transport| rmcp::serve_client(handler, transport).boxed()),
+    };
+    match opened {
+        Ok(serving) => served_over(
+            server,
+            config,
+            crate::TransportKind::Sse,
+            serving.await,
+            seen,
+        ),
+        Err(StreamableHttpError::AuthRequired(required)) => {
+            Ok(Attempt::SignIn(required.www_authenticate_header, seen))
+        }
+        Err(error) => Err(crate::error::http_exchange(server, url, error)),
+    }
+}
+
+/// What a handshake over HTTP came to: a session, a sign-in to do first, or an error.
+#[cfg(feature = "http")]
+fn served_over(
+    server: &str,
+    config: &HttpConfig,
+    transport: crate::TransportKind,
+    served: std::result::Result<Service, rmcp::service::ClientInitializeError>,
+    seen: u64,
+) -> Result<Attempt> {
     match served {
-        Ok(service) => Ok(Attempt::Started(Started::new(service, None, None))),
+        Ok(service) => Ok(Attempt::Started(Started::new(
+            service, transport, None, None,
+        ))),
         Err(error) => match error.auth_challenge() {
             Some(challenge) if error.is_authorization_required() => {
                 Ok(Attempt::SignIn(challenge.to_owned(), seen))
@@ -235,13 +358,14 @@ async fn start_http(
 #[cfg(not(feature = "http"))]
 async fn start_http(
     server: &str,
-    _config: &crate::config::HttpConfig,
-    _handler: Handler,
-    _hooks: &Hooks,
+    _config: &HttpConfig,
+    _limits: Limits,
+    _hooks: &Arc<Hooks>,
+    _jobs: &Arc<Jobs>,
 ) -> Result<Attempt> {
     Err(Error::Unsupported {
         server: server.to_owned(),
-        what: "streamable HTTP (the `http` feature is off)".to_owned(),
+        what: "remote servers over HTTP (the `http` feature is off)".to_owned(),
     })
 }
 

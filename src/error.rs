@@ -7,6 +7,8 @@ use std::time::Duration;
 mod mapping;
 
 #[cfg(feature = "http")]
+pub(crate) use mapping::http_exchange;
+#[cfg(feature = "http")]
 pub(crate) use mapping::{error_chain, http_initialize};
 pub(crate) use mapping::{initialize, request_error};
 
@@ -225,7 +227,7 @@ pub enum Error {
         message: String,
     },
     /// The server's configuration asks for something this build does not support (for
-    /// example the legacy SSE transport, or HTTP without the `http` feature).
+    /// example a remote server without the `http` feature).
     Unsupported {
         /// The server's name.
         server: String,

@@ -43,6 +43,8 @@ pub(crate) struct Inner {
     pub(crate) connects: AtomicU64,
     pub(crate) connect_failures: AtomicU64,
     pub(crate) retries: AtomicU64,
+    /// The [`TransportKind`](crate::TransportKind) code of the latest session (0: none yet).
+    pub(crate) transport: std::sync::atomic::AtomicU8,
     pub(crate) hooks: Arc<Hooks>,
     /// Longest message read from a stdio server.
     pub(crate) max_message_size: usize,
@@ -109,6 +111,8 @@ impl Inner {
         match outcome {
             Ok(started) => {
                 self.connects.fetch_add(1, Ordering::Relaxed);
+                self.transport
+                    .store(started.transport().code(), Ordering::Relaxed);
                 // A new session may serve a different tool list.
                 self.hooks.tools.changed();
                 if claim

@@ -200,6 +200,8 @@ mod request;
 mod runtime;
 mod session;
 mod single_flight;
+#[cfg(feature = "http")]
+mod sse;
 mod stdio;
 mod sync;
 mod text;
@@ -224,7 +226,7 @@ pub use oauth::{
     CredentialStore, DEFAULT_REDIRECT_URI, EnterpriseLogin, FileCredentialStore, OAuth, SignIn,
     SignInRequest,
 };
-pub use options::{CallOptions, Retry, Stats};
+pub use options::{CallOptions, Retry, Stats, TransportKind};
 pub use text::ResultText;
 pub use tool_filter::ToolFilter;
 

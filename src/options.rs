@@ -147,4 +147,53 @@ pub struct Stats {
     pub connect_failures: u64,
     /// Calls retried on a new session after theirs died.
     pub retries: u64,
+    /// The transport of the latest session; `None` before the first connect.
+    pub transport: Option<TransportKind>,
+}
+
+/// The transport a session speaks, in [`Stats::transport`].
+///
+/// A server configured with [`ServerConfig::remote`](crate::ServerConfig::remote), or a
+/// config file entry with a `url` and no `type`, may turn out to speak either HTTP
+/// transport; this says which one was chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TransportKind {
+    /// A child process over stdin/stdout.
+    Stdio,
+    /// Streamable HTTP (protocol 2025-03-26 and later).
+    StreamableHttp,
+    /// The HTTP+SSE transport of protocol 2024-11-05.
+    Sse,
+}
+
+impl TransportKind {
+    /// The kind stored as `code` by [`TransportKind::code`]; `None` for 0 (no session yet).
+    pub(crate) fn from_code(code: u8) -> Option<TransportKind> {
+        match code {
+            1 => Some(TransportKind::Stdio),
+            2 => Some(TransportKind::StreamableHttp),
+            3 => Some(TransportKind::Sse),
+            _ => None,
+        }
+    }
+
+    /// A non-zero code for an atomic.
+    pub(crate) fn code(self) -> u8 {
+        match self {
+            TransportKind::Stdio => 1,
+            TransportKind::StreamableHttp => 2,
+            TransportKind::Sse => 3,
+        }
+    }
+}
+
+impl std::fmt::Display for TransportKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TransportKind::Stdio => "stdio",
+            TransportKind::StreamableHttp => "streamable HTTP",
+            TransportKind::Sse => "HTTP+SSE",
+        })
+    }
 }

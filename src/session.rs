@@ -38,23 +38,31 @@ impl std::fmt::Debug for Session {
 /// A session that started but has no generation yet.
 pub(crate) struct Started {
     service: Service,
+    transport: crate::TransportKind,
     pid: Option<u32>,
     stdout_closed: Option<Arc<Flag>>,
 }
 
 impl Started {
-    /// A session that started: `pid` for a child process, and the flag raised when its
-    /// stdout ends.
+    /// A session that started over `transport`: `pid` for a child process, and the flag
+    /// raised when its stdout ends.
     pub(crate) fn new(
         service: Service,
+        transport: crate::TransportKind,
         pid: Option<u32>,
         stdout_closed: Option<Arc<Flag>>,
     ) -> Started {
         Started {
             service,
+            transport,
             pid,
             stdout_closed,
         }
+    }
+
+    /// The transport the session speaks.
+    pub(crate) fn transport(&self) -> crate::TransportKind {
+        self.transport
     }
 
     /// The process id of a child server.

@@ -4,7 +4,9 @@
 //! [`run`]: it serves the test tools over stdio until stdin closes, then
 //! returns. [`run_http`] serves the same server over streamable HTTP at
 //! `http://ADDR/mcp` instead (loopback addresses only), printing
-//! `listening on http://127.0.0.1:PORT/mcp` once bound, until stdin closes.
+//! `listening on http://127.0.0.1:PORT/mcp` once bound, until stdin closes; it
+//! also serves the HTTP+SSE transport of protocol 2024-11-05 at
+//! `http://ADDR/sse` (see `sse.rs`).
 //!
 //! Besides tools it offers resources (`test://greeting`, `test://counter`,
 //! template `test://item/{id}`, with subscriptions), the prompt `greet`, a
@@ -1190,6 +1192,9 @@ const HTTP_PATH: &str = "/mcp";
 #[path = "oauth.rs"]
 mod oauth;
 
+#[path = "sse.rs"]
+mod sse;
+
 /// A plain-text response with `status`.
 fn plain_response(status: http::StatusCode, body: &'static str) -> http::Response<HttpBody> {
     use http_body_util::BodyExt;
@@ -1218,7 +1223,10 @@ where
     if oauth::enabled() {
         return match oauth::answer(request).await {
             Ok(answer) => answer,
-            Err(request) => service.handle(request).await,
+            Err(request) => match sse::answer(request).await {
+                Ok(answer) => answer,
+                Err(request) => service.handle(request).await,
+            },
         };
     }
     if let Some(expected) = expected_authorization {
@@ -1235,6 +1243,10 @@ where
             return response;
         }
     }
+    let request = match sse::answer(request).await {
+        Ok(answer) => return answer,
+        Err(request) => request,
+    };
     if request.uri().path() != HTTP_PATH {
         return plain_response(http::StatusCode::NOT_FOUND, "Not Found");
     }

@@ -26,7 +26,7 @@
 //!
 //! | field      | meaning |
 //! |------------|---------|
-//! | `type`     | `stdio`, `http`, `streamable-http` (or `streamableHttp`), or `sse` (legacy SSE: [`Error::Unsupported`]) |
+//! | `type`     | `stdio`, `http`, `streamable-http` (or `streamableHttp`), or `sse` (the HTTP+SSE transport of servers older than 2025-03-26); a `url` with no `type` is tried over streamable HTTP, then over HTTP+SSE ([`ServerConfig::remote`](crate::ServerConfig::remote)) |
 //! | `command`  | program to run (stdio); without `type`, its presence means stdio |
 //! | `args`     | array of strings |
 //! | `env`      | object; values are strings, or numbers and booleans, which are used as written (`8080`, `true`) |

@@ -11,8 +11,11 @@ use crate::error::Error;
 #[derive(Clone, Copy, PartialEq)]
 enum Transport {
     Stdio,
+    /// `type` is `http` (or `streamable-http`).
     Http,
     Sse,
+    /// A `url` and no `type`: streamable HTTP, falling back to HTTP+SSE.
+    Remote,
 }
 
 /// One server entry being turned into a config.
@@ -111,7 +114,7 @@ impl Entry<'_> {
                 let url = self.field(fields, "url")?.is_some();
                 match (command, url) {
                     (true, false) => (Transport::Stdio, None),
-                    (false, true) => (Transport::Http, None),
+                    (false, true) => (Transport::Remote, None),
                     (true, true) => {
                         return Err(self.error(
                             Some("type"),
@@ -130,12 +133,10 @@ impl Entry<'_> {
             }
         };
         match transport {
-            Transport::Sse => Err(Error::Unsupported {
-                server: self.name.to_owned(),
-                what: "the legacy SSE transport (use streamable HTTP)".to_owned(),
-            }),
             Transport::Stdio => self.stdio(fields, type_name),
-            Transport::Http => self.http(fields, type_name),
+            Transport::Http => self.http(fields, type_name, ServerConfig::http),
+            Transport::Sse => self.http(fields, type_name, ServerConfig::sse),
+            Transport::Remote => self.http(fields, type_name, ServerConfig::remote),
         }
     }
 
@@ -202,7 +203,12 @@ impl Entry<'_> {
         Ok(config)
     }
 
-    fn http(&self, fields: &[Member], type_name: Option<&str>) -> Result<ServerConfig, Error> {
+    fn http(
+        &self,
+        fields: &[Member],
+        type_name: Option<&str>,
+        remote: fn(String) -> ServerConfig,
+    ) -> Result<ServerConfig, Error> {
         let Some((url, at)) = self.string_field(fields, "url")? else {
             let why = type_name.map_or(String::new(), |name| {
                 format!(" (required when `type` is {name})")
@@ -216,7 +222,7 @@ impl Entry<'_> {
                 format!("`url` must start with http:// or https://, found `{url}`"),
             ));
         }
-        let mut config = ServerConfig::http(url);
+        let mut config = remote(url);
         for name in self.map(fields, "headers")? {
             let field = format!("headers.{}", name.key);
             let Kind::String(value) = &name.value.kind else {

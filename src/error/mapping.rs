@@ -157,6 +157,31 @@ pub(crate) fn http_initialize(server: &str, url: &str, error: ClientInitializeEr
     }
 }
 
+/// The error for an HTTP exchange with the server at `url` that failed before any MCP
+/// message was answered (opening an HTTP+SSE event stream): the HTTP failure, or what went
+/// wrong with the answer.
+#[cfg(feature = "http")]
+pub(crate) fn http_exchange(
+    server: &str,
+    url: &str,
+    error: rmcp::transport::streamable_http_client::StreamableHttpError<reqwest::Error>,
+) -> Error {
+    if let Some(http) = http_error(server, url, &error) {
+        return http;
+    }
+    Error::Initialize {
+        server: server.to_owned(),
+        message: format!(
+            "{}: {}",
+            crate::config::redact_url(url),
+            error_chain(&error)
+        ),
+        stderr: Vec::new(),
+        attempts: 1,
+        source: Some(Arc::new(error)),
+    }
+}
+
 /// The error for a deliberate refusal of `initialize`, which is final.
 fn refusal(server: &str, error: &ClientInitializeError) -> Option<Error> {
     match error {

@@ -249,6 +249,12 @@ impl HttpServer {
         HttpServer { child, url }
     }
 
+    /// The endpoint of its HTTP+SSE transport, `http://127.0.0.1:PORT/sse`.
+    pub fn sse_url(&self) -> String {
+        let base = self.url.strip_suffix("/mcp").expect("the URL ends in /mcp");
+        format!("{base}/sse")
+    }
+
     /// The port it listens on.
     pub fn port(&self) -> u16 {
         self.url

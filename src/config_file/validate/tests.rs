@@ -1,5 +1,6 @@
 //! Tests of server entry validation: each field's rules, and where each error is located.
 
+use crate::config::HttpTransport;
 use crate::config_file::test_support::*;
 use crate::error::Error;
 use crate::oauth::OAuth;
@@ -37,6 +38,15 @@ fn http_types_and_headers() {
     assert_eq!(http(&entries, "dashed").url, "https://a.example/mcp");
     assert_eq!(http(&entries, "camel").url, "HTTPS://b.example/mcp");
     assert_eq!(http(&entries, "inferred").url, "https://c.example/mcp");
+    // An explicit type never falls back; a plain `url` may turn out to be HTTP+SSE.
+    for name in ["plain", "dashed", "camel"] {
+        assert_eq!(
+            http(&entries, name).transport,
+            HttpTransport::Streamable,
+            "{name}"
+        );
+    }
+    assert_eq!(http(&entries, "inferred").transport, HttpTransport::Either);
 }
 
 #[test]
@@ -171,8 +181,10 @@ fn one_bad_server_does_not_spoil_the_others() {
     assert_eq!(entries.len(), 26);
     assert_eq!(stdio(&entries, "good").args, os(&["1"]));
     assert_eq!(http(&entries, "good2").url, "http://good/mcp");
+    // `legacy` (`type: sse`) is the third good one.
+    assert_eq!(http(&entries, "legacy").url, "http://x/sse");
     let failed = entries.iter().filter(|entry| entry.config.is_err()).count();
-    assert_eq!(failed, 24);
+    assert_eq!(failed, 23);
 }
 
 #[test]
@@ -359,15 +371,11 @@ fn bad_header_names_and_values_are_located_entry_errors() {
 }
 
 #[test]
-fn legacy_sse_is_unsupported_per_entry() {
+fn sse_entries_speak_the_legacy_transport() {
     let entries = parse_ok(BAD);
-    match entry_error(&entries, "legacy") {
-        Error::Unsupported { server, what } => {
-            assert_eq!(server, "legacy");
-            assert_eq!(what, "the legacy SSE transport (use streamable HTTP)");
-        }
-        other => panic!("expected unsupported, got {other:?}"),
-    }
+    let legacy = http(&entries, "legacy");
+    assert_eq!(legacy.url, "http://x/sse");
+    assert_eq!(legacy.transport, HttpTransport::Sse);
 }
 
 #[test]
