@@ -7,9 +7,9 @@ use std::time::Duration;
 mod mapping;
 
 #[cfg(feature = "http")]
-pub(crate) use mapping::http_exchange;
-#[cfg(feature = "http")]
 pub(crate) use mapping::{error_chain, http_initialize};
+#[cfg(feature = "http")]
+pub(crate) use mapping::{http_exchange, sent_http_error};
 pub(crate) use mapping::{initialize, request_error};
 
 /// A specialised [`Result`](std::result::Result) whose error is [`Error`].

@@ -264,6 +264,15 @@ impl Inner {
                         self.authorize(challenge, seen, &mut authorized).await?;
                         continue;
                     }
+                    // An HTTP error status: the server failed this request, and the session
+                    // is still there.
+                    #[cfg(feature = "http")]
+                    if let crate::config::TransportConfig::Http(http) = &self.config.transport
+                        && let Some(failed) =
+                            crate::error::sent_http_error(&self.name, &http.url, &error)
+                    {
+                        return Err(failed);
+                    }
                     match crate::error::request_error(&self.name, tool, error) {
                         Error::Timeout { server, tool, .. } => {
                             return Err(Error::Timeout {

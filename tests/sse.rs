@@ -223,3 +223,40 @@ fn a_restarted_server_is_reconnected_and_a_timeout_cancels() {
     client.close_blocking().unwrap();
     drop(server);
 }
+
+#[test]
+fn an_http_error_on_a_post_fails_that_call_with_its_status_and_keeps_the_session() {
+    let server = HttpServer::start("127.0.0.1:0", &[]);
+    let client = Client::new(ServerConfig::sse(server.sse_url()).name("erring"));
+    client
+        .call_tool_blocking("echo", json!({"text": "a"}))
+        .unwrap();
+    match client
+        .call_tool_blocking("http_error", json!({"status": 500}))
+        .unwrap_err()
+    {
+        Error::Http {
+            server: name,
+            url,
+            status,
+            message,
+        } => {
+            assert_eq!(name, "erring");
+            assert_eq!(url, server.sse_url());
+            assert_eq!(status, Some(500));
+            assert!(!message.contains("closed"), "{message}");
+        }
+        other => panic!("expected Error::Http, got {other:?}"),
+    }
+    let echo = client
+        .call_tool_blocking("echo", json!({"text": "b"}))
+        .unwrap();
+    assert_eq!(text(&echo), "b");
+    let stats = client.stats();
+    assert_eq!(
+        (stats.connects, stats.retries),
+        (1, 0),
+        "the session was kept"
+    );
+    client.close_blocking().unwrap();
+}

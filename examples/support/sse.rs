@@ -8,9 +8,10 @@
 //! - `POST /sse` is answered `405 Method Not Allowed`, as such a server answers a streamable
 //!   HTTP client, so a client can fall back to `GET`.
 //!
-//! A `tools/call` of the tool `hang_up` is not handed to the server: it ends that session's
-//! event stream at once, so the call is left without an answer (a stream dropped mid-call).
-//! Closing the event stream ends the session.
+//! Two tool calls are not handed to the server. A `tools/call` of `hang_up` ends that
+//! session's event stream at once, so the call is left without an answer (a stream dropped
+//! mid-call). A `tools/call` of `http_error` with `{"status": N}` is answered with that HTTP
+//! status, and the session carries on. Closing the event stream ends the session.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -30,6 +31,8 @@ pub const SSE_PATH: &str = "/sse";
 const MESSAGES_PATH: &str = "/messages";
 /// The tool whose call ends the session's event stream instead.
 const HANG_UP_TOOL: &str = "hang_up";
+/// The tool whose call is answered with an HTTP error status instead.
+const HTTP_ERROR_TOOL: &str = "http_error";
 
 /// An open session: where its client's messages go, and how to end its stream.
 struct Session {
@@ -141,9 +144,19 @@ where
     let Ok(message) = serde_json::from_slice::<ClientJsonRpcMessage>(&body) else {
         return plain_response(http::StatusCode::BAD_REQUEST, "not a JSON-RPC message");
     };
-    let hang_up = serde_json::from_slice::<serde_json::Value>(&body).is_ok_and(|value| {
-        value["method"] == "tools/call" && value["params"]["name"] == HANG_UP_TOOL
-    });
+    let value = serde_json::from_slice::<serde_json::Value>(&body).unwrap_or_default();
+    let calls = |tool: &str| value["method"] == "tools/call" && value["params"]["name"] == tool;
+    if calls(HTTP_ERROR_TOOL) {
+        let status = value["params"]["arguments"]["status"]
+            .as_u64()
+            .unwrap_or(500);
+        let status = u16::try_from(status)
+            .ok()
+            .and_then(|status| http::StatusCode::from_u16(status).ok())
+            .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+        return plain_response(status, "failing on purpose");
+    }
+    let hang_up = calls(HANG_UP_TOOL);
     let mut sessions = sessions();
     let Some(session) = sessions.get_mut(&id) else {
         return plain_response(http::StatusCode::NOT_FOUND, "no such session");

@@ -182,6 +182,22 @@ pub(crate) fn http_exchange(
     }
 }
 
+/// The error for a request whose `POST` the HTTP server at `url` answered with an HTTP
+/// error status (a 500, say): the server failed that request, the connection did not close.
+/// `None` for any other failure.
+#[cfg(feature = "http")]
+pub(crate) fn sent_http_error(server: &str, url: &str, error: &ServiceError) -> Option<Error> {
+    let ServiceError::TransportSend(sent) = error else {
+        return None;
+    };
+    match http_error(server, url, sent)? {
+        failed @ Error::Http {
+            status: Some(_), ..
+        } => Some(failed),
+        _ => None,
+    }
+}
+
 /// The error for a deliberate refusal of `initialize`, which is final.
 fn refusal(server: &str, error: &ClientInitializeError) -> Option<Error> {
     match error {
