@@ -784,3 +784,24 @@ fn the_loopback_step_listens_on_ipv6_loopback_when_asked() {
     assert!(redirect_uri.starts_with("http://[::1]:"), "{redirect_uri}");
     client.close_blocking().unwrap();
 }
+
+#[test]
+fn a_server_on_the_http_sse_transport_signs_in_and_sends_the_token_on_every_post() {
+    let server = oauth_server();
+    let asked = Arc::new(AtomicUsize::new(0));
+    let client = Client::builder(ServerConfig::sse(server.sse_url()).name("old"))
+        .sign_in(counting_browser(asked.clone()))
+        .build();
+    for i in 0..5 {
+        let echo = client
+            .call_tool_blocking("echo", json!({"text": format!("call {i}")}))
+            .unwrap();
+        assert_eq!(common::text(&echo), format!("call {i}"));
+    }
+    assert_eq!(asked.load(Ordering::SeqCst), 1, "one sign-in");
+    assert_eq!(authorizations(&client), (1, 1));
+    let stats = client.stats();
+    assert_eq!(stats.transport, Some(mcp_dispatch::TransportKind::Sse));
+    assert_eq!(stats.connects, 1);
+    client.close_blocking().unwrap();
+}

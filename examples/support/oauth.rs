@@ -1,5 +1,6 @@
 //! The test server's OAuth mode (`MCP_TEST_OAUTH=1`, or `2025-03-26` for a server that is its
-//! own authorization server as that protocol version has it): `/mcp` requires a bearer token, and the
+//! own authorization server as that protocol version has it): `/mcp` requires a bearer token
+//! (and so do the HTTP+SSE transport's `/sse` and `/messages`, a resource of their own), and the
 //! same origin serves the protected-resource metadata, the authorization server's metadata,
 //! dynamic registration, `/authorize` (approves at once with a redirect) and `/token`
 //! (authorization code with PKCE S256, and client credentials for the client `machine` with
@@ -103,14 +104,23 @@ pub async fn answer(
 ) -> Result<http::Response<super::HttpBody>, http::Request<RequestBody>> {
     let origin = origin(&request);
     match request.uri().path() {
-        "/.well-known/oauth-protected-resource/mcp" if legacy() => Ok(super::plain_response(
-            http::StatusCode::NOT_FOUND,
-            "Not Found",
-        )),
-        "/.well-known/oauth-protected-resource/mcp" => Ok(json(
+        "/.well-known/oauth-protected-resource/mcp"
+        | "/.well-known/oauth-protected-resource/sse"
+            if legacy() =>
+        {
+            Ok(super::plain_response(
+                http::StatusCode::NOT_FOUND,
+                "Not Found",
+            ))
+        }
+        path @ ("/.well-known/oauth-protected-resource/mcp"
+        | "/.well-known/oauth-protected-resource/sse") => Ok(json(
             http::StatusCode::OK,
             serde_json::json!({
-                "resource": format!("{origin}/mcp"),
+                "resource": format!(
+                    "{origin}{}",
+                    path.trim_start_matches("/.well-known/oauth-protected-resource")
+                ),
                 "authorization_servers": [origin],
                 "scopes_supported": ["mcp"],
             }),
@@ -234,7 +244,12 @@ pub async fn answer(
                     .get(&token)
                     .cloned()
             });
-            let metadata = format!("{origin}/.well-known/oauth-protected-resource/mcp");
+            // The HTTP+SSE transport's stream and messages are the `/sse` resource.
+            let resource = match request.uri().path() {
+                "/sse" | "/messages" => "sse",
+                _ => "mcp",
+            };
+            let metadata = format!("{origin}/.well-known/oauth-protected-resource/{resource}");
             let Some(scope) = scope else {
                 let challenge = if legacy() {
                     "Bearer".to_owned()
