@@ -135,11 +135,12 @@ pub(crate) async fn connect(
             Err(error)
         }
         Some(Ok(started)) => {
+            let over = match started.pid() {
+                Some(pid) => format!("pid {pid}"),
+                None => format!("over {}", started.transport()),
+            };
             log::info!(
-                "mcp-dispatch: server `{server}`: connected (pid {}) in {:?}",
-                started
-                    .pid()
-                    .map_or_else(|| "unknown".to_owned(), |pid| pid.to_string()),
+                "mcp-dispatch: server `{server}`: connected ({over}) in {:?}",
                 started_at.elapsed()
             );
             Ok(started)
