@@ -19,6 +19,9 @@
 //!   by a host loop thread (a `FuturesUnordered` driven by `futures::executor::block_on`);
 //!   callers use `call_tool_blocking` from std threads.
 //! - `connect-per-call`: a fresh `Client` per call, then `close_blocking`; sequential only.
+//! - `blocking over SSE` (HTTP table only): `executor/blocking` over the HTTP+SSE transport
+//!   of protocol 2024-11-05, which the same test server serves at `/sse`; rmcp has no client
+//!   for it, so its ratios compare it with raw rmcp over streamable HTTP.
 //!
 //! Every call sends a distinct text to the `echo` tool and checks that it comes back; the
 //! bench panics at the end if any call failed or answered something else.
@@ -497,6 +500,15 @@ fn raw_row(plan: &Plan, target: &Target, name: &str) -> Row {
     row
 }
 
+/// Our client over the HTTP+SSE transport (`url` ends in `/sse`), blocking callers on std
+/// threads: rmcp has no client for that transport, so its ratios are against raw streamable
+/// HTTP on the same server.
+fn sse_blocking_row(plan: &Plan, url: &str) -> Row {
+    let client = Client::new(ServerConfig::sse(url).name("bench"));
+    let call = blocking_echo(&client);
+    blocking_row(plan, "blocking over SSE", &client, &call)
+}
+
 /// Our client on the shared executor, blocking callers on std threads.
 fn executor_blocking_row(plan: &Plan, target: &Target) -> Row {
     let name = "executor/blocking";
@@ -830,6 +842,13 @@ fn run_transport(plan: &Plan, transport: &str, target: &Target) {
     finish(executor_async_row(plan, target));
     finish(host_dispatcher_row(plan, target));
     finish(connect_per_call_row(plan, target));
+    if let Target::Http(url) = target {
+        let sse = url.strip_suffix("/mcp").map(|base| format!("{base}/sse"));
+        finish(sse_blocking_row(
+            plan,
+            &sse.expect("the HTTP URL ends in /mcp"),
+        ));
+    }
     finish(raw_row(plan, target, "raw (again)"));
     print_table(transport, &rows, started.elapsed());
 }
