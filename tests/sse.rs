@@ -260,3 +260,50 @@ fn an_http_error_on_a_post_fails_that_call_with_its_status_and_keeps_the_session
     );
     client.close_blocking().unwrap();
 }
+
+#[test]
+fn concurrent_first_calls_open_one_session() {
+    let server = HttpServer::start("127.0.0.1:0", &[]);
+    let client = Client::new(ServerConfig::sse(server.sse_url()).name("first"));
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(16));
+    let callers: Vec<_> = (0..16)
+        .map(|i| {
+            let (client, barrier) = (client.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                client.call_tool_blocking("echo", json!({"text": format!("caller {i}")}))
+            })
+        })
+        .collect();
+    for (i, caller) in callers.into_iter().enumerate() {
+        let echo = caller.join().unwrap().unwrap();
+        assert_eq!(text(&echo), format!("caller {i}"));
+    }
+    let stats = client.stats();
+    assert_eq!((stats.connects, stats.connect_failures), (1, 0));
+    client.close_blocking().unwrap();
+}
+
+#[test]
+fn a_stream_that_never_names_its_endpoint_times_the_connect_out() {
+    let server = HttpServer::start("127.0.0.1:0", &[]);
+    let timeout = Duration::from_millis(400);
+    let client =
+        Client::builder(ServerConfig::sse(format!("{}?silent", server.sse_url())).name("mute"))
+            .connect_timeout(timeout)
+            .build();
+    let started = std::time::Instant::now();
+    match client.list_tools_blocking().unwrap_err() {
+        Error::ConnectTimeout {
+            server,
+            timeout: reported,
+        } => {
+            assert_eq!(server, "mute");
+            assert_eq!(reported, timeout);
+        }
+        other => panic!("expected Error::ConnectTimeout, got {other:?}"),
+    }
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+    assert_eq!(client.stats().connects, 0);
+}

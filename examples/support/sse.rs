@@ -3,6 +3,7 @@
 //!
 //! - `GET /sse` opens a session's event stream. Its first event, `endpoint`, names
 //!   `/messages?sessionId=N`; the server's messages follow as `message` events.
+//!   `GET /sse?silent` opens a stream that never names its endpoint.
 //! - `POST /messages?sessionId=N` carries one client message and is answered `202 Accepted`
 //!   (`404` for an unknown session, `400` for a body that is not a JSON-RPC message).
 //! - `POST /sse` is answered `405 Method Not Allowed`, as such a server answers a streamable
@@ -68,7 +69,11 @@ where
     let path = request.uri().path();
     if path == SSE_PATH {
         return Ok(if request.method() == http::Method::GET {
-            open()
+            if request.uri().query() == Some("silent") {
+                silent()
+            } else {
+                open()
+            }
         } else {
             plain_response(http::StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
         });
@@ -77,6 +82,26 @@ where
         return Ok(post(request).await);
     }
     Err(request)
+}
+
+/// An event stream that stays open and never names its endpoint (`GET /sse?silent`).
+fn silent() -> http::Response<HttpBody> {
+    let never = futures::stream::pending::<Result<hyper::body::Frame<bytes::Bytes>, Infallible>>();
+    event_stream(BodyExt::boxed(http_body_util::StreamBody::new(never)))
+}
+
+/// `body` as an event stream response.
+fn event_stream(body: HttpBody) -> http::Response<HttpBody> {
+    let mut response = http::Response::new(body);
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/event-stream"),
+    );
+    response.headers_mut().insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-cache"),
+    );
+    response
 }
 
 /// Starts a session and returns its event stream.
@@ -110,16 +135,7 @@ fn open() -> http::Response<HttpBody> {
         .chain(messages)
         .take_until(hung_up)
         .map(|event| Ok::<_, Infallible>(hyper::body::Frame::data(bytes::Bytes::from(event))));
-    let mut response = http::Response::new(BodyExt::boxed(http_body_util::StreamBody::new(events)));
-    response.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("text/event-stream"),
-    );
-    response.headers_mut().insert(
-        http::header::CACHE_CONTROL,
-        http::HeaderValue::from_static("no-cache"),
-    );
-    response
+    event_stream(BodyExt::boxed(http_body_util::StreamBody::new(events)))
 }
 
 /// Hands one posted message to its session's server.
