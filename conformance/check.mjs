@@ -6,16 +6,17 @@
 // entry that is no scenario of the run, a required scenario that is listed or did not pass,
 // and a required scenario whose client did not finish its own steps.
 //
-// Usage: node check.mjs RESULTS_DIR EXPECTED_FAILURES_YML SUITE_LOG
+// Usage: node check.mjs RESULTS_DIR EXPECTED_FAILURES_YML SUITE_LOG [REQUIRED]
+//
+// REQUIRED is a comma-separated list of scenarios that must run, pass, and never be listed as
+// expected failures (none when empty or missing).
 
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import YAML from 'yaml';
 
-// Must run, pass, and never be listed as expected failures.
-const REQUIRED = ['initialize', 'tools_call', 'elicitation-sep1034-client-defaults', 'sse-retry'];
-
-const [resultsDir, expectedFile, suiteLog] = process.argv.slice(2);
+const [resultsDir, expectedFile, suiteLog, required = ''] = process.argv.slice(2);
+const REQUIRED = required.split(',').filter((scenario) => scenario !== '');
 const problems = [];
 
 const expected = YAML.parse(readFileSync(expectedFile, 'utf8'))?.client ?? [];
