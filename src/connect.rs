@@ -139,8 +139,11 @@ pub(crate) async fn connect(
                 Some(pid) => format!("pid {pid}"),
                 None => format!("over {}", started.transport()),
             };
+            let version = started
+                .protocol_version()
+                .unwrap_or_else(|| "unknown".to_owned());
             log::info!(
-                "mcp-dispatch: server `{server}`: connected ({over}) in {:?}",
+                "mcp-dispatch: server `{server}`: connected ({over}, protocol {version}) in {:?}",
                 started_at.elapsed()
             );
             Ok(started)

@@ -65,6 +65,12 @@ impl Started {
         self.transport
     }
 
+    /// The protocol version the handshake settled on.
+    pub(crate) fn protocol_version(&self) -> Option<String> {
+        let info = self.service.peer().peer_info()?;
+        Some(info.protocol_version.to_string())
+    }
+
     /// The process id of a child server.
     pub(crate) fn pid(&self) -> Option<u32> {
         self.pid

@@ -42,6 +42,12 @@ fn connects_closes_stderr_and_rmcp_events_reach_log() {
         .call_tool_blocking("echo", json!({"text": "x"}))
         .unwrap();
     client.close_blocking().unwrap();
+    let web = common::HttpServer::start("127.0.0.1:0", &[]);
+    let remote = Client::new(mcp_dispatch::ServerConfig::remote(web.sse_url()).name("old"));
+    remote
+        .call_tool_blocking("echo", json!({"text": "y"}))
+        .unwrap();
+    remote.close_blocking().unwrap();
     let missing =
         Client::new(mcp_dispatch::ServerConfig::stdio("/nonexistent/server").name("gone"));
     missing.list_tools_blocking().unwrap_err();
@@ -64,6 +70,20 @@ fn connects_closes_stderr_and_rmcp_events_reach_log() {
         "mcp_dispatch",
         log::Level::Info,
         "server `logged`: session 1 closed"
+    ));
+    // Once per session: the transport a remote session speaks, and the protocol version.
+    assert!(
+        has(
+            "mcp_dispatch",
+            log::Level::Info,
+            "server `old`: connected (over HTTP+SSE, protocol 2025-11-25)"
+        ),
+        "{records:#?}"
+    );
+    assert!(has(
+        "mcp_dispatch",
+        log::Level::Info,
+        "trying the HTTP+SSE transport"
     ));
     assert!(has(
         "mcp_dispatch::stderr",
