@@ -113,7 +113,7 @@ where
     let endpoint = base.join(data.trim()).map_err(|error| {
         unexpected(format!(
             "the `endpoint` event's URL `{}` is not valid: {error}",
-            data.trim()
+            crate::config::redact_url(data.trim())
         ))
     })?;
     if endpoint.origin() != base.origin() {

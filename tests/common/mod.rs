@@ -145,6 +145,20 @@ pub fn cancellations(client: &mcp_dispatch::Client) -> u64 {
     text(&result).parse().expect("a count")
 }
 
+/// Calls the test server's `sleep` for 20 s, which must fail with `Error::Timeout` (the
+/// client's call timeout is shorter), and waits until the server has seen it cancelled.
+pub fn a_timed_out_call_is_cancelled(client: &mcp_dispatch::Client) {
+    let before = cancellations(client);
+    let slept = client.call_tool_blocking("sleep", serde_json::json!({"ms": 20_000}));
+    assert!(
+        matches!(slept, Err(mcp_dispatch::Error::Timeout { .. })),
+        "expected Error::Timeout, got {slept:?}"
+    );
+    wait_until(Duration::from_secs(10), "the cancellation", || {
+        cancellations(client) == before + 1
+    });
+}
+
 /// A fresh directory under the system temp dir, unique to this test process and `name`.
 pub fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("mcp-dispatch-{name}-{}", std::process::id()));
