@@ -282,6 +282,8 @@ impl ClientBuilder {
             handlers: self.handlers,
             tools: Arc::new(ToolCache::new(abandoned.clone())),
             starting: Mutex::new(None),
+            listens: Mutex::default(),
+            session_closing: Mutex::default(),
             #[cfg(feature = "http")]
             authorization: crate::oauth::Authorization::new(
                 self.sign_in,

@@ -11,7 +11,7 @@ use futures::future::Either;
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, GetPromptRequestParams, GetPromptResult, Prompt,
     ReadResourceRequestParams, ReadResourceResult, Resource, ResourceTemplate, ServerPeerInfo,
-    SubscribeRequestParams, Tool, UnsubscribeRequestParams,
+    Tool,
 };
 
 use crate::blocking::block_on_bounded;
@@ -22,6 +22,7 @@ use crate::inner::Inner;
 use crate::notify::{Notifications, Progress};
 use crate::options::TransportKind;
 use crate::options::{CallOptions, OnProgress, Stats};
+use crate::request;
 use crate::runtime;
 use crate::sync::lock;
 
@@ -266,10 +267,11 @@ impl Client {
         &self,
         uri: impl Into<String>,
     ) -> impl Future<Output = Result<ReadResourceResult>> + Send + 'static {
-        let uri = uri.into();
-        self.read_only("resources/read", move |peer| {
-            let params = ReadResourceRequestParams::new(uri.clone());
-            async move { peer.read_resource(params).await }
+        let params = ReadResourceRequestParams::new(uri.into());
+        self.run(move |inner| async move {
+            inner
+                .read_in_rounds("resources/read", params, request::read_resource_result)
+                .await
         })
     }
 
@@ -287,10 +289,10 @@ impl Client {
         &self,
         uri: impl Into<String>,
     ) -> impl Future<Output = Result<()>> + Send + 'static {
-        let uri = uri.into();
+        let (uri, hooks) = (uri.into(), self.inner.hooks.clone());
         self.read_only("resources/subscribe", move |peer| {
-            let params = SubscribeRequestParams::new(uri.clone());
-            async move { peer.subscribe(params).await }
+            let (uri, hooks) = (uri.clone(), hooks.clone());
+            async move { crate::listen::subscribe(&peer, &hooks, uri).await }
         })
     }
 
@@ -304,10 +306,10 @@ impl Client {
         &self,
         uri: impl Into<String>,
     ) -> impl Future<Output = Result<()>> + Send + 'static {
-        let uri = uri.into();
+        let (uri, hooks) = (uri.into(), self.inner.hooks.clone());
         self.read_only("resources/unsubscribe", move |peer| {
-            let params = UnsubscribeRequestParams::new(uri.clone());
-            async move { peer.unsubscribe(params).await }
+            let (uri, hooks) = (uri.clone(), hooks.clone());
+            async move { crate::listen::unsubscribe(&peer, &hooks, uri).await }
         })
     }
 
@@ -337,15 +339,12 @@ impl Client {
         let name = name.into();
         let arguments = self.arguments(&name, arguments);
         self.run(move |inner| async move {
-            let arguments = arguments?;
+            let mut params = GetPromptRequestParams::new(name);
+            if let Some(arguments) = arguments? {
+                params = params.with_arguments(arguments);
+            }
             inner
-                .read_only("prompts/get", |peer| {
-                    let mut params = GetPromptRequestParams::new(name.clone());
-                    if let Some(arguments) = arguments.clone() {
-                        params = params.with_arguments(arguments);
-                    }
-                    async move { peer.get_prompt(params).await }
-                })
+                .read_in_rounds("prompts/get", params, request::get_prompt_result)
                 .await
         })
     }

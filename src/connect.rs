@@ -1,8 +1,11 @@
 //! Connecting to a server: starting it (a child process over stdio, or streamable HTTP), the
 //! MCP handshake, and the retries of a start-up that fails.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use rmcp::RoleClient;
 
 use crate::backoff::Backoff;
 #[cfg(feature = "http")]
@@ -11,9 +14,7 @@ use crate::config::{HttpConfig, ServerConfig, TransportConfig};
 use crate::error::{Error, Result};
 use crate::handler::{Handler, Hooks};
 use crate::jobs::Jobs;
-#[cfg(feature = "http")]
-use crate::session::Service;
-use crate::session::Started;
+use crate::session::{Service, Started};
 use crate::stdio::{self, Limits};
 use crate::sync::lock;
 #[cfg(feature = "http")]
@@ -178,7 +179,7 @@ async fn start(
     let pid = spawned.pid;
     let stdout_closed = spawned.transport.stdout_closed();
     *lock(&hooks.starting) = Some(spawned.transport.stopped());
-    match rmcp::serve_client(Handler::new(hooks, jobs), spawned.transport).await {
+    match serve(Handler::new(hooks, jobs), spawned.transport).await {
         Ok(service) => Ok(Attempt::Started(Started::new(
             service,
             crate::TransportKind::Stdio,
@@ -190,6 +191,29 @@ async fn start(
             Err(crate::error::initialize(server, error, stderr))
         }
     }
+}
+
+/// Runs the MCP handshake on `transport`: protocol 2026-07-28's `server/discover` first, and
+/// the `initialize` handshake of 2025-11-25 when the server answers it as an older server does
+/// (an error for the unknown method, or an HTTP 4xx without a session), or not within 10 s.
+fn serve<T, E, A>(
+    handler: Handler,
+    transport: T,
+) -> impl Future<Output = std::result::Result<Service, rmcp::service::ClientInitializeError>> + Send
+where
+    T: rmcp::transport::IntoTransport<RoleClient, E, A> + Send + 'static,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    use rmcp::model::ProtocolVersion;
+    use rmcp::service::{ClientLifecycleMode, ClientServiceExt};
+
+    handler.serve_with_lifecycle(
+        transport,
+        ClientLifecycleMode::Auto {
+            preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+            legacy_version: Some(ProtocolVersion::LATEST_WITH_INITIALIZE),
+        },
+    )
 }
 
 /// Starts a session with a remote server over the transport its settings name; with
@@ -283,11 +307,11 @@ async fn start_streamable(
     {
         Some(client) => {
             let transport = StreamableHttpClientTransport::with_client(client, transport);
-            rmcp::serve_client(handler, transport).await
+            serve(handler, transport).await
         }
         None => {
             let transport = StreamableHttpClientTransport::from_config(transport);
-            rmcp::serve_client(handler, transport).await
+            serve(handler, transport).await
         }
     };
     served_over(
@@ -317,10 +341,10 @@ async fn start_sse(
     let opened = match hooks.authorization.client(server, url, &config.oauth).await {
         Some(client) => SseTransport::open(client, server, url, headers, max)
             .await
-            .map(|transport| rmcp::serve_client(handler, transport).boxed()),
+            .map(|transport| serve(handler, transport).boxed()),
         None => SseTransport::open(reqwest::Client::default(), server, url, headers, max)
             .await
-            .map(|transport| rmcp::serve_client(handler, transport).boxed()),
+            .map(|transport| serve(handler, transport).boxed()),
     };
     match opened {
         Ok(serving) => served_over(

@@ -179,6 +179,22 @@ pub enum Error {
         /// rmcp's error, when it reported the problem.
         source: Option<Arc<dyn std::error::Error + Send + Sync>>,
     },
+    /// While answering a request, the server asked the client for input (protocol
+    /// 2026-07-28's `input_required`: elicitation, sampling or roots), and the client's
+    /// handler for it failed or is not set. The request is not sent again.
+    Handler {
+        /// The server's name.
+        server: String,
+        /// The tool, for `tools/call`; `None` for other requests.
+        tool: Option<String>,
+        /// What the server asked for: `elicitation/create`, `sampling/createMessage` or
+        /// `roots/list`.
+        method: &'static str,
+        /// The JSON-RPC error code of the handler's error.
+        code: i32,
+        /// The handler's error message.
+        message: String,
+    },
     /// The arguments of a tool call were not a JSON object (or `null`).
     InvalidArguments {
         /// The server's name.
@@ -380,6 +396,18 @@ impl fmt::Display for Error {
             } => {
                 write!(f, "server `{server}`: protocol error: {message}")
             }
+            Error::Handler {
+                server,
+                tool,
+                method,
+                code,
+                message,
+            } => write!(
+                f,
+                "server `{server}`{}: the server asked for {method}, and the client's handler \
+                 failed: {message} (error {code})",
+                tool_part(tool)
+            ),
             Error::InvalidArguments {
                 server,
                 tool,
@@ -469,6 +497,7 @@ impl Error {
             | Error::Server { server, .. }
             | Error::TransportClosed { server, .. }
             | Error::Protocol { server, .. }
+            | Error::Handler { server, .. }
             | Error::InvalidArguments { server, .. }
             | Error::Closed { server }
             | Error::Shutdown { server }

@@ -10,7 +10,7 @@ use futures::future::BoxFuture;
 use rmcp::model::{
     ClientConfig, CreateMessageRequestParams, CreateMessageResult, ElicitRequestParams,
     ElicitResult, ErrorCode, ErrorData, Implementation, ListRootsResult, ProgressNotificationParam,
-    ResourceUpdatedNotificationParam,
+    ResourceUpdatedNotificationParam, ServerNotification,
 };
 use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{ClientHandler, RoleClient};
@@ -36,12 +36,43 @@ pub(crate) struct Hooks {
     /// Raised once the last server process started is stopped (for a close that cancels a
     /// connect in flight to wait for).
     pub(crate) starting: Mutex<Option<Arc<Flag>>>,
+    /// The resource subscriptions of a 2026-07-28 session: each URI's `subscriptions/listen`
+    /// stream, stopped by raising its flag.
+    pub(crate) listens: Mutex<std::collections::HashMap<String, Arc<Flag>>>,
+    /// Raised when the latest session closes, for its listen streams to cancel.
+    pub(crate) session_closing: Mutex<Arc<Flag>>,
     /// Signing in to an HTTP server, and the authorization it gave, kept across sessions.
     #[cfg(feature = "http")]
     pub(crate) authorization: crate::oauth::Authorization,
 }
 
 impl Hooks {
+    /// Delivers a notification that came on a `subscriptions/listen` stream as if it had
+    /// come on the session.
+    pub(crate) fn deliver(&self, notification: ServerNotification) {
+        let server = self.server.clone();
+        match notification {
+            ServerNotification::ResourceUpdatedNotification(updated) => {
+                self.publish(Notification::ResourceUpdated {
+                    server,
+                    uri: updated.params.uri,
+                });
+            }
+            ServerNotification::ToolListChangedNotification(_) => {
+                self.tools.changed();
+                self.publish(Notification::ToolListChanged { server });
+            }
+            ServerNotification::ResourceListChangedNotification(_) => {
+                self.publish(Notification::ResourceListChanged { server });
+            }
+            ServerNotification::PromptListChangedNotification(_) => {
+                self.publish(Notification::PromptListChanged { server });
+            }
+            // A stream carries only what its filter named.
+            _ => {}
+        }
+    }
+
     fn publish(&self, notification: Notification) {
         self.bus.publish(&notification);
         if let Some(hub) = &self.hub_bus {
@@ -50,7 +81,7 @@ impl Hooks {
     }
 
     /// Runs a server request's handler on the dispatcher and returns its answer.
-    async fn answer<P, R>(
+    pub(crate) async fn answer<P, R>(
         &self,
         jobs: &Arc<Jobs>,
         handler: Option<&HandlerFn<P, R>>,
@@ -110,8 +141,8 @@ impl Handler {
         let capabilities = hooks.handlers.capabilities();
         Handler {
             session: SESSIONS.fetch_add(1, Ordering::Relaxed),
-            // The session opens with the `initialize` handshake, so it offers the newest
-            // version that has one; 2026-07-28 has none.
+            // What `initialize` offers, when a server does not know `server/discover`:
+            // the newest version that has the handshake (2026-07-28 has none).
             info: ClientConfig::new(
                 capabilities,
                 Implementation::new("mcp-dispatch", env!("CARGO_PKG_VERSION")),

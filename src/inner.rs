@@ -5,10 +5,10 @@ use std::future::Future;
 use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::future::Either;
-use rmcp::model::{CallToolRequestParams, CallToolResult, Tool};
+use rmcp::model::{CallToolRequestParams, CallToolResult, ServerResult, Tool};
 use rmcp::service::ServiceError;
 use rmcp::{Peer, RoleClient};
 
@@ -18,6 +18,7 @@ use crate::error::{Error, Result};
 use crate::executor::OnShutdown;
 use crate::handler::Hooks;
 use crate::jobs::Jobs;
+use crate::mrtr::{self, Rounds};
 use crate::notify::Progress;
 use crate::options::{CallOptions, Retry};
 use crate::request::{self, Deadline, Failure};
@@ -115,6 +116,10 @@ impl Inner {
                     .store(started.transport().code(), Ordering::Relaxed);
                 // A new session may serve a different tool list.
                 self.hooks.tools.changed();
+                // Before any call, so that no change after the connect goes unseen.
+                *lock(&self.hooks.session_closing) = started.closing();
+                crate::listen::list_changes(started.peer(), &self.hooks, self.connect_timeout)
+                    .await;
                 if claim
                     .succeed(|generation| started.into_session(generation))
                     .is_err()
@@ -180,10 +185,7 @@ impl Inner {
                 let route = progress
                     .clone()
                     .map(|sink| (self.hooks.progress.clone(), session.progress_session, sink));
-                let request = request::call_tool_request(params.clone());
-                async move {
-                    request::send(&session.peer, request, deadline, route, session.died()).await
-                }
+                self.rounds(session, params.clone(), deadline, route, Some(tool))
             })
             .await?;
         request::call_tool_result(answer).map_err(|message| Error::Protocol {
@@ -191,6 +193,79 @@ impl Inner {
             message,
             source: None,
         })
+    }
+
+    /// A read-only request that a 2026-07-28 server may answer with `input_required`
+    /// (`prompts/get`, `resources/read`): bounded by the call timeout, and retried once on a
+    /// new session if its session dies under it.
+    pub(crate) async fn read_in_rounds<P: Rounds, T>(
+        self: &Arc<Self>,
+        what: &str,
+        params: P,
+        result: fn(ServerResult) -> std::result::Result<T, String>,
+    ) -> Result<T> {
+        let deadline = Deadline {
+            timeout: self.call_timeout,
+            reset_on_progress: None,
+        };
+        let answer = self
+            .with_retry(
+                Label::Method(what),
+                deadline.timeout,
+                || true,
+                |session| self.rounds(session, params.clone(), deadline, None, None),
+            )
+            .await?;
+        result(answer).map_err(|message| Error::Protocol {
+            server: self.name.clone(),
+            message,
+            source: None,
+        })
+    }
+
+    /// Sends `params` on `session`, and while the server answers `input_required`, answers
+    /// its input requests through the client's handlers and sends it again. `deadline`
+    /// bounds all rounds together, the handlers included.
+    async fn rounds<P: Rounds>(
+        self: &Arc<Self>,
+        session: Arc<Session>,
+        mut params: P,
+        deadline: Deadline,
+        route: Option<request::ProgressRoute>,
+        tool: Option<&str>,
+    ) -> std::result::Result<ServerResult, Failure> {
+        let timed_out = || {
+            Failure::Sent(ServiceError::Timeout {
+                timeout: deadline.timeout,
+            })
+        };
+        let started = Instant::now();
+        let mut rounds = mrtr::Progress::default();
+        loop {
+            let left = deadline.after(started.elapsed()).ok_or_else(timed_out)?;
+            let answer = request::send(
+                &session.peer,
+                params.request(),
+                left,
+                route.clone(),
+                session.died(),
+            )
+            .await?;
+            let ServerResult::InputRequiredResult(asked) = answer else {
+                return Ok(answer);
+            };
+            let jobs = self.jobs().map_err(Failure::Failed)?;
+            let left = deadline
+                .longest()
+                .checked_sub(started.elapsed())
+                .ok_or_else(timed_out)?;
+            let answered = rounds.answer(&self.hooks, jobs, tool, asked, &mut params);
+            match runtime::timeout(left, answered).await {
+                Some(Ok(())) => {}
+                Some(Err(error)) => return Err(Failure::Failed(error)),
+                None => return Err(timed_out()),
+            }
+        }
     }
 
     /// A read-only request (listing, reading, getting): bounded by the call timeout, and
@@ -249,6 +324,7 @@ impl Inner {
             let seen = self.hooks.authorization.generation();
             let (error, sent) = match send(session.clone()).await {
                 Ok(answer) => return Ok(answer),
+                Err(Failure::Failed(error)) => return Err(error),
                 Err(Failure::NotSent) => (
                     Error::TransportClosed {
                         server: self.name.clone(),

@@ -191,6 +191,8 @@ mod hub_tool;
 mod inner;
 mod jobs;
 mod line_limit;
+mod listen;
+mod mrtr;
 mod names;
 mod notify;
 mod oauth;

@@ -7,8 +7,8 @@ use std::task::Poll;
 use std::time::Duration;
 
 use rmcp::model::{
-    CallToolRequest, CallToolRequestParams, CallToolResult, CancelledNotificationParam,
-    ClientRequest, ServerResult,
+    CallToolResult, CancelledNotificationParam, ClientRequest, GetPromptResult, ReadResourceResult,
+    ServerResult,
 };
 use rmcp::service::{PeerRequestOptions, ServiceError};
 use rmcp::{Peer, RoleClient};
@@ -47,6 +47,24 @@ impl Deadline {
         }
     }
 
+    /// What is left of this deadline `elapsed` after the request began (across the rounds
+    /// of a request the server answers with `input_required`); `None` once it has passed.
+    pub(crate) fn after(&self, elapsed: Duration) -> Option<Deadline> {
+        match self.reset_on_progress {
+            Some(total) => Some(Deadline {
+                timeout: self.timeout,
+                reset_on_progress: Some(total.checked_sub(elapsed).filter(|left| !left.is_zero())?),
+            }),
+            None => Some(Deadline {
+                timeout: self
+                    .timeout
+                    .checked_sub(elapsed)
+                    .filter(|left| !left.is_zero())?,
+                reset_on_progress: None,
+            }),
+        }
+    }
+
     /// The longest the request can take.
     pub(crate) fn longest(&self) -> Duration {
         self.reset_on_progress
@@ -67,6 +85,9 @@ pub(crate) enum Failure {
     NotSent,
     /// The request was handed to the session and then failed.
     Sent(ServiceError),
+    /// The request failed on the client's side (a handler that answers the server's input
+    /// requests failed): final, never retried.
+    Failed(crate::Error),
 }
 
 /// How long past rmcp's own bound a request waits for rmcp to report its timeout.
@@ -151,11 +172,6 @@ impl Drop for CancelOnDrop {
     }
 }
 
-/// A `tools/call` request.
-pub(crate) fn call_tool_request(params: CallToolRequestParams) -> ClientRequest {
-    ClientRequest::CallToolRequest(CallToolRequest::new(params))
-}
-
 /// The `CallToolResult` in a server's answer.
 pub(crate) fn call_tool_result(result: ServerResult) -> Result<CallToolResult, String> {
     match result {
@@ -167,8 +183,32 @@ pub(crate) fn call_tool_result(result: ServerResult) -> Result<CallToolResult, S
             Err("the server answered with a task, which is not supported".into())
         }
         // A result with no content can parse as another shape; read it as a tool result.
-        other => serde_json::to_value(&other)
-            .and_then(serde_json::from_value::<CallToolResult>)
-            .map_err(|error| format!("unexpected answer to tools/call: {error}")),
+        other => reshape(other, "tools/call"),
     }
+}
+
+/// The `GetPromptResult` in a server's answer.
+pub(crate) fn get_prompt_result(result: ServerResult) -> Result<GetPromptResult, String> {
+    match result {
+        ServerResult::GetPromptResult(result) => Ok(result),
+        other => reshape(other, "prompts/get"),
+    }
+}
+
+/// The `ReadResourceResult` in a server's answer.
+pub(crate) fn read_resource_result(result: ServerResult) -> Result<ReadResourceResult, String> {
+    match result {
+        ServerResult::ReadResourceResult(result) => Ok(result),
+        other => reshape(other, "resources/read"),
+    }
+}
+
+/// An answer that parsed as another shape, read as the one `method` gives.
+fn reshape<T: serde::de::DeserializeOwned>(
+    result: ServerResult,
+    method: &str,
+) -> Result<T, String> {
+    serde_json::to_value(&result)
+        .and_then(serde_json::from_value::<T>)
+        .map_err(|error| format!("unexpected answer to {method}: {error}"))
 }

@@ -23,6 +23,8 @@ pub(crate) struct Session {
     pub(crate) progress_session: u64,
     /// Raised when a stdio server's stdout ends, before rmcp has finished stopping it.
     stdout_closed: Option<Arc<Flag>>,
+    /// Raised when the session closes: its `subscriptions/listen` streams are cancelled.
+    closing: Arc<Flag>,
     service: Mutex<Option<Service>>,
 }
 
@@ -41,6 +43,7 @@ pub(crate) struct Started {
     transport: crate::TransportKind,
     pid: Option<u32>,
     stdout_closed: Option<Arc<Flag>>,
+    closing: Arc<Flag>,
 }
 
 impl Started {
@@ -57,12 +60,23 @@ impl Started {
             transport,
             pid,
             stdout_closed,
+            closing: Arc::default(),
         }
+    }
+
+    /// Raised when the session closes, for its `subscriptions/listen` streams to cancel.
+    pub(crate) fn closing(&self) -> Arc<Flag> {
+        self.closing.clone()
     }
 
     /// The transport the session speaks.
     pub(crate) fn transport(&self) -> crate::TransportKind {
         self.transport
+    }
+
+    /// The session's peer.
+    pub(crate) fn peer(&self) -> &Peer<RoleClient> {
+        self.service.peer()
     }
 
     /// The protocol version the handshake settled on.
@@ -84,6 +98,7 @@ impl Started {
             pid: self.pid,
             progress_session: self.service.service().progress_session(),
             stdout_closed: self.stdout_closed,
+            closing: self.closing,
             service: Mutex::new(Some(self.service)),
         })
     }
@@ -122,6 +137,10 @@ impl Session {
     pub(crate) async fn close(&self, server: &str, bound: Duration) {
         let service = lock(&self.service).take();
         if let Some(mut service) = service {
+            // Cancel the listen streams first: a server may hold its end of the session open
+            // while a stream is.
+            self.closing.set();
+            crate::runtime::after_queued_tasks().await;
             match service.close_with_timeout(bound).await {
                 Ok(Some(_)) => log::info!(
                     "mcp-dispatch: server `{server}`: session {} closed",

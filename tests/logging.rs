@@ -42,7 +42,8 @@ fn connects_closes_stderr_and_rmcp_events_reach_log() {
         .call_tool_blocking("echo", json!({"text": "x"}))
         .unwrap();
     client.close_blocking().unwrap();
-    let web = common::HttpServer::start("127.0.0.1:0", &[]);
+    // An older server: only the `initialize` handshake.
+    let web = common::HttpServer::start("127.0.0.1:0", &[("MCP_TEST_PROTOCOL", "2025")]);
     let remote = Client::new(mcp_dispatch::ServerConfig::remote(web.sse_url()).name("old"));
     remote
         .call_tool_blocking("echo", json!({"text": "y"}))
@@ -64,6 +65,11 @@ fn connects_closes_stderr_and_rmcp_events_reach_log() {
             log::Level::Info,
             "server `logged`: connected"
         ),
+        "{records:#?}"
+    );
+    // The test server over stdio also speaks 2026-07-28, which the client prefers.
+    assert!(
+        has("mcp_dispatch", log::Level::Info, "protocol 2026-07-28) in"),
         "{records:#?}"
     );
     assert!(has(

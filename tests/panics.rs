@@ -33,9 +33,13 @@ fn a_panicking_job_does_not_kill_the_executor_or_its_other_jobs() {
             Ok(ListRootsResult::new(Vec::new()))
         }))
         .build();
-    let roots = panicky.call_tool_blocking("roots", json!({})).unwrap();
-    assert_eq!(roots.is_error, Some(true));
-    assert!(text(&roots).contains("handler failed"), "{}", text(&roots));
+    // The test server speaks 2026-07-28, so the failed handler fails the call itself.
+    match panicky.call_tool_blocking("roots", json!({})) {
+        Err(error @ Error::Handler { code: -32603, .. }) => {
+            assert!(error.to_string().contains("handler failed"), "{error}");
+        }
+        other => panic!("expected Error::Handler, got {other:?}"),
+    }
     assert_eq!(text(&in_flight.join().unwrap().unwrap()), "kept");
     let echo = client
         .call_tool_blocking("echo", json!({"text": "after"}))

@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::text;
+use common::{Speaks, server_speaking, text};
 use mcp_dispatch::model::ResourceContents;
 use mcp_dispatch::{Client, Error, Notification};
 use serde_json::json;
@@ -50,9 +50,17 @@ fn resources_are_listed_read_and_templated() {
     client.close_blocking().unwrap();
 }
 
+/// On 2026-07-28 a subscription is a `subscriptions/listen` stream; before, a
+/// `resources/subscribe` on the session.
 #[test]
 fn a_subscribed_resource_update_reaches_subscribers() {
-    let client = Client::new(common::server("subscriber"));
+    for speaks in Speaks::ALL {
+        a_subscribed_resource_update_reaches(speaks);
+    }
+}
+
+fn a_subscribed_resource_update_reaches(speaks: Speaks) {
+    let client = Client::new(server_speaking("subscriber", speaks));
     let notifications = client.notifications();
     assert_eq!(
         text(
@@ -80,19 +88,20 @@ fn a_subscribed_resource_update_reaches_subscribers() {
                 ("subscriber", "test://counter")
             );
         }
-        other => panic!("expected ResourceUpdated, got {other:?}"),
+        other => panic!("{speaks:?}: expected ResourceUpdated, got {other:?}"),
     }
     client
         .unsubscribe_resource_blocking("test://counter")
         .unwrap();
-    assert_eq!(
-        text(
-            &client
-                .call_tool_blocking("touch", json!({"uri": "test://counter"}))
-                .unwrap()
-        ),
-        "not subscribed"
-    );
+    // On 2026-07-28 the server ends the stream when the cancellation it was sent arrives,
+    // which is not ordered with the next call.
+    common::wait_until(Duration::from_secs(5), "the subscription to end", || {
+        let touched = client
+            .call_tool_blocking("touch", json!({"uri": "test://counter"}))
+            .unwrap();
+        text(&touched) == "not subscribed"
+    });
+    assert_eq!(client.stats().connects, 1, "{speaks:?}");
     client.close_blocking().unwrap();
 }
 

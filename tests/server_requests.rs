@@ -1,15 +1,17 @@
 //! Requests from server to client: elicitation, sampling, roots; answered by handlers, or
-//! refused with a JSON-RPC error when there is none.
+//! refused with a JSON-RPC error when there is none. On protocol 2025-11-25 the server sends
+//! them as requests; on 2026-07-28 it answers the call with `input_required`, and the client
+//! answers through the same handlers and calls again.
 // rmcp marks sampling and roots deprecated (SEP-2577); servers still send them.
 #![allow(deprecated)]
 
 mod common;
 
-use common::text;
+use common::{Speaks, server_speaking, text};
 use mcp_dispatch::model::{
     CreateMessageResult, ElicitResult, ElicitationAction, ErrorData, Root, SamplingMessage,
 };
-use mcp_dispatch::{Client, Handlers};
+use mcp_dispatch::{Client, Error, Handlers};
 use serde_json::json;
 
 fn handlers() -> Handlers {
@@ -40,71 +42,110 @@ fn handlers() -> Handlers {
 
 #[test]
 fn handlers_answer_elicitation_sampling_and_roots() {
-    let client = Client::builder(common::server("asking"))
-        .handlers(handlers())
-        .build();
-    let answer = text(
-        &client
-            .call_tool_blocking("ask", json!({"message": "go?"}))
-            .unwrap(),
-    );
-    let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
-    assert_eq!(answer["action"], "accept");
-    assert_eq!(answer["content"]["answer"], "yes");
-    let sampled = client
-        .call_tool_blocking("sample", json!({"prompt": "hi"}))
-        .unwrap();
-    assert_ne!(sampled.is_error, Some(true), "{sampled:?}");
-    assert!(text(&sampled).starts_with("sampled "), "{}", text(&sampled));
-    let roots = client.call_tool_blocking("roots", json!({})).unwrap();
-    assert_eq!(text(&roots), "file:///work/project");
-    client.close_blocking().unwrap();
+    for speaks in Speaks::ALL {
+        let client = Client::builder(server_speaking("asking", speaks))
+            .handlers(handlers())
+            .build();
+        let answer = text(
+            &client
+                .call_tool_blocking("ask", json!({"message": "go?"}))
+                .unwrap(),
+        );
+        let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+        assert_eq!(answer["action"], "accept", "{speaks:?}");
+        assert_eq!(answer["content"]["answer"], "yes", "{speaks:?}");
+        let sampled = client
+            .call_tool_blocking("sample", json!({"prompt": "hi"}))
+            .unwrap();
+        assert_ne!(sampled.is_error, Some(true), "{speaks:?}: {sampled:?}");
+        assert!(text(&sampled).starts_with("sampled "), "{}", text(&sampled));
+        let roots = client.call_tool_blocking("roots", json!({})).unwrap();
+        assert_eq!(text(&roots), "file:///work/project", "{speaks:?}");
+        let info = client.server_info_blocking().unwrap();
+        assert_eq!(info.protocol_version.as_str(), speaks.version());
+        assert_eq!(client.stats().connects, 1, "{speaks:?}");
+        client.close_blocking().unwrap();
+    }
 }
 
 #[test]
 fn without_handlers_capabilities_are_not_advertised_and_requests_get_errors() {
-    let client = Client::new(common::server("plain"));
-    let asked = client
-        .call_tool_blocking("ask", json!({"message": "go?"}))
-        .unwrap();
-    assert_eq!(asked.is_error, Some(true));
-    assert!(text(&asked).contains("did not declare"), "{}", text(&asked));
-    for tool in ["sample", "roots"] {
-        let refused = client
-            .call_tool_blocking(tool, json!({"prompt": "x"}))
+    for speaks in Speaks::ALL {
+        let client = Client::new(server_speaking("plain", speaks));
+        let asked = client
+            .call_tool_blocking("ask", json!({"message": "go?"}))
             .unwrap();
-        assert_eq!(refused.is_error, Some(true), "{tool}: {refused:?}");
-        assert!(
-            text(&refused).contains("-32601"),
-            "{tool}: {}",
-            text(&refused)
-        );
+        assert_eq!(asked.is_error, Some(true), "{speaks:?}");
+        assert!(text(&asked).contains("did not declare"), "{}", text(&asked));
+        for (tool, method) in [
+            ("sample", "sampling/createMessage"),
+            ("roots", "roots/list"),
+        ] {
+            let answer = client.call_tool_blocking(tool, json!({"prompt": "x"}));
+            if speaks == Speaks::Old {
+                // The server got the error, and made its tool fail.
+                let refused = answer.unwrap();
+                assert_eq!(refused.is_error, Some(true), "{tool}: {refused:?}");
+                assert!(
+                    text(&refused).contains("-32601"),
+                    "{tool}: {}",
+                    text(&refused)
+                );
+            } else {
+                // The client cannot answer, so the call fails here, naming what was asked.
+                match answer {
+                    Err(Error::Handler {
+                        server,
+                        tool: Some(called),
+                        method: asked,
+                        code: -32601,
+                        message,
+                    }) => {
+                        assert_eq!((server.as_str(), called.as_str()), ("plain", tool));
+                        assert_eq!(asked, method);
+                        assert!(message.contains("not supported"), "{message}");
+                    }
+                    other => panic!("{speaks:?} {tool}: expected Error::Handler, got {other:?}"),
+                }
+            }
+        }
+        assert_eq!(client.stats().connects, 1, "{speaks:?}");
+        client.close_blocking().unwrap();
     }
-    client.close_blocking().unwrap();
 }
 
 #[test]
 fn a_panicking_handler_answers_with_an_error_and_the_session_lives_on() {
-    let handlers = Handlers::new().on_roots(|| async {
-        if true {
-            panic!("roots handler panicked on purpose");
+    for speaks in Speaks::ALL {
+        let handlers = Handlers::new().on_roots(|| async {
+            if true {
+                panic!("roots handler panicked on purpose");
+            }
+            Err::<mcp_dispatch::model::ListRootsResult, ErrorData>(ErrorData::internal_error(
+                "unreachable",
+                None,
+            ))
+        });
+        let client = Client::builder(server_speaking("panicky", speaks))
+            .handlers(handlers)
+            .build();
+        match client.call_tool_blocking("roots", json!({})) {
+            Ok(roots) if speaks == Speaks::Old => {
+                assert_eq!(roots.is_error, Some(true));
+                assert!(text(&roots).contains("handler failed"), "{}", text(&roots));
+            }
+            Err(error @ Error::Handler { code: -32603, .. }) if speaks != Speaks::Old => {
+                assert!(error.to_string().contains("handler failed"), "{error}");
+            }
+            other => panic!("{speaks:?}: unexpected {other:?}"),
         }
-        Err::<mcp_dispatch::model::ListRootsResult, ErrorData>(ErrorData::internal_error(
-            "unreachable",
-            None,
-        ))
-    });
-    let client = Client::builder(common::server("panicky"))
-        .handlers(handlers)
-        .build();
-    let roots = client.call_tool_blocking("roots", json!({})).unwrap();
-    assert_eq!(roots.is_error, Some(true));
-    assert!(text(&roots).contains("handler failed"), "{}", text(&roots));
-    let echo = client
-        .call_tool_blocking("echo", json!({"text": "alive"}))
-        .unwrap();
-    assert_eq!(text(&echo), "alive");
-    client.close_blocking().unwrap();
+        let echo = client
+            .call_tool_blocking("echo", json!({"text": "alive"}))
+            .unwrap();
+        assert_eq!(text(&echo), "alive");
+        assert_eq!(client.stats().connects, 1, "{speaks:?}");
+        client.close_blocking().unwrap();
+    }
 }
 
 #[test]

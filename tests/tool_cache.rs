@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::text;
+use common::{Speaks, server_speaking, text};
 use mcp_dispatch::{Client, Notification};
 use serde_json::json;
 
@@ -34,9 +34,17 @@ fn concurrent_listings_cause_one_request_and_later_ones_hit_the_cache() {
     client.close_blocking().unwrap();
 }
 
+/// On 2026-07-28 the change comes on the `subscriptions/listen` stream the client opens when
+/// it connects; before, on the session.
 #[test]
 fn list_changed_drops_the_cache_and_is_announced() {
-    let client = Client::new(common::server("changing"));
+    for speaks in Speaks::ALL {
+        list_changed_drops_the_cache(speaks);
+    }
+}
+
+fn list_changed_drops_the_cache(speaks: Speaks) {
+    let client = Client::new(server_speaking("changing", speaks));
     let notifications = client.notifications();
     let before = client.list_tools_blocking().unwrap();
     assert_eq!(list_count(&client), 1, "the first listing is kept");
@@ -51,7 +59,7 @@ fn list_changed_drops_the_cache_and_is_announced() {
     );
     match notifications.recv_timeout(Duration::from_secs(10)) {
         Some(Notification::ToolListChanged { server }) => assert_eq!(server, "changing"),
-        other => panic!("expected ToolListChanged, got {other:?}"),
+        other => panic!("{speaks:?}: expected ToolListChanged, got {other:?}"),
     }
     let after = client.list_tools_blocking().unwrap();
     assert!(

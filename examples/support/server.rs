@@ -12,6 +12,8 @@
 //! template `test://item/{id}`, with subscriptions), the prompt `greet`, a
 //! tool list that changes (`toggle_bonus`), and tools that send requests to
 //! the client (`ask`: elicitation, `sample`: sampling, `roots`: roots).
+//! On 2026-07-28, `touch` and `toggle_bonus` notify through the client's
+//! `subscriptions/listen` streams instead of the session.
 //! Per-session state (the `bonus` switch, resource subscriptions) lives in one
 //! [`TestServer`] value: one per process over stdio, one per session over
 //! HTTP. Counters (`cancellations`, `list_count`, `gather`, `test://counter`)
@@ -30,12 +32,17 @@
 //!   `dir/record.log`.
 //! - `MCP_TEST_STUBBORN=1`: ignore SIGTERM, and keep running after stdin
 //!   closes (with `MCP_TEST_HANG_INIT`, too): only SIGKILL stops it.
-//! - `MCP_TEST_REFUSE_INIT=message`: answer `initialize` with a JSON-RPC
-//!   error carrying `message`.
+//! - `MCP_TEST_REFUSE_INIT=message`: answer `initialize` and `server/discover`
+//!   with a JSON-RPC error carrying `message`.
 //! - `MCP_TEST_HTTP_STATUS=code` (HTTP only): answer every request on the
 //!   endpoint with that status and a plain-text body.
 //! - `MCP_TEST_REQUIRE_AUTH=TOKEN` (HTTP only): any request without the
 //!   header `Authorization: Bearer TOKEN` gets `401 Unauthorized`.
+//! - `MCP_TEST_PROTOCOL=2025|2026`: answer only the `initialize` handshake
+//!   (`server/discover` is an unknown method), or only `server/discover`
+//!   (`initialize` is); by default both, so a client that probes gets
+//!   2026-07-28. On 2026-07-28 the tools `ask`, `sample` and `roots` ask for
+//!   input with an `input_required` result instead of a request to the client.
 //! - `MCP_TEST_DUPLICATE_TOOL=name`: `tools/list` lists the tool `name` a
 //!   second time, last, with the description `duplicate listing`.
 //!
@@ -58,17 +65,21 @@ use std::{
 
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
-    handler::server::{router::tool::ToolRouter, tool::ToolCallContext, wrapper::Parameters},
+    handler::server::{
+        router::tool::ToolRouter,
+        tool::{InputResponses, ToolCallContext},
+        wrapper::Parameters,
+    },
     model::{
         CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, ClientResult,
-        ContentBlock, ElicitRequest, ElicitRequestParams, GetPromptRequestParams,
-        GetPromptResponse, GetPromptResult, Implementation, ListPromptsResult,
-        ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
-        ProgressNotificationParam, Prompt, PromptArgument, PromptMessage, ProtocolVersion,
-        ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, Resource,
-        ResourceContents, ResourceTemplate, ResourceUpdatedNotificationParam, Role,
-        ServerCapabilities, ServerConfig, ServerRequest, SubscribeRequestParams, Tool,
-        UnsubscribeRequestParams,
+        ContentBlock, ElicitRequest, ElicitRequestParams, ElicitResult, GetPromptRequestParams,
+        GetPromptResponse, GetPromptResult, Implementation, InputRequest, InputRequests,
+        InputRequiredResult, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
+        ListToolsResult, PaginatedRequestParams, ProgressNotificationParam, Prompt, PromptArgument,
+        PromptMessage, ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse,
+        ReadResourceResult, Resource, ResourceContents, ResourceTemplate,
+        ResourceUpdatedNotificationParam, Role, ServerCapabilities, ServerConfig, ServerRequest,
+        SubscribeRequestParams, Tool, UnsubscribeRequestParams,
     },
     service::{RequestContext, ServiceError},
     tool, tool_router,
@@ -328,6 +339,86 @@ async fn send_log(
         .notify_logging_message(param)
         .await
         .map_err(|error| format!("could not send the log message: {error}"))
+}
+
+/// Which handshakes the server answers, from `MCP_TEST_PROTOCOL`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ProtocolMode {
+    /// `initialize` (up to 2025-11-25) and `server/discover` (2026-07-28).
+    Both,
+    /// `2025`: only `initialize`; `server/discover` is an unknown method.
+    Initialize,
+    /// `2026`: only `server/discover`; `initialize` is an unknown method.
+    Discover,
+}
+
+fn protocol_mode() -> ProtocolMode {
+    static MODE: LazyLock<ProtocolMode> =
+        LazyLock::new(|| match std::env::var("MCP_TEST_PROTOCOL").as_deref() {
+            Ok("2025") => ProtocolMode::Initialize,
+            Ok("2026") => ProtocolMode::Discover,
+            _ => ProtocolMode::Both,
+        });
+    *MODE
+}
+
+/// The JSON-RPC error for a method this server does not know.
+fn unknown_method(method: &str) -> ErrorData {
+    ErrorData::new(
+        rmcp::model::ErrorCode::METHOD_NOT_FOUND,
+        format!("Method not found: {method}"),
+        None,
+    )
+}
+
+/// The open `subscriptions/listen` streams of this process (2026-07-28), by a
+/// key of their own. Process-wide: over HTTP a 2026-07-28 request belongs to
+/// no session.
+static LISTENERS: Mutex<Vec<(u64, rmcp::service::SubscriptionSink)>> = Mutex::new(Vec::new());
+
+fn lock_listeners() -> std::sync::MutexGuard<'static, Vec<(u64, rmcp::service::SubscriptionSink)>> {
+    LISTENERS.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The open listen streams, for sending on without holding the lock.
+fn listeners() -> Vec<rmcp::service::SubscriptionSink> {
+    lock_listeners()
+        .iter()
+        .map(|(_, sink)| sink.clone())
+        .collect()
+}
+
+/// True when the request belongs to a session of protocol 2026-07-28 or later,
+/// where a server sends no requests to the client: it asks for input by
+/// answering `input_required`, and the client calls again with the answers.
+fn modern(context: &RequestContext<RoleServer>) -> bool {
+    context
+        .protocol_version()
+        .is_some_and(|version| version >= ProtocolVersion::V_2026_07_28)
+}
+
+/// In a 2026-07-28 session: the client's answer to `request`, which the
+/// retried call carries under `key` in its `inputResponses`; or, on the first
+/// round, the `input_required` result that asks for it (a tool error when the
+/// answer does not parse).
+#[allow(clippy::result_large_err)]
+fn input_response<T: serde::de::DeserializeOwned>(
+    responses: Option<rmcp::model::InputResponses>,
+    key: &str,
+    request: InputRequest,
+) -> Result<T, CallToolResponse> {
+    match responses.and_then(|mut responses| responses.remove(key)) {
+        Some(answer) => serde_json::from_value(answer).map_err(|error| {
+            tool_error(format!(
+                "cannot read the client's answer to `{key}`: {error}"
+            ))
+            .into()
+        }),
+        None => {
+            let requests = InputRequests::from([(key.to_owned(), request)]);
+            Err(InputRequiredResult::from_input_requests(requests).into())
+        }
+    }
 }
 
 /// Describes a failed server-to-client request, with the JSON-RPC code and
@@ -704,6 +795,12 @@ impl TestServer {
     async fn toggle_bonus(&self, context: RequestContext<RoleServer>) -> CallToolResult {
         let on = !self.session.bonus_on.fetch_xor(true, Ordering::SeqCst);
         let state = if on { "bonus on" } else { "bonus off" };
+        if modern(&context) {
+            for sink in listeners() {
+                let _ = sink.notify_tool_list_changed().await;
+            }
+            return text(state);
+        }
         match context.peer.notify_tool_list_changed().await {
             Ok(()) => text(state),
             Err(error) => tool_error(format!(
@@ -737,6 +834,19 @@ impl TestServer {
         Parameters(TouchArgs { uri }): Parameters<TouchArgs>,
         context: RequestContext<RoleServer>,
     ) -> CallToolResult {
+        if modern(&context) {
+            let mut notified = 0;
+            for sink in listeners() {
+                if sink.notify_resource_updated(uri.clone()).await.is_ok() {
+                    notified += 1;
+                }
+            }
+            return text(if notified > 0 {
+                "notified"
+            } else {
+                "not subscribed"
+            });
+        }
         if !self.subscriptions().contains(&uri) {
             return text("not subscribed");
         }
@@ -758,8 +868,9 @@ impl TestServer {
     async fn ask(
         &self,
         Parameters(AskArgs { message }): Parameters<AskArgs>,
+        InputResponses(responses): InputResponses,
         context: RequestContext<RoleServer>,
-    ) -> CallToolResult {
+    ) -> CallToolResponse {
         // rmcp's `create_elicitation` (and this raw request) does not check
         // the client's capabilities; only its typed `elicit` does.
         let declared = context
@@ -768,7 +879,8 @@ impl TestServer {
         if !declared {
             return tool_error(
                 "elicitation failed: the client did not declare the elicitation capability",
-            );
+            )
+            .into();
         }
         let schema = json!({
             "type": "object",
@@ -776,24 +888,35 @@ impl TestServer {
         });
         let requested_schema = match serde_json::from_value(schema) {
             Ok(schema) => schema,
-            Err(error) => return tool_error(format!("bad elicitation schema: {error}")),
+            Err(error) => return tool_error(format!("bad elicitation schema: {error}")).into(),
         };
         let request = ElicitRequest::new(ElicitRequestParams::FormElicitationParams {
             meta: None,
             message,
             requested_schema,
         });
-        match context
-            .peer
-            .send_request(ServerRequest::ElicitRequest(request))
-            .await
-        {
-            Ok(ClientResult::ElicitResult(result)) => match serde_json::to_string(&result) {
-                Ok(json) => text(json),
-                Err(error) => tool_error(format!("cannot encode the elicitation result: {error}")),
-            },
-            Ok(other) => tool_error(format!("elicitation failed: unexpected result {other:?}")),
-            Err(error) => tool_error(request_error("elicitation", &error)),
+        let answer = if modern(&context) {
+            match input_response(responses, "ask", InputRequest::Elicitation(request)) {
+                Ok(answer) => Ok(answer),
+                Err(ask) => return ask,
+            }
+        } else {
+            match context
+                .peer
+                .send_request(ServerRequest::ElicitRequest(request))
+                .await
+            {
+                Ok(ClientResult::ElicitResult(result)) => Ok(result),
+                Ok(other) => Err(format!("elicitation failed: unexpected result {other:?}")),
+                Err(error) => Err(request_error("elicitation", &error)),
+            }
+        };
+        match answer.and_then(|result: ElicitResult| {
+            serde_json::to_string(&result)
+                .map_err(|error| format!("cannot encode the elicitation result: {error}"))
+        }) {
+            Ok(json) => text(json).into(),
+            Err(message) => tool_error(message).into(),
         }
     }
 
@@ -805,29 +928,38 @@ impl TestServer {
     async fn sample(
         &self,
         Parameters(SampleArgs { prompt }): Parameters<SampleArgs>,
+        InputResponses(responses): InputResponses,
         context: RequestContext<RoleServer>,
-    ) -> CallToolResult {
+    ) -> CallToolResponse {
         use rmcp::model::{
-            CreateMessageRequestParams, SamplingMessage, SamplingMessageContentBlock,
+            CreateMessageRequest, CreateMessageRequestParams, SamplingMessage,
+            SamplingMessageContentBlock,
         };
 
         let message = SamplingMessage::new(Role::User, SamplingMessageContentBlock::text(prompt));
         let params = CreateMessageRequestParams::new(vec![message], 256);
-        match context.peer.create_message(params).await {
-            Ok(result) => {
-                let texts: Vec<&str> = result
-                    .message
-                    .content
-                    .iter()
-                    .filter_map(|block| match block {
-                        SamplingMessageContentBlock::Text(content) => Some(content.text.as_str()),
-                        _ => None,
-                    })
-                    .collect();
-                text(texts.join("\n"))
+        let answer = if modern(&context) {
+            let request = InputRequest::CreateMessage(CreateMessageRequest::new(params));
+            match input_response(responses, "sample", request) {
+                Ok(answer) => answer,
+                Err(ask) => return ask,
             }
-            Err(error) => tool_error(request_error("sampling", &error)),
-        }
+        } else {
+            match context.peer.create_message(params).await {
+                Ok(result) => result,
+                Err(error) => return tool_error(request_error("sampling", &error)).into(),
+            }
+        };
+        let texts: Vec<&str> = answer
+            .message
+            .content
+            .iter()
+            .filter_map(|block| match block {
+                SamplingMessageContentBlock::Text(content) => Some(content.text.as_str()),
+                _ => None,
+            })
+            .collect();
+        text(texts.join("\n")).into()
     }
 
     #[tool(
@@ -836,14 +968,25 @@ impl TestServer {
         annotations(read_only_hint = true)
     )]
     #[allow(deprecated)]
-    async fn roots(&self, context: RequestContext<RoleServer>) -> CallToolResult {
-        match context.peer.list_roots().await {
-            Ok(result) => {
-                let uris: Vec<&str> = result.roots.iter().map(|root| root.uri.as_str()).collect();
-                text(uris.join("\n"))
+    async fn roots(
+        &self,
+        InputResponses(responses): InputResponses,
+        context: RequestContext<RoleServer>,
+    ) -> CallToolResponse {
+        let answer: rmcp::model::ListRootsResult = if modern(&context) {
+            let request = InputRequest::ListRoots(rmcp::model::ListRootsRequest::default());
+            match input_response(responses, "roots", request) {
+                Ok(answer) => answer,
+                Err(ask) => return ask,
             }
-            Err(error) => tool_error(request_error("roots/list", &error)),
-        }
+        } else {
+            match context.peer.list_roots().await {
+                Ok(result) => result,
+                Err(error) => return tool_error(request_error("roots/list", &error)).into(),
+            }
+        };
+        let uris: Vec<&str> = answer.roots.iter().map(|root| root.uri.as_str()).collect();
+        text(uris.join("\n")).into()
     }
 }
 
@@ -865,7 +1008,37 @@ impl ServerHandler for TestServer {
         .with_instructions("Test server for mcp-dispatch")
     }
 
-    /// Refuses the session when `MCP_TEST_REFUSE_INIT` is set.
+    /// The versions `MCP_TEST_PROTOCOL` allows. A server that only has the
+    /// `initialize` handshake keeps the full list, so that `server/discover`
+    /// reaches [`discover`](Self::discover) and gets "method not found", as
+    /// from a server written before 2026-07-28.
+    fn supported_protocol_versions(&self) -> std::borrow::Cow<'static, [ProtocolVersion]> {
+        match protocol_mode() {
+            ProtocolMode::Both | ProtocolMode::Initialize => ProtocolVersion::KNOWN_VERSIONS.into(),
+            ProtocolMode::Discover => vec![ProtocolVersion::V_2026_07_28].into(),
+        }
+    }
+
+    /// Refuses the session when `MCP_TEST_REFUSE_INIT` is set; unknown to a
+    /// server that only has the `initialize` handshake.
+    async fn discover(
+        &self,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::DiscoverResult, ErrorData> {
+        if let Ok(message) = std::env::var("MCP_TEST_REFUSE_INIT") {
+            return Err(ErrorData::invalid_request(message, None));
+        }
+        if protocol_mode() == ProtocolMode::Initialize {
+            return Err(unknown_method("server/discover"));
+        }
+        Ok(rmcp::model::DiscoverResult::from_server_info(
+            self.supported_protocol_versions().into_owned(),
+            self.get_info(),
+        ))
+    }
+
+    /// Refuses the session when `MCP_TEST_REFUSE_INIT` is set; unknown to a
+    /// server that only speaks 2026-07-28.
     async fn initialize(
         &self,
         request: rmcp::model::InitializeRequestParams,
@@ -873,6 +1046,9 @@ impl ServerHandler for TestServer {
     ) -> Result<rmcp::model::InitializeResult, ErrorData> {
         if let Ok(message) = std::env::var("MCP_TEST_REFUSE_INIT") {
             return Err(ErrorData::invalid_request(message, None));
+        }
+        if protocol_mode() == ProtocolMode::Discover {
+            return Err(unknown_method("initialize"));
         }
         context.peer.set_peer_info(request.clone());
         self.negotiate_initialize(&request)
@@ -979,6 +1155,25 @@ impl ServerHandler for TestServer {
                 Some(json!({ "uri": uri })),
             )),
         }
+    }
+
+    /// Accepts whatever the client asks for (as far as the capabilities go).
+    fn accepted_subscription_filter(
+        &self,
+        requested: &rmcp::model::SubscriptionFilter,
+    ) -> Option<rmcp::model::SubscriptionFilter> {
+        Some(requested.clone())
+    }
+
+    /// Keeps the stream for `touch` and `toggle_bonus` until the client
+    /// cancels it or goes away.
+    async fn listen(&self, context: rmcp::service::SubscriptionContext) -> Result<(), ErrorData> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let key = NEXT.fetch_add(1, Ordering::SeqCst);
+        lock_listeners().push((key, context.sink().clone()));
+        context.cancelled().await;
+        lock_listeners().retain(|(held, _)| *held != key);
+        Ok(())
     }
 
     /// Records the URI (any URI is accepted) for the `touch` tool.

@@ -126,6 +126,7 @@ fn os_cause(error: &(dyn std::error::Error + 'static)) -> String {
 /// The error for a failed `initialize` of a stdio server, with the last lines it wrote to
 /// stderr.
 pub(crate) fn initialize(server: &str, error: ClientInitializeError, stderr: Vec<String>) -> Error {
+    let error = settled(error);
     if let Some(refused) = refusal(server, &error) {
         return refused;
     }
@@ -142,6 +143,7 @@ pub(crate) fn initialize(server: &str, error: ClientInitializeError, stderr: Vec
 /// failure, or the handshake's own error.
 #[cfg(feature = "http")]
 pub(crate) fn http_initialize(server: &str, url: &str, error: ClientInitializeError) -> Error {
+    let error = settled(error);
     if let Some(refused) = refusal(server, &error) {
         return refused;
     }
@@ -195,6 +197,15 @@ pub(crate) fn sent_http_error(server: &str, url: &str, error: &ServiceError) -> 
             status: Some(_), ..
         } => Some(failed),
         _ => None,
+    }
+}
+
+/// The error of the handshake the server settled on: for a server that answered
+/// `server/discover` as an older server does, the error of the `initialize` that followed.
+fn settled(error: ClientInitializeError) -> ClientInitializeError {
+    match error {
+        ClientInitializeError::LegacyFallbackFailed { fallback, .. } => settled(*fallback),
+        other => other,
     }
 }
 

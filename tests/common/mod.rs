@@ -54,6 +54,51 @@ pub fn server(name: &str) -> ServerConfig {
     ServerConfig::stdio(server_path()).name(name)
 }
 
+/// The handshakes a test server answers (`MCP_TEST_PROTOCOL`).
+#[allow(dead_code)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Speaks {
+    /// `initialize` and `server/discover`: a client that probes gets 2026-07-28.
+    Both,
+    /// Only `initialize` (up to 2025-11-25).
+    Old,
+    /// Only `server/discover` (2026-07-28).
+    New,
+}
+
+#[allow(dead_code)]
+impl Speaks {
+    pub const ALL: [Speaks; 3] = [Speaks::Both, Speaks::Old, Speaks::New];
+
+    /// The protocol version a session with such a server settles on.
+    pub fn version(self) -> &'static str {
+        match self {
+            Speaks::Old => "2025-11-25",
+            Speaks::Both | Speaks::New => "2026-07-28",
+        }
+    }
+
+    /// The environment that makes the test server speak so.
+    pub fn env(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Speaks::Both => &[],
+            Speaks::Old => &[("MCP_TEST_PROTOCOL", "2025")],
+            Speaks::New => &[("MCP_TEST_PROTOCOL", "2026")],
+        }
+    }
+}
+
+/// A config for the test server, named `name`, that speaks `speaks`.
+#[allow(dead_code)]
+pub fn server_speaking(name: &str, speaks: Speaks) -> ServerConfig {
+    speaks
+        .env()
+        .iter()
+        .fold(server(name), |config, (key, value)| {
+            config.env(*key, *value)
+        })
+}
+
 /// The text of the first content item of a tool result.
 pub fn text(result: &CallToolResult) -> String {
     first_text(result).unwrap_or_else(|| panic!("no text content in {result:?}"))
