@@ -1,0 +1,212 @@
+//! Both lifecycles: a server that speaks only 2026-07-28 (`server/discover`), one that only
+//! has the `initialize` handshake of 2025-11-25, and one that speaks both, over stdio and
+//! streamable HTTP, reached from threads, smol, a host dispatcher and a Hub; with the
+//! contracts of single-flight, timeouts, cancellation and reconnects on each.
+// rmcp marks roots deprecated (SEP-2577); servers still ask for them.
+#![allow(deprecated)]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{HttpServer, Speaks, server_speaking, text};
+use mcp_dispatch::model::{ElicitResult, ElicitationAction, Root};
+use mcp_dispatch::{CallOptions, Client, Error, Handlers, Hub, Job, ServerConfig};
+use serde_json::json;
+
+fn handlers() -> Handlers {
+    Handlers::new()
+        .roots(vec![Root::new("file:///data")])
+        .on_elicitation(|_| async {
+            Ok(ElicitResult::new(ElicitationAction::Accept).with_content(json!({"answer": "no"})))
+        })
+}
+
+/// Calls `echo` and `roots` (which asks the client for input) and checks the version.
+async fn exercise(client: &Client, speaks: Speaks, tag: &str) {
+    let echo = client
+        .call_tool("echo", json!({"text": tag}))
+        .await
+        .unwrap();
+    assert_eq!(text(&echo), tag);
+    let roots = client.call_tool("roots", json!({})).await.unwrap();
+    assert_eq!(text(&roots), "file:///data", "{speaks:?} {tag}");
+    let info = client.server_info().await.unwrap();
+    assert_eq!(info.protocol_version.as_str(), speaks.version(), "{tag}");
+}
+
+/// One config per transport for a server that speaks `speaks`; the HTTP servers are kept
+/// alive by the returned guards.
+fn configs(speaks: Speaks) -> (Vec<(&'static str, ServerConfig)>, HttpServer) {
+    let web = HttpServer::start("127.0.0.1:0", speaks.env());
+    let configs = vec![
+        ("stdio", server_speaking("stdio", speaks)),
+        ("http", ServerConfig::http(web.url.clone()).name("http")),
+    ];
+    (configs, web)
+}
+
+#[test]
+fn each_kind_of_server_answers_threads_smol_and_a_host_dispatcher() {
+    for speaks in Speaks::ALL {
+        let (configs, _web) = configs(speaks);
+        for (transport, config) in configs {
+            // Threads, on the library's executor: one session for all of them.
+            let client = Client::builder(config.clone()).handlers(handlers()).build();
+            std::thread::scope(|scope| {
+                for thread in 0..4 {
+                    let client = &client;
+                    scope.spawn(move || {
+                        for call in 0..5 {
+                            let tag = format!("{transport} {thread}.{call}");
+                            futures::executor::block_on(exercise(client, speaks, &tag));
+                        }
+                    });
+                }
+            });
+            assert_eq!(client.stats().connects, 1, "{speaks:?} {transport}");
+            client.close_blocking().unwrap();
+
+            // smol: concurrent futures.
+            let client = Client::builder(config.clone()).handlers(handlers()).build();
+            smol::block_on(async {
+                let calls = (0..8).map(|i| {
+                    let client = &client;
+                    async move { exercise(client, speaks, &format!("smol {i}")).await }
+                });
+                futures::future::join_all(calls).await;
+            });
+            assert_eq!(client.stats().connects, 1, "{speaks:?} {transport} smol");
+            smol::block_on(client.close()).unwrap();
+
+            // A host dispatcher: every job on a thread of the host's.
+            let client = Client::builder(config)
+                .handlers(handlers())
+                .dispatcher(|job: Job| {
+                    std::thread::Builder::new()
+                        .name("host".into())
+                        .spawn(move || futures::executor::block_on(job))
+                        .expect("a host thread");
+                })
+                .build();
+            futures::executor::block_on(exercise(&client, speaks, "host"));
+            assert_eq!(client.stats().connects, 1, "{speaks:?} {transport} host");
+            client.close_blocking().unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_hub_serves_old_new_and_both_side_by_side() {
+    let web = HttpServer::start("127.0.0.1:0", Speaks::New.env());
+    let hub = Hub::builder()
+        .handlers(handlers())
+        .server("old", server_speaking("old", Speaks::Old))
+        .server("new", server_speaking("new", Speaks::New))
+        .server("both", server_speaking("both", Speaks::Both))
+        .server("remote", ServerConfig::http(web.url.clone()))
+        .build()
+        .unwrap();
+    let listed = hub.list_tools_blocking();
+    assert!(listed.errors.is_empty(), "{:?}", listed.errors);
+    let tools = listed.tools;
+    for server in ["old", "new", "both", "remote"] {
+        let echo = format!("{server}__echo");
+        assert!(
+            tools.iter().any(|tool| tool.name == echo),
+            "{echo} not listed"
+        );
+        let answer = hub
+            .call_tool_blocking(&echo, json!({"text": server}))
+            .unwrap();
+        assert_eq!(text(&answer), server);
+        let ask = hub
+            .call_tool_blocking(&format!("{server}__ask"), json!({"message": "?"}))
+            .unwrap();
+        let ask: serde_json::Value = serde_json::from_str(&text(&ask)).unwrap();
+        assert_eq!(ask["content"]["answer"], "no", "{server}");
+    }
+    hub.close_blocking().unwrap();
+}
+
+/// The handlers' time counts against the call's timeout: a handler that takes longer than
+/// the call may fails the call with `Error::Timeout`, in about the timeout, and the session
+/// stays.
+#[test]
+fn input_rounds_are_bounded_by_the_call_timeout() {
+    let slow = Handlers::new().on_roots(|| async {
+        smol::Timer::after(Duration::from_secs(5)).await;
+        Ok(mcp_dispatch::model::ListRootsResult::new(Vec::new()))
+    });
+    let client = Client::builder(server_speaking("slow-roots", Speaks::New))
+        .handlers(slow)
+        .build();
+    client
+        .call_tool_blocking("echo", json!({"text": "warm"}))
+        .unwrap();
+    let started = Instant::now();
+    let options = CallOptions::new().timeout(Duration::from_millis(400));
+    match client.call_tool_with_blocking("roots", json!({}), options) {
+        Err(Error::Timeout {
+            server,
+            tool,
+            timeout,
+        }) => {
+            assert_eq!(server, "slow-roots");
+            assert_eq!(tool.as_deref(), Some("roots"));
+            assert_eq!(timeout, Duration::from_millis(400));
+        }
+        other => panic!("expected Error::Timeout, got {other:?}"),
+    }
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    let echo = client
+        .call_tool_blocking("echo", json!({"text": "still here"}))
+        .unwrap();
+    assert_eq!(text(&echo), "still here");
+    assert_eq!(client.stats().connects, 1);
+    client.close_blocking().unwrap();
+}
+
+/// A server that speaks only 2026-07-28: a timed-out call is cancelled on the server, a
+/// crash is followed by one new session, and sixteen first calls share one connect.
+#[test]
+fn a_new_only_server_keeps_the_session_contracts() {
+    let client = Arc::new(
+        Client::builder(server_speaking("new-only", Speaks::New))
+            .call_timeout(Duration::from_millis(500))
+            .build(),
+    );
+    let calls: Vec<_> = (0..16)
+        .map(|i| client.call_tool("echo", json!({"text": format!("{i}")})))
+        .collect();
+    for (i, answer) in futures::executor::block_on(futures::future::join_all(calls))
+        .into_iter()
+        .enumerate()
+    {
+        assert_eq!(text(&answer.unwrap()), i.to_string());
+    }
+    assert_eq!(client.stats().connects, 1);
+    common::a_timed_out_call_is_cancelled(&client);
+    let crashed = client.call_tool_blocking("crash", json!({}));
+    assert!(
+        matches!(crashed, Err(Error::TransportClosed { .. })),
+        "{crashed:?}"
+    );
+    let echo = client
+        .call_tool_blocking("echo", json!({"text": "again"}))
+        .unwrap();
+    assert_eq!(text(&echo), "again");
+    let stats = client.stats();
+    assert_eq!(stats.connects, 2);
+    assert_eq!(
+        client
+            .server_info_blocking()
+            .unwrap()
+            .protocol_version
+            .as_str(),
+        "2026-07-28"
+    );
+    client.close_blocking().unwrap();
+}
