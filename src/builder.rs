@@ -284,6 +284,7 @@ impl ClientBuilder {
             starting: Mutex::new(None),
             listens: Mutex::default(),
             session_closing: Mutex::default(),
+            initialize_only: Default::default(),
             #[cfg(feature = "http")]
             authorization: crate::oauth::Authorization::new(
                 self.sign_in,

@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use rmcp::RoleClient;
@@ -108,6 +109,7 @@ pub(crate) async fn connect(
                 backoff.succeeded();
                 break Some(Ok(started));
             }
+            Some(Ok(Attempt::Again)) => attempts -= 1,
             // A server that requires sign-in: not a failed start. The user's part is bounded
             // by the sign-in timeout, and the connect timeout starts again after it.
             Some(Ok(Attempt::SignIn(challenge, seen))) => {
@@ -156,6 +158,8 @@ pub(crate) async fn connect(
 #[cfg_attr(not(feature = "http"), allow(dead_code))]
 enum Attempt {
     Started(Started),
+    /// The server cannot be probed with `server/discover`: start again, with `initialize`.
+    Again,
     /// The server requires sign-in: its `WWW-Authenticate` challenge, and how many sign-ins
     /// had completed when the start began.
     SignIn(String, u64),
@@ -179,13 +183,14 @@ async fn start(
     let pid = spawned.pid;
     let stdout_closed = spawned.transport.stdout_closed();
     *lock(&hooks.starting) = Some(spawned.transport.stopped());
-    match serve(Handler::new(hooks, jobs), spawned.transport).await {
+    match serve(Handler::new(hooks.clone(), jobs), spawned.transport).await {
         Ok(service) => Ok(Attempt::Started(Started::new(
             service,
             crate::TransportKind::Stdio,
             pid,
             Some(stdout_closed),
         ))),
+        Err(error) if probe_misread(server, &error, &hooks) => Ok(Attempt::Again),
         Err(error) => {
             let stderr = spawned.stderr.lines_after_close(STDERR_GRACE).await;
             Err(crate::error::initialize(server, error, stderr))
@@ -193,9 +198,37 @@ async fn start(
     }
 }
 
+/// True, once per client, when a server answered `server/discover` with something the
+/// 2026-07-28 lifecycle cannot follow but an older server may say (an empty result, or only
+/// versions that have the `initialize` handshake): its sessions then open with `initialize`
+/// alone, starting with the next attempt.
+fn probe_misread(
+    server: &str,
+    error: &rmcp::service::ClientInitializeError,
+    hooks: &Hooks,
+) -> bool {
+    use rmcp::service::ClientInitializeError;
+
+    let misread = matches!(
+        error,
+        ClientInitializeError::ExpectedInitResult(_)
+            | ClientInitializeError::NoCompatibleProtocolVersion { .. }
+    );
+    if !misread || hooks.initialize_only.swap(true, Ordering::Relaxed) {
+        return false;
+    }
+    log::info!(
+        "mcp-dispatch: server `{server}` answered server/discover as protocol 2026-07-28 does \
+         not ({error}); opening its sessions with the initialize handshake instead"
+    );
+    true
+}
+
 /// Runs the MCP handshake on `transport`: protocol 2026-07-28's `server/discover` first, and
 /// the `initialize` handshake of 2025-11-25 when the server answers it as an older server does
 /// (an error for the unknown method, or an HTTP 4xx without a session), or not within 10 s.
+/// Only `initialize` for a server whose answer to the probe could not be followed (see
+/// [`probe_misread`]).
 fn serve<T, E, A>(
     handler: Handler,
     transport: T,
@@ -207,13 +240,15 @@ where
     use rmcp::model::ProtocolVersion;
     use rmcp::service::{ClientLifecycleMode, ClientServiceExt};
 
-    handler.serve_with_lifecycle(
-        transport,
+    let lifecycle = if handler.initialize_only() {
+        ClientLifecycleMode::Initialize
+    } else {
         ClientLifecycleMode::Auto {
             preferred_versions: vec![ProtocolVersion::V_2026_07_28],
             legacy_version: Some(ProtocolVersion::LATEST_WITH_INITIALIZE),
-        },
-    )
+        }
+    };
+    handler.serve_with_lifecycle(transport, lifecycle)
 }
 
 /// Starts a session with a remote server over the transport its settings name; with
@@ -315,8 +350,7 @@ async fn start_streamable(
         }
     };
     served_over(
-        server,
-        config,
+        (server, config, hooks),
         crate::TransportKind::StreamableHttp,
         served,
         seen,
@@ -348,8 +382,7 @@ async fn start_sse(
     };
     match opened {
         Ok(serving) => served_over(
-            server,
-            config,
+            (server, config, hooks),
             crate::TransportKind::Sse,
             serving.await,
             seen,
@@ -364,8 +397,7 @@ async fn start_sse(
 /// What a handshake over HTTP came to: a session, a sign-in to do first, or an error.
 #[cfg(feature = "http")]
 fn served_over(
-    server: &str,
-    config: &HttpConfig,
+    (server, config, hooks): (&str, &HttpConfig, &Hooks),
     transport: crate::TransportKind,
     served: std::result::Result<Service, rmcp::service::ClientInitializeError>,
     seen: u64,
@@ -374,6 +406,7 @@ fn served_over(
         Ok(service) => Ok(Attempt::Started(Started::new(
             service, transport, None, None,
         ))),
+        Err(error) if probe_misread(server, &error, hooks) => Ok(Attempt::Again),
         Err(error) => match error.auth_challenge() {
             Some(challenge) if error.is_authorization_required() => {
                 Ok(Attempt::SignIn(challenge.to_owned(), seen))

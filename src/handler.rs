@@ -39,6 +39,9 @@ pub(crate) struct Hooks {
     /// The resource subscriptions of a 2026-07-28 session: each URI's `subscriptions/listen`
     /// stream, stopped by raising its flag.
     pub(crate) listens: Mutex<std::collections::HashMap<String, Arc<Flag>>>,
+    /// Set when the server answered `server/discover` in a way only the `initialize`
+    /// handshake can follow: its sessions skip the probe.
+    pub(crate) initialize_only: std::sync::atomic::AtomicBool,
     /// Raised when the latest session closes, for its listen streams to cancel.
     pub(crate) session_closing: Mutex<Arc<Flag>>,
     /// Signing in to an HTTP server, and the authorization it gave, kept across sessions.
@@ -151,6 +154,11 @@ impl Handler {
             hooks,
             jobs,
         }
+    }
+
+    /// True when the session must open with `initialize` alone (see [`Hooks`]).
+    pub(crate) fn initialize_only(&self) -> bool {
+        self.hooks.initialize_only.load(Ordering::Relaxed)
     }
 
     /// The key of this session's progress routes.

@@ -122,7 +122,7 @@ fn a_hub_serves_old_new_and_both_side_by_side() {
             .unwrap();
         assert_eq!(text(&answer), server);
         let ask = hub
-            .call_tool_blocking(&format!("{server}__ask"), json!({"message": "?"}))
+            .call_tool_blocking(format!("{server}__ask"), json!({"message": "?"}))
             .unwrap();
         let ask: serde_json::Value = serde_json::from_str(&text(&ask)).unwrap();
         assert_eq!(ask["content"]["answer"], "no", "{server}");
@@ -208,5 +208,27 @@ fn a_new_only_server_keeps_the_session_contracts() {
             .as_str(),
         "2026-07-28"
     );
+    client.close_blocking().unwrap();
+}
+
+/// A server that answers `server/discover` with an empty result (as some answer every
+/// method they do not know) is started again and spoken to with `initialize` alone, for
+/// this session and the next: one connect, no failure.
+#[test]
+fn a_server_that_misreads_the_probe_gets_the_initialize_handshake() {
+    let client = Client::builder(common::server("empty").env("MCP_TEST_PROTOCOL", "2025-empty"))
+        .handlers(handlers())
+        .build();
+    futures::executor::block_on(exercise(&client, Speaks::Old, "empty"));
+    let stats = client.stats();
+    assert_eq!((stats.connects, stats.connect_failures), (1, 0));
+    let crashed = client.call_tool_blocking("crash", json!({}));
+    assert!(
+        matches!(crashed, Err(Error::TransportClosed { .. })),
+        "{crashed:?}"
+    );
+    futures::executor::block_on(exercise(&client, Speaks::Old, "again"));
+    let stats = client.stats();
+    assert_eq!((stats.connects, stats.connect_failures), (2, 0));
     client.close_blocking().unwrap();
 }

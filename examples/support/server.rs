@@ -43,6 +43,8 @@
 //!   (`initialize` is); by default both, so a client that probes gets
 //!   2026-07-28. On 2026-07-28 the tools `ask`, `sample` and `roots` ask for
 //!   input with an `input_required` result instead of a request to the client.
+//!   `MCP_TEST_PROTOCOL=2025-empty` (stdio only) answers only `initialize`, and
+//!   `server/discover` with an empty result.
 //! - `MCP_TEST_DUPLICATE_TOOL=name`: `tools/list` lists the tool `name` a
 //!   second time, last, with the description `duplicate listing`.
 //!
@@ -350,6 +352,9 @@ enum ProtocolMode {
     Initialize,
     /// `2026`: only `server/discover`; `initialize` is an unknown method.
     Discover,
+    /// `2025-empty` (stdio only): only `initialize`; `server/discover` gets an
+    /// empty result, as some servers answer every method they do not know.
+    EmptyDiscover,
 }
 
 fn protocol_mode() -> ProtocolMode {
@@ -357,6 +362,7 @@ fn protocol_mode() -> ProtocolMode {
         LazyLock::new(|| match std::env::var("MCP_TEST_PROTOCOL").as_deref() {
             Ok("2025") => ProtocolMode::Initialize,
             Ok("2026") => ProtocolMode::Discover,
+            Ok("2025-empty") => ProtocolMode::EmptyDiscover,
             _ => ProtocolMode::Both,
         });
     *MODE
@@ -1014,7 +1020,9 @@ impl ServerHandler for TestServer {
     /// from a server written before 2026-07-28.
     fn supported_protocol_versions(&self) -> std::borrow::Cow<'static, [ProtocolVersion]> {
         match protocol_mode() {
-            ProtocolMode::Both | ProtocolMode::Initialize => ProtocolVersion::KNOWN_VERSIONS.into(),
+            ProtocolMode::Both | ProtocolMode::Initialize | ProtocolMode::EmptyDiscover => {
+                ProtocolVersion::KNOWN_VERSIONS.into()
+            }
             ProtocolMode::Discover => vec![ProtocolVersion::V_2026_07_28].into(),
         }
     }
@@ -1350,7 +1358,7 @@ where
     R: AsyncRead + Send + Unpin + 'static,
     W: tokio::io::AsyncWrite + Send + Unpin + 'static,
 {
-    let running = match rmcp::serve_server(TestServer::new(), transport).await {
+    let running = match rmcp::serve_server(EmptyDiscover(TestServer::new()), transport).await {
         Ok(running) => running,
         // The client went away before initializing: a normal end.
         Err(rmcp::service::ServerInitializeError::ConnectionClosed(_)) => return,
@@ -1358,6 +1366,41 @@ where
     };
     if let Err(error) = running.waiting().await {
         fatal(format!("the service task failed: {error}"));
+    }
+}
+
+/// The test server, except that with `MCP_TEST_PROTOCOL=2025-empty` it answers
+/// `server/discover` with an empty result.
+struct EmptyDiscover(TestServer);
+
+impl rmcp::Service<RoleServer> for EmptyDiscover {
+    async fn handle_request(
+        &self,
+        request: rmcp::model::ClientRequest,
+        context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::ServerResult, ErrorData> {
+        if protocol_mode() == ProtocolMode::EmptyDiscover
+            && matches!(request, rmcp::model::ClientRequest::DiscoverRequest(_))
+        {
+            return Ok(rmcp::model::ServerResult::empty(()));
+        }
+        rmcp::Service::handle_request(&self.0, request, context).await
+    }
+
+    async fn handle_notification(
+        &self,
+        notification: rmcp::model::ClientNotification,
+        context: rmcp::service::NotificationContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        rmcp::Service::handle_notification(&self.0, notification, context).await
+    }
+
+    fn get_info(&self) -> ServerConfig {
+        ServerHandler::get_info(&self.0)
+    }
+
+    fn supported_protocol_versions(&self) -> std::borrow::Cow<'static, [ProtocolVersion]> {
+        ServerHandler::supported_protocol_versions(&self.0)
     }
 }
 
