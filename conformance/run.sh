@@ -71,6 +71,8 @@ leg() {
 leg 2025-11-25 "$dir/node_modules/@modelcontextprotocol/conformance/dist/index.js" \
     "$dir/expected-failures.yml" "initialize,tools_call,elicitation-sep1034-client-defaults,sse-retry"
 leg 2026-07-28 "$dir/node_modules/conformance-2026/dist/index.js" \
-    "$dir/expected-failures-2026.yml" "" --spec-version 2026-07-28
+    "$dir/expected-failures-2026.yml" \
+    "tools_call,sep-2322-client-request-state,json-schema-2020-12-preservation,http-custom-headers,http-invalid-tool-headers" \
+    --spec-version 2026-07-28
 
 exit "$failed"

@@ -23,7 +23,7 @@ fn main() -> ExitCode {
     eprintln!("conformance client: scenario `{scenario}`, server {url}");
 
     let mut handlers = Handlers::new();
-    if scenario.starts_with("elicitation") {
+    if scenario.starts_with("elicitation") || scenario == "sep-2322-client-request-state" {
         handlers = handlers.on_elicitation(|request| async move { Ok(accept_defaults(&request)) });
     }
     // Shorter than the suite's 30 s per scenario, so a hang ends with our own message.
@@ -53,6 +53,56 @@ fn main() -> ExitCode {
             json!({}),
             "Reconnection test completed",
         ),
+        // input_required rounds (2026-07-28): the state echoed, no state invented, and a call
+        // made while another waits for input carries none of it.
+        "sep-2322-client-request-state" => {
+            let concurrent = futures::executor::block_on(futures::future::join(
+                client.call_tool("test_mrtr_echo_state", json!({})),
+                client.call_tool("test_mrtr_unrelated", json!({})),
+            ));
+            expect_text("test_mrtr_echo_state", concurrent.0, "echo-state-ok")
+                .and_then(|()| expect_text("test_mrtr_unrelated", concurrent.1, "unrelated-ok"))
+                .and_then(|()| {
+                    call_and_expect(&client, "test_mrtr_no_state", json!({}), "no-state-ok")
+                })
+                .and_then(|()| {
+                    call_and_expect(
+                        &client,
+                        "test_mrtr_no_result_type",
+                        json!({}),
+                        "no-result-type-test-ok",
+                    )
+                })
+        }
+        // The focal tool's input schema, sent back as the server received it.
+        "json-schema-2020-12-preservation" => client
+            .list_tools_blocking()
+            .map_err(|error| format!("list tools: {error}"))
+            .and_then(|tools| {
+                let focal = tools
+                    .iter()
+                    .find(|tool| tool.name == "json_schema_2020_12_tool")
+                    .ok_or("the server does not list `json_schema_2020_12_tool`")?;
+                let schema = Value::Object((*focal.input_schema).clone());
+                call_and_expect(&client, "json_schema_echo", json!({"schema": schema}), "")
+            }),
+        // The calls the suite names in its context (their arguments become headers).
+        "http-custom-headers" => {
+            let calls = context()
+                .get("toolCalls")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            calls.iter().try_for_each(|call| {
+                let name = call.get("name").and_then(Value::as_str).unwrap_or_default();
+                let arguments = call.get("arguments").cloned().unwrap_or(Value::Null);
+                call_and_expect(&client, name, arguments, "")
+            })
+        }
+        // The tools with invalid headers are left out of the list; the valid one works.
+        "http-invalid-tool-headers" => {
+            call_and_expect(&client, "valid_tool", json!({"region": "us-west1"}), "")
+        }
         // The auth/ scenarios: sign in, list the tools and call the first one with no
         // arguments, as the reference clients do (a call is what a step-up answers).
         auth if auth.starts_with("auth/") => list_tools(&client).and_then(|tools| {
@@ -86,14 +136,34 @@ fn main() -> ExitCode {
     }
 }
 
+/// What the suite hands over in `MCP_CONFORMANCE_CONTEXT` (`null` when there is nothing).
+fn context() -> Value {
+    std::env::var("MCP_CONFORMANCE_CONTEXT")
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default()
+}
+
+/// Checks the answer of a call made without [`call_and_expect`].
+fn expect_text(
+    tool: &str,
+    answer: mcp_dispatch::Result<mcp_dispatch::model::CallToolResult>,
+    expected: &str,
+) -> Outcome {
+    let result = answer.map_err(|error| format!("call `{tool}`: {error}"))?;
+    let text = result.text();
+    eprintln!("`{tool}` answered: {text}");
+    if result.is_error == Some(true) || !text.contains(expected) {
+        return Err(format!("`{tool}` answered {text:?}, expected {expected:?}"));
+    }
+    Ok(())
+}
+
 /// This client's OAuth identity, from what the suite hands over in `MCP_CONFORMANCE_CONTEXT`:
 /// machine credentials for the client-credentials scenarios; otherwise the suite's Client ID
 /// Metadata Document URL, and a pre-registered client if there is one.
 fn oauth_settings(scenario: &str) -> OAuth {
-    let context: Value = std::env::var("MCP_CONFORMANCE_CONTEXT")
-        .ok()
-        .and_then(|text| serde_json::from_str(&text).ok())
-        .unwrap_or_default();
+    let context = context();
     let field = |name: &str| {
         context
             .get(name)

@@ -232,3 +232,28 @@ fn a_server_that_misreads_the_probe_gets_the_initialize_handshake() {
     assert_eq!((stats.connects, stats.connect_failures), (2, 0));
     client.close_blocking().unwrap();
 }
+
+/// Over HTTP, a 2026-07-28 request names its version, method and target in headers
+/// (SEP-2243), and carries the version in `_meta` too; an older session sends only the
+/// version header.
+#[test]
+fn http_requests_carry_the_headers_of_their_version() {
+    for speaks in [Speaks::New, Speaks::Old] {
+        let web = HttpServer::start("127.0.0.1:0", speaks.env());
+        let client = Client::new(ServerConfig::http(web.url.clone()).name("headers"));
+        let answer = client.call_tool_blocking("headers", json!({})).unwrap();
+        let headers: serde_json::Value = serde_json::from_str(&text(&answer)).unwrap();
+        assert_eq!(
+            headers["mcp-protocol-version"],
+            speaks.version(),
+            "{speaks:?}: {headers}"
+        );
+        if speaks == Speaks::New {
+            assert_eq!(headers["mcp-method"], "tools/call", "{headers}");
+            assert_eq!(headers["mcp-name"], "headers", "{headers}");
+        } else {
+            assert!(headers.get("mcp-method").is_none(), "{headers}");
+        }
+        client.close_blocking().unwrap();
+    }
+}

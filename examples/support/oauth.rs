@@ -2,9 +2,9 @@
 //! own authorization server as that protocol version has it): `/mcp` requires a bearer token
 //! (and so do the HTTP+SSE transport's `/sse` and `/messages`, a resource of their own), and the
 //! same origin serves the protected-resource metadata, the authorization server's metadata,
-//! dynamic registration, `/authorize` (approves at once with a redirect) and `/token`
-//! (authorization code with PKCE S256, and client credentials for the client `machine` with
-//! the secret `s3cret`). Counters of what was asked are kept for tests.
+//! dynamic registration (which must name an `application_type`), `/authorize` (approves at
+//! once with a redirect) and `/token` (authorization code with PKCE S256, and client
+//! credentials for the client `machine` with the secret `s3cret`). Counters of what was asked are kept for tests.
 //!
 //! The `revoke_tokens` tool revokes tokens, after which a request with one gets 401
 //! `invalid_token`.
@@ -148,6 +148,19 @@ pub async fn answer(
                 .ok()
                 .and_then(|body| serde_json::from_slice(&body).ok())
                 .unwrap_or_default();
+            // SEP-837: a registration says what kind of app it is.
+            if !matches!(
+                registration["application_type"].as_str(),
+                Some("native" | "web")
+            ) {
+                return Ok(json(
+                    http::StatusCode::BAD_REQUEST,
+                    serde_json::json!({
+                        "error": "invalid_client_metadata",
+                        "error_description": "application_type must be native or web",
+                    }),
+                ));
+            }
             let id = CLIENTS.fetch_add(1, Ordering::SeqCst) + 1;
             registration["client_id"] = format!("client-{id}").into();
             Ok(json(http::StatusCode::CREATED, registration))

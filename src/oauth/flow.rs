@@ -384,6 +384,7 @@ impl Authorization {
         let redirect_uri = redirect_uri.unwrap_or_else(|| DEFAULT_REDIRECT_URI.to_owned());
         let mut request = AuthorizationRequest::new(redirect_uri.clone())
             .with_client_name("mcp-dispatch")
+            .with_application_type(application_type(&redirect_uri))
             .with_challenge(challenge);
         request = match &settings.scopes {
             Some(scopes) => request.with_scopes(scopes.clone()),
@@ -746,6 +747,26 @@ fn insecure_endpoint(metadata: &AuthorizationMetadata) -> Option<String> {
     .cloned()
 }
 
+/// The `application_type` a dynamic registration declares (SEP-837): `web` for a redirect to
+/// an https address that is not on this machine, `native` for a loopback or custom-scheme
+/// redirect, which is what an app on the user's machine uses.
+fn application_type(redirect_uri: &str) -> &'static str {
+    let Ok(url) = url::Url::parse(redirect_uri) else {
+        return "native";
+    };
+    let local = match url.host() {
+        Some(url::Host::Domain(domain)) => domain == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => true,
+    };
+    if url.scheme() == "https" && !local {
+        "web"
+    } else {
+        "native"
+    }
+}
+
 fn is_secure(endpoint: &str) -> bool {
     let Ok(url) = url::Url::parse(endpoint) else {
         return false;
@@ -776,6 +797,16 @@ mod tests {
         assert!(!is_secure("http://10.0.0.1/token"));
         assert!(!is_secure("ftp://localhost/token"));
         assert!(!is_secure("not a url"));
+    }
+
+    #[test]
+    fn registration_declares_native_for_local_redirects_and_web_for_https_sites() {
+        assert_eq!(application_type(DEFAULT_REDIRECT_URI), "native");
+        assert_eq!(application_type("http://127.0.0.1:9/cb"), "native");
+        assert_eq!(application_type("https://localhost/cb"), "native");
+        assert_eq!(application_type("com.example.app:/callback"), "native");
+        assert_eq!(application_type("https://app.example.com/callback"), "web");
+        assert_eq!(application_type("not a url"), "native");
     }
 
     #[test]
