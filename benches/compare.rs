@@ -6,8 +6,9 @@
 //!
 //! Rows, in this fixed order per transport:
 //!
-//! - `raw`: rmcp on a tokio multi-thread runtime (each call under a 60 s
-//!   `tokio::time::timeout`, as the library's calls are), sequential calls from one tokio task,
+//! - `raw`: rmcp on a tokio multi-thread runtime, with the library's lifecycle (so both
+//!   sessions speak 2026-07-28 with the bundled server), each call under a 60 s
+//!   `tokio::time::timeout` as the library's calls are; sequential calls from one tokio task,
 //!   concurrent callers as tokio tasks sharing one `Peer`. Run first and again last; the
 //!   mean of the two runs is the baseline of every ratio.
 //! - `executor/blocking`: `Client` on the shared default executor, `call_tool_blocking` from
@@ -42,7 +43,18 @@ use futures::{FutureExt, StreamExt};
 use mcp_dispatch::model::CallToolResult;
 use mcp_dispatch::{Client, Job, ServerConfig};
 use rmcp::model::CallToolRequestParams;
+use rmcp::service::ClientServiceExt;
 use serde_json::json;
+
+/// The lifecycle of raw rmcp's sessions: the library's, so both speak the same protocol
+/// version (2026-07-28 with the bundled server, per-request `_meta` included).
+fn lifecycle() -> rmcp::service::ClientLifecycleMode {
+    use rmcp::model::ProtocolVersion;
+    rmcp::service::ClientLifecycleMode::Auto {
+        preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+        legacy_version: Some(ProtocolVersion::LATEST_WITH_INITIALIZE),
+    }
+}
 
 /// Caller counts of the throughput columns.
 const LEVELS: [usize; 3] = [1, 8, 64];
@@ -420,18 +432,20 @@ fn raw_row(plan: &Plan, target: &Target, name: &str) -> Row {
                 let transport = rmcp::transport::TokioChildProcess::new(command)
                     .expect("spawn the stdio test server");
                 let built = connect_started.elapsed();
-                let service = rmcp::serve_client((), transport)
-                    .await
-                    .expect("raw stdio connect");
+                let service =
+                    ().serve_with_lifecycle(transport, lifecycle())
+                        .await
+                        .expect("raw stdio connect");
                 (service, built)
             }
             Target::Http(url) => {
                 let transport =
                     rmcp::transport::StreamableHttpClientTransport::from_uri(url.as_str());
                 let built = connect_started.elapsed();
-                let service = rmcp::serve_client((), transport)
-                    .await
-                    .expect("raw HTTP connect");
+                let service =
+                    ().serve_with_lifecycle(transport, lifecycle())
+                        .await
+                        .expect("raw HTTP connect");
                 (service, built)
             }
         };

@@ -285,6 +285,7 @@ impl ClientBuilder {
             listens: Mutex::default(),
             session_closing: Mutex::default(),
             initialize_only: Default::default(),
+            listen_unanswered: Default::default(),
             #[cfg(feature = "http")]
             authorization: crate::oauth::Authorization::new(
                 self.sign_in,

@@ -42,6 +42,9 @@ pub(crate) struct Hooks {
     /// Set when the server answered `server/discover` in a way only the `initialize`
     /// handshake can follow: its sessions skip the probe.
     pub(crate) initialize_only: std::sync::atomic::AtomicBool,
+    /// Set when a server left the listen stream for list changes unacknowledged: its later
+    /// sessions do not wait for one again.
+    pub(crate) listen_unanswered: std::sync::atomic::AtomicBool,
     /// Raised when the latest session closes, for its listen streams to cancel.
     pub(crate) session_closing: Mutex<Arc<Flag>>,
     /// Signing in to an HTTP server, and the authorization it gave, kept across sessions.
@@ -53,27 +56,33 @@ impl Hooks {
     /// Delivers a notification that came on a `subscriptions/listen` stream as if it had
     /// come on the session.
     pub(crate) fn deliver(&self, notification: ServerNotification) {
-        let server = self.server.clone();
         match notification {
             ServerNotification::ResourceUpdatedNotification(updated) => {
-                self.publish(Notification::ResourceUpdated {
-                    server,
-                    uri: updated.params.uri,
-                });
+                self.changed(Change::Resource(updated.params.uri));
             }
-            ServerNotification::ToolListChangedNotification(_) => {
-                self.tools.changed();
-                self.publish(Notification::ToolListChanged { server });
-            }
+            ServerNotification::ToolListChangedNotification(_) => self.changed(Change::Tools),
             ServerNotification::ResourceListChangedNotification(_) => {
-                self.publish(Notification::ResourceListChanged { server });
+                self.changed(Change::Resources);
             }
-            ServerNotification::PromptListChangedNotification(_) => {
-                self.publish(Notification::PromptListChanged { server });
-            }
+            ServerNotification::PromptListChangedNotification(_) => self.changed(Change::Prompts),
             // A stream carries only what its filter named.
             _ => {}
         }
+    }
+
+    /// Tells subscribers of a change the server reported (a changed tool list also drops
+    /// the tool cache).
+    fn changed(&self, change: Change) {
+        let server = self.server.clone();
+        self.publish(match change {
+            Change::Resource(uri) => Notification::ResourceUpdated { server, uri },
+            Change::Tools => {
+                self.tools.changed();
+                Notification::ToolListChanged { server }
+            }
+            Change::Resources => Notification::ResourceListChanged { server },
+            Change::Prompts => Notification::PromptListChanged { server },
+        });
     }
 
     fn publish(&self, notification: Notification) {
@@ -123,6 +132,14 @@ impl Hooks {
             )),
         }
     }
+}
+
+/// A change a server reports, on its session or on a listen stream.
+enum Change {
+    Resource(String),
+    Tools,
+    Resources,
+    Prompts,
 }
 
 type HandlerFn<P, R> = Arc<dyn Fn(P) -> BoxFuture<'static, Result<R, ErrorData>> + Send + Sync>;
@@ -213,10 +230,7 @@ impl ClientHandler for Handler {
         params: ResourceUpdatedNotificationParam,
         _context: NotificationContext<RoleClient>,
     ) -> impl Future<Output = ()> + Send + '_ {
-        self.hooks.publish(Notification::ResourceUpdated {
-            server: self.hooks.server.clone(),
-            uri: params.uri,
-        });
+        self.hooks.changed(Change::Resource(params.uri));
         std::future::ready(())
     }
 
@@ -224,10 +238,7 @@ impl ClientHandler for Handler {
         &self,
         _context: NotificationContext<RoleClient>,
     ) -> impl Future<Output = ()> + Send + '_ {
-        self.hooks.tools.changed();
-        self.hooks.publish(Notification::ToolListChanged {
-            server: self.hooks.server.clone(),
-        });
+        self.hooks.changed(Change::Tools);
         std::future::ready(())
     }
 
@@ -235,9 +246,7 @@ impl ClientHandler for Handler {
         &self,
         _context: NotificationContext<RoleClient>,
     ) -> impl Future<Output = ()> + Send + '_ {
-        self.hooks.publish(Notification::ResourceListChanged {
-            server: self.hooks.server.clone(),
-        });
+        self.hooks.changed(Change::Resources);
         std::future::ready(())
     }
 
@@ -245,9 +254,7 @@ impl ClientHandler for Handler {
         &self,
         _context: NotificationContext<RoleClient>,
     ) -> impl Future<Output = ()> + Send + '_ {
-        self.hooks.publish(Notification::PromptListChanged {
-            server: self.hooks.server.clone(),
-        });
+        self.hooks.changed(Change::Prompts);
         std::future::ready(())
     }
 

@@ -21,6 +21,13 @@ type Handler<P, R> = Arc<dyn Fn(P) -> BoxFuture<'static, Result<R, ErrorData>> +
 /// A capability is advertised to servers only when its handler is set. A request with no
 /// handler is answered with a JSON-RPC "method not found" error.
 ///
+/// On protocol 2026-07-28 a server does not send these requests: it answers the tool call
+/// (or `prompts/get`, `resources/read`) with `input_required`, and the client runs the same
+/// handlers and sends the call again with their answers, all within the call's timeout. A
+/// handler's error (or a missing handler) then fails the call with
+/// [`Error::Handler`](crate::Error::Handler), where on older versions the error goes to the
+/// server, which decides what the call answers.
+///
 /// Each handler is called, and its future run, as a job on the client's dispatcher (never on
 /// the tokio thread), so it may await the host's own machinery, such as a reply from a UI
 /// thread. It must not block the thread it runs on: a `_blocking` call made in a handler is

@@ -118,8 +118,8 @@ impl Inner {
                 self.hooks.tools.changed();
                 // Before any call, so that no change after the connect goes unseen.
                 *lock(&self.hooks.session_closing) = started.closing();
-                crate::listen::list_changes(started.peer(), &self.hooks, self.connect_timeout)
-                    .await;
+                let bound = self.connect_timeout.min(crate::listen::ACKNOWLEDGE_BOUND);
+                crate::listen::list_changes(started.peer(), &self.hooks, bound).await;
                 if claim
                     .succeed(|generation| started.into_session(generation))
                     .is_err()

@@ -4,6 +4,7 @@
 //! reaches the same [`notifications`](crate::Client::notifications) as on older sessions.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use futures::future::Either;
@@ -17,6 +18,10 @@ use rmcp::{Peer, RoleClient};
 use crate::handler::Hooks;
 use crate::sync::{Flag, lock};
 
+/// How long a new session waits for the server to acknowledge its stream of list changes
+/// (at most the connect timeout). A server sends the acknowledgment first thing.
+pub(crate) const ACKNOWLEDGE_BOUND: Duration = Duration::from_secs(5);
+
 /// True when the session speaks protocol 2026-07-28 or later.
 pub(crate) fn modern(peer: &Peer<RoleClient>) -> bool {
     peer.peer_info()
@@ -24,10 +29,12 @@ pub(crate) fn modern(peer: &Peer<RoleClient>) -> bool {
 }
 
 /// On a 2026-07-28 session, opens the stream of the list changes the server advertises,
-/// waiting at most `bound` for the server to acknowledge it. A server that refuses is logged,
-/// and the session goes on without list changes.
+/// waiting at most `bound` for the server to acknowledge it (before the session serves calls,
+/// so that no change after the connect goes unseen). A server that refuses is logged, and the
+/// session goes on without list changes; one that does not answer in time is not asked
+/// again by this client.
 pub(crate) async fn list_changes(peer: &Peer<RoleClient>, hooks: &Arc<Hooks>, bound: Duration) {
-    if !modern(peer) {
+    if !modern(peer) || hooks.listen_unanswered.load(Ordering::Relaxed) {
         return;
     }
     let Some(info) = peer.peer_info() else {
@@ -50,11 +57,14 @@ pub(crate) async fn list_changes(peer: &Peer<RoleClient>, hooks: &Arc<Hooks>, bo
             "mcp-dispatch: server `{}`: cannot listen for list changes: {error}",
             hooks.server
         ),
-        None => log::warn!(
-            "mcp-dispatch: server `{}`: listening for list changes was not acknowledged \
-             within {bound:?}",
-            hooks.server
-        ),
+        None => {
+            hooks.listen_unanswered.store(true, Ordering::Relaxed);
+            log::warn!(
+                "mcp-dispatch: server `{}`: listening for list changes was not acknowledged \
+                 within {bound:?}; its sessions go on without list changes",
+                hooks.server
+            );
+        }
     }
 }
 

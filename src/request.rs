@@ -176,9 +176,6 @@ impl Drop for CancelOnDrop {
 pub(crate) fn call_tool_result(result: ServerResult) -> Result<CallToolResult, String> {
     match result {
         ServerResult::CallToolResult(result) => Ok(result),
-        ServerResult::InputRequiredResult(_) => {
-            Err("the server asked for more input (input_required), which is not supported".into())
-        }
         ServerResult::CreateTaskResult(_) => {
             Err("the server answered with a task, which is not supported".into())
         }

@@ -257,3 +257,22 @@ fn http_requests_carry_the_headers_of_their_version() {
         client.close_blocking().unwrap();
     }
 }
+
+/// A 2026-07-28 server that refuses `subscriptions/listen`: the session works without list
+/// changes, and a subscription fails with the server's error.
+#[test]
+fn a_server_that_refuses_listen_still_serves_calls() {
+    let client = Client::new(server_speaking("deaf", Speaks::New).env("MCP_TEST_NO_LISTEN", "1"));
+    let echo = client
+        .call_tool_blocking("echo", json!({"text": "heard"}))
+        .unwrap();
+    assert_eq!(text(&echo), "heard");
+    match client.subscribe_resource_blocking("test://counter") {
+        Err(Error::Server { server, code, .. }) => {
+            assert_eq!((server.as_str(), code), ("deaf", -32601));
+        }
+        other => panic!("expected Error::Server, got {other:?}"),
+    }
+    assert_eq!(client.stats().connects, 1);
+    client.close_blocking().unwrap();
+}

@@ -45,6 +45,8 @@
 //!   input with an `input_required` result instead of a request to the client.
 //!   `MCP_TEST_PROTOCOL=2025-empty` (stdio only) answers only `initialize`, and
 //!   `server/discover` with an empty result.
+//! - `MCP_TEST_NO_LISTEN=1`: refuse `subscriptions/listen` (2026-07-28) as an
+//!   unknown method.
 //! - `MCP_TEST_DUPLICATE_TOOL=name`: `tools/list` lists the tool `name` a
 //!   second time, last, with the description `duplicate listing`.
 //!
@@ -1165,11 +1167,15 @@ impl ServerHandler for TestServer {
         }
     }
 
-    /// Accepts whatever the client asks for (as far as the capabilities go).
+    /// Accepts whatever the client asks for (as far as the capabilities go);
+    /// nothing with `MCP_TEST_NO_LISTEN=1` ("method not found").
     fn accepted_subscription_filter(
         &self,
         requested: &rmcp::model::SubscriptionFilter,
     ) -> Option<rmcp::model::SubscriptionFilter> {
+        if switch_on("MCP_TEST_NO_LISTEN") {
+            return None;
+        }
         Some(requested.clone())
     }
 
