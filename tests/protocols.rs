@@ -276,3 +276,40 @@ fn a_server_that_refuses_listen_still_serves_calls() {
     assert_eq!(client.stats().connects, 1);
     client.close_blocking().unwrap();
 }
+
+/// The rounds of one call: each answer goes back with the state the server sent, and a server
+/// that keeps asking is given up on after ten rounds with `Error::Protocol`; the session stays.
+#[test]
+fn input_rounds_echo_the_state_and_are_bounded_in_number() {
+    let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = asked.clone();
+    let handlers = Handlers::new().on_roots(move || {
+        counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        async { Ok(mcp_dispatch::model::ListRootsResult::new(Vec::new())) }
+    });
+    let client = Client::builder(server_speaking("insistent", Speaks::New))
+        .handlers(handlers)
+        .build();
+    let answer = client
+        .call_tool_blocking("insist", json!({"rounds": 9}))
+        .unwrap();
+    assert_eq!(text(&answer), "answered 9 rounds");
+    assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 9);
+    match client.call_tool_blocking("insist", json!({"rounds": 50})) {
+        Err(Error::Protocol {
+            server, message, ..
+        }) => {
+            assert_eq!(server, "insistent");
+            assert!(message.contains("10 times"), "{message}");
+        }
+        other => panic!("expected Error::Protocol, got {other:?}"),
+    }
+    // Nine more answers: the tenth request was not answered.
+    assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 18);
+    let echo = client
+        .call_tool_blocking("echo", json!({"text": "calm"}))
+        .unwrap();
+    assert_eq!(text(&echo), "calm");
+    assert_eq!(client.stats().connects, 1);
+    client.close_blocking().unwrap();
+}

@@ -309,6 +309,12 @@ struct AskArgs {
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
+struct InsistArgs {
+    /// How many rounds of input to ask for before answering.
+    rounds: u32,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 struct SampleArgs {
     /// The text of the single user message sent for sampling.
     prompt: String,
@@ -968,6 +974,39 @@ impl TestServer {
             })
             .collect();
         text(texts.join("\n")).into()
+    }
+
+    #[tool(
+        description = "On 2026-07-28: asks for roots with requestState \"round N\" and, while \
+                       rounds is more than the rounds the client answered (counted from the \
+                       state it echoes), asks again; then returns \"answered N rounds\". A tool \
+                       error when the echoed state is not one it sent, or on older versions."
+    )]
+    #[allow(deprecated)]
+    async fn insist(
+        &self,
+        Parameters(InsistArgs { rounds }): Parameters<InsistArgs>,
+        InputResponses(responses): InputResponses,
+        rmcp::handler::server::tool::RequestState(state): rmcp::handler::server::tool::RequestState,
+        context: RequestContext<RoleServer>,
+    ) -> CallToolResponse {
+        if !modern(&context) {
+            return tool_error("insist needs protocol 2026-07-28").into();
+        }
+        let answered = match state.as_deref().map(|state| state.strip_prefix("round ")) {
+            None => 0,
+            Some(Some(n)) => match n.parse::<u32>() {
+                Ok(n) if responses.as_ref().is_some_and(|r| r.contains_key("roots")) => n,
+                _ => return tool_error(format!("bad echoed state {state:?}")).into(),
+            },
+            Some(None) => return tool_error(format!("bad echoed state {state:?}")).into(),
+        };
+        if answered >= rounds {
+            return text(format!("answered {answered} rounds")).into();
+        }
+        let request = InputRequest::ListRoots(rmcp::model::ListRootsRequest::default());
+        let requests = InputRequests::from([("roots".to_owned(), request)]);
+        InputRequiredResult::new(Some(requests), Some(format!("round {}", answered + 1))).into()
     }
 
     #[tool(
