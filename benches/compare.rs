@@ -468,7 +468,7 @@ fn raw_row(plan: &Plan, target: &Target, name: &str) -> Row {
         check(&name, "first", call("first".to_owned()).await);
         row.first_call = Some(connected + first_started.elapsed());
         row.notes.push(format!(
-            "connect {} us (transport built {} us: {}; then initialize handshake {} us) + first \
+            "connect {} us (transport built {} us: {}; then the handshake {} us) + first \
              call {} us",
             connected.as_micros(),
             built.as_micros(),

@@ -49,9 +49,16 @@ pub(crate) async fn list_changes(peer: &Peer<RoleClient>, hooks: &Arc<Hooks>, bo
     if filter == SubscriptionFilter::default() {
         return;
     }
-    match crate::runtime::timeout(bound, peer.listen(filter)).await {
+    match crate::runtime::timeout(bound, peer.listen(filter.clone())).await {
         Some(Ok(subscription)) => {
-            crate::runtime::spawn(forward(hooks.clone(), subscription, None, None));
+            let stream = Stream {
+                hooks: hooks.clone(),
+                peer: peer.clone(),
+                filter,
+                stop: None,
+                resource: None,
+            };
+            crate::runtime::spawn(stream.keep(subscription));
         }
         Some(Err(error)) => log::warn!(
             "mcp-dispatch: server `{}`: cannot listen for list changes: {error}",
@@ -82,7 +89,7 @@ pub(crate) async fn subscribe(
     let filter = SubscriptionFilter::builder()
         .resource_subscription(uri.clone())
         .build();
-    let mut subscription = peer.listen(filter).await?;
+    let mut subscription = peer.listen(filter.clone()).await?;
     let accepted = subscription
         .acknowledged()
         .resource_subscriptions
@@ -100,7 +107,14 @@ pub(crate) async fn subscribe(
     if let Some(replaced) = replaced {
         replaced.set();
     }
-    crate::runtime::spawn(forward(hooks.clone(), subscription, Some(stop), Some(uri)));
+    let stream = Stream {
+        hooks: hooks.clone(),
+        peer: peer.clone(),
+        filter,
+        stop: Some(stop),
+        resource: Some(uri),
+    };
+    crate::runtime::spawn(stream.keep(subscription));
     Ok(())
 }
 
@@ -121,56 +135,130 @@ pub(crate) async fn unsubscribe(
     Ok(())
 }
 
-/// Delivers what `subscription` carries until it ends (its session died, or the server ended
-/// it), or until `stop` is raised or its session closes, which cancel it. The stream of a
-/// resource forgets its entry in the hooks when it ends.
-async fn forward(
+/// How many times in a row a stream that ended soon after it opened is opened again.
+const REOPENS: u32 = 3;
+
+/// A stream that lasted this long before it ended was not ending at once: the count of
+/// reopens starts again.
+const LASTED: Duration = Duration::from_secs(30);
+
+/// One listen stream of a session, kept open: what it carries is delivered, and when the
+/// server ends it, or it breaks while the session lives (a proxy that cuts long requests,
+/// say), it is opened again with the same filter, backing off, at most [`REOPENS`] times in a
+/// row. It stops for good when `stop` is raised or its session closes (both cancel it), or
+/// its session dies. The stream of a resource forgets its entry in the hooks when it stops.
+struct Stream {
     hooks: Arc<Hooks>,
-    mut subscription: Subscription,
+    peer: Peer<RoleClient>,
+    filter: SubscriptionFilter,
     stop: Option<Arc<Flag>>,
     resource: Option<String>,
-) {
-    let closing = lock(&hooks.session_closing).clone();
-    loop {
-        let next = {
-            let next = std::pin::pin!(subscription.next());
-            let stopped = std::pin::pin!(async {
-                match &stop {
-                    Some(stop) => {
-                        let stopped = std::pin::pin!(stop.wait());
-                        futures::future::select(stopped, std::pin::pin!(closing.wait())).await;
-                    }
-                    None => closing.wait().await,
+}
+
+/// Why a stream stopped carrying notifications.
+enum Ended {
+    /// `stop` was raised or the session is closing: the stream was cancelled.
+    Stopped,
+    /// The stream ended or broke.
+    Ended,
+}
+
+impl Stream {
+    async fn keep(self, mut subscription: Subscription) {
+        let closing = lock(&self.hooks.session_closing).clone();
+        let mut quick_ends = 0;
+        loop {
+            let opened = std::time::Instant::now();
+            if let Ended::Stopped = self.forward(&mut subscription, &closing).await {
+                break;
+            }
+            if opened.elapsed() >= LASTED {
+                quick_ends = 0;
+            }
+            quick_ends += 1;
+            if self.peer.is_transport_closed() || quick_ends > REOPENS {
+                break;
+            }
+            let delay = Duration::from_millis(100 << quick_ends);
+            let stopped = {
+                let wait = std::pin::pin!(crate::runtime::sleep(delay));
+                let stopped = std::pin::pin!(self.stopped(&closing));
+                matches!(
+                    futures::future::select(wait, stopped).await,
+                    Either::Right(_)
+                )
+            };
+            if stopped {
+                break;
+            }
+            match crate::runtime::timeout(ACKNOWLEDGE_BOUND, self.peer.listen(self.filter.clone()))
+                .await
+            {
+                Some(Ok(reopened)) => {
+                    log::info!(
+                        "mcp-dispatch: server `{}`: a subscriptions/listen stream ended; \
+                         opened it again",
+                        self.hooks.server
+                    );
+                    subscription = reopened;
                 }
-            });
-            match futures::future::select(next, stopped).await {
-                Either::Left((next, _)) => Some(next),
-                Either::Right(_) => None,
+                Some(Err(error)) => {
+                    log::warn!(
+                        "mcp-dispatch: server `{}`: cannot open a subscriptions/listen stream \
+                         again: {error}",
+                        self.hooks.server
+                    );
+                    break;
+                }
+                None => break,
             }
-        };
-        match next {
-            Some(Ok(Some(notification))) => hooks.deliver(notification),
-            Some(Ok(None)) => break,
-            Some(Err(error)) => {
-                log::warn!(
-                    "mcp-dispatch: server `{}`: a subscriptions/listen stream failed: {error}",
-                    hooks.server
-                );
-                break;
-            }
-            None => {
-                let _ = subscription.cancel().await;
-                break;
+        }
+        if let (Some(uri), Some(stop)) = (&self.resource, &self.stop) {
+            let mut listens = lock(&self.hooks.listens);
+            if listens.get(uri).is_some_and(|held| Arc::ptr_eq(held, stop)) {
+                listens.remove(uri);
             }
         }
     }
-    if let (Some(uri), Some(stop)) = (resource, stop) {
-        let mut listens = lock(&hooks.listens);
-        if listens
-            .get(&uri)
-            .is_some_and(|held| Arc::ptr_eq(held, &stop))
-        {
-            listens.remove(&uri);
+
+    /// Delivers what `subscription` carries until it ends, or until it is stopped, which
+    /// cancels it.
+    async fn forward(&self, subscription: &mut Subscription, closing: &Flag) -> Ended {
+        loop {
+            let next = {
+                let next = std::pin::pin!(subscription.next());
+                let stopped = std::pin::pin!(self.stopped(closing));
+                match futures::future::select(next, stopped).await {
+                    Either::Left((next, _)) => Some(next),
+                    Either::Right(_) => None,
+                }
+            };
+            match next {
+                Some(Ok(Some(notification))) => self.hooks.deliver(notification),
+                Some(Ok(None)) => return Ended::Ended,
+                Some(Err(error)) => {
+                    log::warn!(
+                        "mcp-dispatch: server `{}`: a subscriptions/listen stream failed: {error}",
+                        self.hooks.server
+                    );
+                    return Ended::Ended;
+                }
+                None => {
+                    let _ = subscription.cancel().await;
+                    return Ended::Stopped;
+                }
+            }
+        }
+    }
+
+    /// Completes when `stop` is raised or the session closes.
+    async fn stopped(&self, closing: &Flag) {
+        match &self.stop {
+            Some(stop) => {
+                let stopped = std::pin::pin!(stop.wait());
+                futures::future::select(stopped, std::pin::pin!(closing.wait())).await;
+            }
+            None => closing.wait().await,
         }
     }
 }

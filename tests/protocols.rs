@@ -313,3 +313,40 @@ fn input_rounds_echo_the_state_and_are_bounded_in_number() {
     assert_eq!(client.stats().connects, 1);
     client.close_blocking().unwrap();
 }
+
+/// A listen stream the server ends while the session lives is opened again: resource
+/// updates and list changes keep arriving, on the same session.
+#[test]
+fn listen_streams_the_server_ends_are_opened_again() {
+    use mcp_dispatch::Notification;
+
+    let client = Client::new(server_speaking("relisten", Speaks::New));
+    let notifications = client.notifications();
+    client
+        .subscribe_resource_blocking("test://counter")
+        .unwrap();
+    let ended = client.call_tool_blocking("end_listens", json!({})).unwrap();
+    // The list changes and the one resource.
+    assert_eq!(text(&ended), "ended 2");
+    common::wait_until(
+        Duration::from_secs(5),
+        "the streams to be open again",
+        || {
+            let touched = client
+                .call_tool_blocking("touch", json!({"uri": "test://counter"}))
+                .unwrap();
+            text(&touched) == "notified"
+        },
+    );
+    let updated = std::iter::from_fn(|| notifications.recv_timeout(Duration::from_secs(5)))
+        .find(|notification| matches!(notification, Notification::ResourceUpdated { .. }));
+    assert!(updated.is_some(), "no resource update after the reopen");
+    client
+        .call_tool_blocking("toggle_bonus", json!({}))
+        .unwrap();
+    let changed = std::iter::from_fn(|| notifications.recv_timeout(Duration::from_secs(5)))
+        .find(|notification| matches!(notification, Notification::ToolListChanged { .. }));
+    assert!(changed.is_some(), "no list change after the reopen");
+    assert_eq!(client.stats().connects, 1);
+    client.close_blocking().unwrap();
+}

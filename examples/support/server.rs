@@ -394,6 +394,11 @@ fn lock_listeners() -> std::sync::MutexGuard<'static, Vec<(u64, rmcp::service::S
     LISTENERS.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Bumped by `end_listens`: every open listen stream then ends with its final
+/// result, as when a server shuts a stream down.
+static END_LISTENS: LazyLock<tokio::sync::watch::Sender<u64>> =
+    LazyLock::new(|| tokio::sync::watch::Sender::new(0));
+
 /// The open listen streams, for sending on without holding the lock.
 fn listeners() -> Vec<rmcp::service::SubscriptionSink> {
     lock_listeners()
@@ -874,6 +879,16 @@ impl TestServer {
     }
 
     #[tool(
+        description = "Ends every open subscriptions/listen stream of this process with its \
+                       final result (2026-07-28) and returns \"ended N\"."
+    )]
+    fn end_listens(&self) -> String {
+        let open = lock_listeners().len();
+        END_LISTENS.send_modify(|generation| *generation += 1);
+        format!("ended {open}")
+    }
+
+    #[tool(
         description = "Sends elicitation/create with the message and the schema \
                           {answer: string, default \"yes\"}; returns the client's result as \
                           JSON ({\"action\":..., \"content\":...}). A tool error when the client \
@@ -1223,8 +1238,12 @@ impl ServerHandler for TestServer {
     async fn listen(&self, context: rmcp::service::SubscriptionContext) -> Result<(), ErrorData> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let key = NEXT.fetch_add(1, Ordering::SeqCst);
+        let mut ended = END_LISTENS.subscribe();
         lock_listeners().push((key, context.sink().clone()));
-        context.cancelled().await;
+        tokio::select! {
+            () = context.cancelled() => {}
+            _ = ended.changed() => {}
+        }
         lock_listeners().retain(|(held, _)| *held != key);
         Ok(())
     }
