@@ -350,3 +350,54 @@ fn listen_streams_the_server_ends_are_opened_again() {
     assert_eq!(client.stats().connects, 1);
     client.close_blocking().unwrap();
 }
+
+/// Over streamable HTTP a 2026-07-28 listen stream is a long `POST`: resource updates and
+/// list changes arrive on it, and closing the client cancels it.
+#[test]
+fn listen_streams_work_over_http() {
+    use mcp_dispatch::Notification;
+
+    let web = HttpServer::start("127.0.0.1:0", Speaks::New.env());
+    let client = Client::new(ServerConfig::http(web.url.clone()).name("remote"));
+    let notifications = client.notifications();
+    client
+        .subscribe_resource_blocking("test://greeting")
+        .unwrap();
+    let open = client.call_tool_blocking("listening", json!({})).unwrap();
+    assert_eq!(text(&open), "2", "the list changes and the resource");
+    let touched = client
+        .call_tool_blocking("touch", json!({"uri": "test://greeting"}))
+        .unwrap();
+    assert_eq!(text(&touched), "notified");
+    match notifications.recv_timeout(Duration::from_secs(10)) {
+        Some(Notification::ResourceUpdated { server, uri }) => {
+            assert_eq!(
+                (server.as_str(), uri.as_str()),
+                ("remote", "test://greeting")
+            );
+        }
+        other => panic!("expected ResourceUpdated, got {other:?}"),
+    }
+    client
+        .call_tool_blocking("toggle_bonus", json!({}))
+        .unwrap();
+    match notifications.recv_timeout(Duration::from_secs(10)) {
+        Some(Notification::ToolListChanged { server }) => assert_eq!(server, "remote"),
+        other => panic!("expected ToolListChanged, got {other:?}"),
+    }
+    let started = Instant::now();
+    client.close_blocking().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    // The server saw both streams end: the probe's own list-changes stream is the only one
+    // left.
+    let probe = Client::new(ServerConfig::http(web.url.clone()).name("probe"));
+    common::wait_until(Duration::from_secs(5), "the streams to end", || {
+        let open = probe.call_tool_blocking("listening", json!({})).unwrap();
+        text(&open) == "1"
+    });
+    probe.close_blocking().unwrap();
+}

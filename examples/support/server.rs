@@ -889,6 +889,15 @@ impl TestServer {
     }
 
     #[tool(
+        description = "How many subscriptions/listen streams of this process are open now \
+                       (2026-07-28).",
+        annotations(read_only_hint = true)
+    )]
+    fn listening(&self) -> String {
+        lock_listeners().len().to_string()
+    }
+
+    #[tool(
         description = "Sends elicitation/create with the message and the schema \
                           {answer: string, default \"yes\"}; returns the client's result as \
                           JSON ({\"action\":..., \"content\":...}). A tool error when the client \
