@@ -39,8 +39,9 @@ pub(crate) struct Hooks {
     /// The resource subscriptions of a 2026-07-28 session: each URI's `subscriptions/listen`
     /// stream, stopped by raising its flag.
     pub(crate) listens: Mutex<std::collections::HashMap<String, Arc<Flag>>>,
-    /// Set when the server answered `server/discover` in a way only the `initialize`
-    /// handshake can follow: its sessions skip the probe.
+    /// Set once the server settled on a version older than 2026-07-28, or answered
+    /// `server/discover` in a way only the `initialize` handshake can follow: its later
+    /// sessions skip the probe.
     pub(crate) initialize_only: std::sync::atomic::AtomicBool,
     /// Set when a server left the listen stream for list changes unacknowledged: its later
     /// sessions do not wait for one again.

@@ -116,6 +116,11 @@ impl Inner {
                     .store(started.transport().code(), Ordering::Relaxed);
                 // A new session may serve a different tool list.
                 self.hooks.tools.changed();
+                // A server that settled on an older version is not probed again: its next
+                // sessions open with `initialize` alone, saving the probe's round trip.
+                if !crate::listen::modern(started.peer()) {
+                    self.hooks.initialize_only.store(true, Ordering::Relaxed);
+                }
                 // Before any call, so that no change after the connect goes unseen.
                 *lock(&self.hooks.session_closing) = started.closing();
                 let bound = self.connect_timeout.min(crate::listen::ACKNOWLEDGE_BOUND);

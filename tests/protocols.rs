@@ -401,3 +401,26 @@ fn listen_streams_work_over_http() {
     });
     probe.close_blocking().unwrap();
 }
+
+/// A server found to speak only an older version is not probed again: the session after a
+/// crash opens with `initialize` alone.
+#[test]
+fn an_older_server_is_probed_once_per_client() {
+    let client = Client::new(server_speaking("old-once", Speaks::Old));
+    let discovers = |client: &Client| {
+        let answer = client.call_tool_blocking("discovers", json!({})).unwrap();
+        text(&answer)
+    };
+    assert_eq!(discovers(&client), "1");
+    let crashed = client.call_tool_blocking("crash", json!({}));
+    assert!(
+        matches!(crashed, Err(Error::TransportClosed { .. })),
+        "{crashed:?}"
+    );
+    // A new process, which has not been asked.
+    assert_eq!(discovers(&client), "0");
+    let info = client.server_info_blocking().unwrap();
+    assert_eq!(info.protocol_version.as_str(), "2025-11-25");
+    assert_eq!(client.stats().connects, 2);
+    client.close_blocking().unwrap();
+}

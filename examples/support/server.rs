@@ -105,6 +105,9 @@ static SLEEPING: AtomicU64 = AtomicU64::new(0);
 /// How many `tools/list` requests this process has answered.
 static LIST_TOOLS_CALLS: AtomicU64 = AtomicU64::new(0);
 
+/// How many `server/discover` requests this process has received.
+static DISCOVERS: AtomicU64 = AtomicU64::new(0);
+
 /// How many times `test://counter` was read.
 static COUNTER_READS: AtomicU64 = AtomicU64::new(0);
 
@@ -889,6 +892,14 @@ impl TestServer {
     }
 
     #[tool(
+        description = "How many server/discover requests this process has received.",
+        annotations(read_only_hint = true)
+    )]
+    fn discovers(&self) -> String {
+        DISCOVERS.load(Ordering::SeqCst).to_string()
+    }
+
+    #[tool(
         description = "How many subscriptions/listen streams of this process are open now \
                        (2026-07-28).",
         annotations(read_only_hint = true)
@@ -1098,6 +1109,7 @@ impl ServerHandler for TestServer {
         &self,
         _context: RequestContext<RoleServer>,
     ) -> Result<rmcp::model::DiscoverResult, ErrorData> {
+        DISCOVERS.fetch_add(1, Ordering::SeqCst);
         if let Ok(message) = std::env::var("MCP_TEST_REFUSE_INIT") {
             return Err(ErrorData::invalid_request(message, None));
         }
@@ -1455,6 +1467,7 @@ impl rmcp::Service<RoleServer> for EmptyDiscover {
         if protocol_mode() == ProtocolMode::EmptyDiscover
             && matches!(request, rmcp::model::ClientRequest::DiscoverRequest(_))
         {
+            DISCOVERS.fetch_add(1, Ordering::SeqCst);
             return Ok(rmcp::model::ServerResult::empty(()));
         }
         rmcp::Service::handle_request(&self.0, request, context).await
