@@ -279,12 +279,15 @@ impl Client {
     /// [`Notification::ResourceUpdated`](crate::Notification::ResourceUpdated), received
     /// through [`notifications`](Client::notifications).
     ///
-    /// A subscription belongs to a session: after a reconnect, subscribe again.
+    /// On protocol 2026-07-28 the subscription is a `subscriptions/listen` stream of its own
+    /// (opened again if the server ends it while the session lives); on older versions it is
+    /// `resources/subscribe`. Either way it belongs to a session: after a reconnect,
+    /// subscribe again.
     ///
     /// # Errors
     ///
-    /// As [`list_tools`](Client::list_tools).
-    #[allow(deprecated)]
+    /// As [`list_tools`](Client::list_tools); a server that does not accept the subscription
+    /// gives its [`Error::Server`].
     pub fn subscribe_resource(
         &self,
         uri: impl Into<String>,
@@ -296,12 +299,12 @@ impl Client {
         })
     }
 
-    /// Ends a subscription made with [`subscribe_resource`](Client::subscribe_resource).
+    /// Ends a subscription made with [`subscribe_resource`](Client::subscribe_resource); on
+    /// protocol 2026-07-28, cancels its stream (and does nothing when there is none).
     ///
     /// # Errors
     ///
     /// As [`list_tools`](Client::list_tools).
-    #[allow(deprecated)]
     pub fn unsubscribe_resource(
         &self,
         uri: impl Into<String>,
