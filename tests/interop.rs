@@ -23,7 +23,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Barrier};
 
 use common::text;
-use mcp_dispatch::model::{CallToolResult, ProtocolVersion, Tool};
+use mcp_dispatch::model::{CallToolResult, Tool};
 use mcp_dispatch::{Client, Error, ServerConfig};
 use serde_json::json;
 
@@ -121,19 +121,15 @@ fn assert_ok(result: &CallToolResult) {
     assert_ne!(result.is_error, Some(true), "tool failed: {result:?}");
 }
 
-/// Asserts the handshake named the server and settled on a protocol version we know.
-fn assert_server_info(client: &Client, expected_name: &str) {
+/// Asserts the handshake named the server and settled on `version`.
+fn assert_server_info(client: &Client, expected_name: &str, version: &str) {
     let info = client.server_info_blocking().unwrap();
     let implementation = info
         .server_info
         .as_ref()
         .unwrap_or_else(|| panic!("no serverInfo in {info:?}"));
     assert_eq!(implementation.name, expected_name, "{info:?}");
-    assert!(
-        ProtocolVersion::KNOWN_VERSIONS.contains(&info.protocol_version),
-        "unknown protocol version {}",
-        info.protocol_version
-    );
+    assert_eq!(info.protocol_version.as_str(), version, "{info:?}");
     eprintln!(
         "{}: `{}` version {:?} negotiated protocol {}",
         client.server_name(),
@@ -197,7 +193,8 @@ fn python_sdk_server_lists_calls_fails_and_closes() {
         .unwrap();
     assert_eq!(text(&again), "still here");
 
-    assert_server_info(&client, "interop-python");
+    // The Python SDK 2.3 answers `server/discover`.
+    assert_server_info(&client, "interop-python", "2026-07-28");
     close(&client);
 }
 
@@ -286,6 +283,7 @@ fn everything_server_lists_calls_fails_and_closes() {
         .unwrap();
     assert_eq!(text(&again), "Echo: still here");
 
-    assert_server_info(&client, "mcp-servers/everything");
+    // The reference Node server does not know `server/discover`: the probe falls back.
+    assert_server_info(&client, "mcp-servers/everything", "2025-11-25");
     close(&client);
 }
