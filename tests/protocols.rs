@@ -424,3 +424,23 @@ fn an_older_server_is_probed_once_per_client() {
     assert_eq!(client.stats().connects, 2);
     client.close_blocking().unwrap();
 }
+
+/// `resources/read` goes through the same input rounds as tool calls.
+#[test]
+fn a_resource_read_answers_input_rounds_too() {
+    let client = Client::builder(server_speaking("reader", Speaks::New))
+        .handlers(handlers())
+        .build();
+    let read = client.read_resource_blocking("test://roots").unwrap();
+    let contents = serde_json::to_value(&read.contents[0]).unwrap();
+    assert_eq!(contents["text"], "file:///data", "{contents}");
+    let bare = Client::new(server_speaking("bare", Speaks::New));
+    match bare.read_resource_blocking("test://roots") {
+        Err(Error::Handler {
+            tool: None, method, ..
+        }) => assert_eq!(method, "roots/list"),
+        other => panic!("expected Error::Handler, got {other:?}"),
+    }
+    client.close_blocking().unwrap();
+    bare.close_blocking().unwrap();
+}

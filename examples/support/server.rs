@@ -123,6 +123,8 @@ const GREETING_TEXT: &str = "hello from the test server";
 const COUNTER_URI: &str = "test://counter";
 const ITEM_PREFIX: &str = "test://item/";
 const ITEM_TEMPLATE: &str = "test://item/{id}";
+/// On 2026-07-28, reads as the client's roots, which it asks for first.
+const ROOTS_URI: &str = "test://roots";
 
 /// Counts one running sleep for as long as it lives.
 struct Sleeping;
@@ -1224,12 +1226,33 @@ impl ServerHandler for TestServer {
         ]))
     }
 
+    /// On 2026-07-28, `test://roots` asks the client for its roots first
+    /// (`input_required`), and reads as their URIs, one a line.
+    #[allow(deprecated)]
     async fn read_resource(
         &self,
         request: ReadResourceRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
         let uri = request.uri;
+        if uri == ROOTS_URI && modern(&context) {
+            let ask = InputRequest::ListRoots(rmcp::model::ListRootsRequest::default());
+            let text = match input_response::<rmcp::model::ListRootsResult>(
+                request.input_responses,
+                "roots",
+                ask,
+            ) {
+                Ok(answer) => answer
+                    .roots
+                    .iter()
+                    .map(|root| root.uri.as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                Err(CallToolResponse::InputRequired(asked)) => return Ok(asked.into()),
+                Err(_) => return Err(ErrorData::invalid_params("unreadable roots answer", None)),
+            };
+            return Ok(ReadResourceResult::new(vec![ResourceContents::text(text, uri)]).into());
+        }
         match read_resource_text(&uri) {
             Some(contents) => Ok(ReadResourceResult::new(vec![
                 ResourceContents::text(contents, uri).with_mime_type("text/plain"),
