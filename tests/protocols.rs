@@ -36,6 +36,16 @@ async fn exercise(client: &Client, speaks: Speaks, tag: &str) {
     assert_eq!(info.protocol_version.as_str(), speaks.version(), "{tag}");
 }
 
+/// Checks that the client's one session still answers, then closes it.
+fn the_session_stays(client: &Client) {
+    let echo = client
+        .call_tool_blocking("echo", json!({"text": "still here"}))
+        .unwrap();
+    assert_eq!(text(&echo), "still here");
+    assert_eq!(client.stats().connects, 1, "a new session was opened");
+    client.close_blocking().unwrap();
+}
+
 /// One config per transport for a server that speaks `speaks`; the HTTP servers are kept
 /// alive by the returned guards.
 fn configs(speaks: Speaks) -> (Vec<(&'static str, ServerConfig)>, HttpServer) {
@@ -161,12 +171,7 @@ fn input_rounds_are_bounded_by_the_call_timeout() {
     }
     let took = started.elapsed();
     assert!(took < Duration::from_secs(2), "took {took:?}");
-    let echo = client
-        .call_tool_blocking("echo", json!({"text": "still here"}))
-        .unwrap();
-    assert_eq!(text(&echo), "still here");
-    assert_eq!(client.stats().connects, 1);
-    client.close_blocking().unwrap();
+    the_session_stays(&client);
 }
 
 /// A server that speaks only 2026-07-28: a timed-out call is cancelled on the server, a
@@ -273,8 +278,7 @@ fn a_server_that_refuses_listen_still_serves_calls() {
         }
         other => panic!("expected Error::Server, got {other:?}"),
     }
-    assert_eq!(client.stats().connects, 1);
-    client.close_blocking().unwrap();
+    the_session_stays(&client);
 }
 
 /// The rounds of one call: each answer goes back with the state the server sent, and a server
@@ -306,12 +310,7 @@ fn input_rounds_echo_the_state_and_are_bounded_in_number() {
     }
     // Nine more answers: the tenth request was not answered.
     assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 18);
-    let echo = client
-        .call_tool_blocking("echo", json!({"text": "calm"}))
-        .unwrap();
-    assert_eq!(text(&echo), "calm");
-    assert_eq!(client.stats().connects, 1);
-    client.close_blocking().unwrap();
+    the_session_stays(&client);
 }
 
 /// A listen stream the server ends while the session lives is opened again: resource
