@@ -242,12 +242,7 @@ impl Authorization {
                 authorization_url,
             });
         };
-        let prompt = SignInRequest {
-            server: server.to_owned(),
-            url: shown_url.to_owned(),
-            authorization_url,
-            redirect_uri,
-        };
+        let prompt = SignInRequest::new(server, shown_url, authorization_url, redirect_uri);
         let redirected = ask(sign_in, prompt, self.timeout)
             .await
             .map_err(|message| Error::AuthorizationFailed {
@@ -694,13 +689,28 @@ pub(crate) fn insufficient(server: &str, shown_url: &str, scope: Option<&str>) -
     }
 }
 
-/// Runs the host's sign-in step on a thread of its own, waiting at most `timeout`.
+/// Runs the host's sign-in step on a thread of its own, waiting at most `timeout`. If the
+/// wait ends without the step's answer (it timed out, or the sign-in was dropped because
+/// its client closed or its own bound fired), the request is marked cancelled, so that a step
+/// that waits, such as [`LoopbackSignIn`](super::LoopbackSignIn), stops and releases its port.
 async fn ask(
     sign_in: Arc<dyn SignIn>,
     request: SignInRequest,
     timeout: Duration,
 ) -> std::result::Result<String, String> {
+    /// Cancels the request unless the step's answer came.
+    struct CancelUnlessAnswered(Option<SignInRequest>);
+
+    impl Drop for CancelUnlessAnswered {
+        fn drop(&mut self) {
+            if let Some(request) = self.0.take() {
+                request.cancel();
+            }
+        }
+    }
+
     let (reply, answer) = futures::channel::oneshot::channel();
+    let mut guard = CancelUnlessAnswered(Some(request.clone()));
     std::thread::Builder::new()
         .name("mcp-dispatch-sign-in".into())
         .spawn(move || {
@@ -717,7 +727,10 @@ async fn ask(
         })
         .map_err(|error| format!("cannot start the sign-in thread: {error}"))?;
     match crate::runtime::timeout(timeout, answer).await {
-        Some(Ok(outcome)) => outcome,
+        Some(Ok(outcome)) => {
+            guard.0 = None;
+            outcome
+        }
         Some(Err(_)) => Err("the sign-in step ended without an answer".to_owned()),
         None => Err(format!("no answer within {timeout:?}")),
     }

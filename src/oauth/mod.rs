@@ -268,6 +268,24 @@ pub struct SignInRequest {
     pub authorization_url: String,
     /// Where the authorization server sends the browser back to.
     pub redirect_uri: String,
+    /// Set once the sign-in this request belongs to has ended without the step's answer.
+    cancelled: Cancelled,
+}
+
+/// A flag shared by a [`SignInRequest`] and its clones.
+#[derive(Clone, Default)]
+struct Cancelled(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl std::fmt::Debug for Cancelled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.get() { "true" } else { "false" })
+    }
+}
+
+impl Cancelled {
+    fn get(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Acquire)
+    }
 }
 
 impl SignInRequest {
@@ -283,7 +301,23 @@ impl SignInRequest {
             url: url.into(),
             authorization_url: authorization_url.into(),
             redirect_uri: redirect_uri.into(),
+            cancelled: Cancelled::default(),
         }
+    }
+
+    /// True once the sign-in this request belongs to has ended without the step's answer:
+    /// it timed out, or its client was closed. A step that waits (for a redirect, for the
+    /// user) should look at it while it waits, stop, and release what it holds; its answer
+    /// is no longer read.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.get()
+    }
+
+    /// Marks the sign-in as ended, for the step and every clone of this request.
+    pub(crate) fn cancel(&self) {
+        self.cancelled
+            .0
+            .store(true, std::sync::atomic::Ordering::Release);
     }
 }
 
