@@ -314,6 +314,9 @@ pub(crate) async fn after_queued_tasks() {
 /// Runs the future `make` returns on a thread of its own named `name`, inside this runtime's
 /// context, and waits for its output; `None` if it panicked. The future need not be `Send`
 /// (it never leaves that thread). Must be called inside an [`InContext`].
+///
+/// Dropping the wait cancels the work: the thread drops the future at once (releasing what
+/// it holds, such as a lock) and ends.
 #[cfg(feature = "http")]
 pub(crate) async fn on_own_thread<M, F>(name: &str, make: M) -> Option<F::Output>
 where
@@ -322,17 +325,30 @@ where
     F::Output: Send + 'static,
 {
     let handle = tokio::runtime::Handle::current();
-    let (reply, output) = futures::channel::oneshot::channel();
+    let (mut reply, output) = futures::channel::oneshot::channel();
     let spawned = thread::Builder::new().name(name.to_owned()).spawn(move || {
         let _enter = handle.enter();
-        let ran = catch_unwind(AssertUnwindSafe(|| futures::executor::block_on(make())));
-        if let Err(payload) = &ran {
-            log::error!(
-                "mcp-dispatch: a job panicked: {}",
-                panic_message(&**payload)
-            );
+        let ran = catch_unwind(AssertUnwindSafe(|| {
+            futures::executor::block_on(async {
+                let work = std::pin::pin!(make());
+                let abandoned = reply.cancellation();
+                match futures::future::select(work, abandoned).await {
+                    futures::future::Either::Left((output, _)) => Some(output),
+                    futures::future::Either::Right(_) => None,
+                }
+            })
+        }));
+        match ran {
+            Ok(Some(output)) => {
+                let _ = reply.send(Some(output));
+            }
+            // Nobody waits any more.
+            Ok(None) => {}
+            Err(payload) => {
+                log::error!("mcp-dispatch: a job panicked: {}", panic_message(&*payload));
+                let _ = reply.send(None);
+            }
         }
-        let _ = reply.send(ran.ok());
     });
     match spawned {
         Ok(_) => output.await.ok().flatten(),

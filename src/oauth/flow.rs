@@ -506,19 +506,10 @@ async fn configured_metadata(
             "{configured} is neither https nor on this machine (loopback)"
         ));
     }
-    let answer = http_client()
-        .get(configured)
-        .header(reqwest::header::ACCEPT, "application/json")
-        .send()
-        .await
-        .map_err(|error| format!("cannot fetch {configured}: {error}"))?;
-    if !answer.status().is_success() {
-        return Err(format!("{configured} answered {}", answer.status()));
+    let (status, body) = fetch(&discovery_client(), configured).await?;
+    if !status.is_success() {
+        return Err(format!("{configured} answered {status}"));
     }
-    let body = answer
-        .bytes()
-        .await
-        .map_err(|error| format!("cannot read {configured}: {error}"))?;
     serde_json::from_slice(&body)
         .map_err(|error| format!("{configured} is not authorization server metadata: {error}"))
 }
@@ -535,26 +526,26 @@ async fn own_metadata(url: &str, challenge: &str) -> Option<AuthorizationMetadat
         return None;
     }
     let origin = server.origin().ascii_serialization();
-    let client = http_client();
+    let client = discovery_client();
     let path = server.path().trim_end_matches('/');
     for resource_metadata in [
         format!("{origin}/.well-known/oauth-protected-resource{path}"),
         format!("{origin}/.well-known/oauth-protected-resource"),
     ] {
-        let answer = client.get(&resource_metadata).send().await.ok()?;
-        if answer.status().is_success() {
+        let (status, _) = fetch(&client, &resource_metadata).await.ok()?;
+        if status.is_success() {
             return None;
         }
     }
-    let answer = client
-        .get(format!("{origin}/.well-known/oauth-authorization-server"))
-        .send()
-        .await
-        .ok()?;
-    if !answer.status().is_success() {
+    let (status, body) = fetch(
+        &client,
+        &format!("{origin}/.well-known/oauth-authorization-server"),
+    )
+    .await
+    .ok()?;
+    if !status.is_success() {
         return None;
     }
-    let body = answer.bytes().await.ok()?;
     let metadata: AuthorizationMetadata = serde_json::from_slice(&body).ok()?;
     let same_origin = |endpoint: &str| {
         url::Url::parse(endpoint).is_ok_and(|endpoint| endpoint.origin() == server.origin())
@@ -568,10 +559,60 @@ async fn own_metadata(url: &str, challenge: &str) -> Option<AuthorizationMetadat
     endpoints_here.then_some(metadata)
 }
 
+/// How long one discovery request the library makes itself may take, body and all (as
+/// rmcp bounds its own).
+const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(30);
+/// The largest discovery answer read (as rmcp bounds its own).
+const MAX_DISCOVERY_BODY: usize = 1024 * 1024;
+
+/// The HTTP client for the metadata the library fetches itself: [`http_client`]'s redirect
+/// rules, and each request bounded in time, body included.
+fn discovery_client() -> reqwest::Client {
+    client_builder()
+        .timeout(DISCOVERY_TIMEOUT)
+        .build()
+        .unwrap_or_default()
+}
+
+/// A `GET` of `url` accepting JSON: the status and at most [`MAX_DISCOVERY_BODY`] bytes of
+/// body. A longer body is an error, read no further than the bound.
+async fn fetch(
+    client: &reqwest::Client,
+    url: &str,
+) -> std::result::Result<(reqwest::StatusCode, Vec<u8>), String> {
+    let shown = crate::config::redact_url(url);
+    let mut answer = client
+        .get(url)
+        .header(reqwest::header::ACCEPT, "application/json")
+        .send()
+        .await
+        .map_err(|error| format!("cannot fetch {shown}: {}", error.without_url()))?;
+    let status = answer.status();
+    let mut body = Vec::new();
+    while let Some(chunk) = answer
+        .chunk()
+        .await
+        .map_err(|error| format!("cannot read {shown}: {}", error.without_url()))?
+    {
+        if chunk.len() > MAX_DISCOVERY_BODY - body.len() {
+            return Err(format!(
+                "{shown} answered with more than {MAX_DISCOVERY_BODY} bytes"
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((status, body))
+}
+
 /// The HTTP client of sessions, set up as rmcp sets up its own: no idle connections kept (a
 /// reused one stalls on delayed ACKs, or is dead after a server restart), and redirects
 /// followed only within the origin, and only those that keep the request's method and body.
 fn http_client() -> reqwest::Client {
+    client_builder().build().unwrap_or_default()
+}
+
+/// The settings [`http_client`] and [`discovery_client`] share.
+fn client_builder() -> reqwest::ClientBuilder {
     const MAX_REDIRECTS: usize = 10;
     let policy = reqwest::redirect::Policy::custom(|attempt| {
         let keeps_body = matches!(
@@ -593,8 +634,6 @@ fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
         .pool_max_idle_per_host(0)
         .redirect(policy)
-        .build()
-        .unwrap_or_default()
 }
 
 /// The error for a sign-in that `error` stopped.
