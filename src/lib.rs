@@ -169,7 +169,15 @@
 //!
 //! The crate logs connects, reconnects, closes and errors through the `log` crate, and each
 //! line a server writes to stderr at debug level under the target `mcp_dispatch::stderr`.
-//! rmcp's own `tracing` events are forwarded to `log` when no `tracing` subscriber is set.
+//! No authorization code, token, client secret or URL query reaches those lines.
+//!
+//! rmcp's own `tracing` events are not forwarded to `log`: at debug level rmcp prints the
+//! authorization code it exchanges and the token response (ID token included), and at error
+//! level the full URL of a failed connect, query and all. A host that wants rmcp's events
+//! installs a `tracing` subscriber (or turns on the `tracing` crate's `log` feature in its own
+//! `Cargo.toml`), and should then keep rmcp's targets below debug:
+//! `rmcp=info` with `tracing-subscriber`'s `EnvFilter`. Even at info, a failed connect's
+//! error line carries the URL's query.
 #![deny(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 

@@ -9,6 +9,7 @@
 //! The `revoke_tokens` tool revokes tokens, after which a request with one gets 401
 //! `invalid_token`.
 //!
+//! With `MCP_TEST_OAUTH_ID_TOKEN=T`, each token answer also carries the ID token `T`.
 //! With `MCP_TEST_OAUTH_CALL_SCOPE=S`, `tools/call` also needs the scope `S` in the token
 //! (else 403 `insufficient_scope` naming it), except the `authorizations` tool that reads the
 //! counters; the authorization server grants only `mcp` and
@@ -324,16 +325,18 @@ fn issue(scope: String) -> http::Response<super::HttpBody> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
         .get_or_insert_with(HashMap::new)
         .insert(token.clone(), scope.clone());
-    json(
-        http::StatusCode::OK,
-        serde_json::json!({
-            "access_token": token,
-            "token_type": "Bearer",
-            "expires_in": expires_in(),
-            "refresh_token": refresh_token,
-            "scope": scope,
-        }),
-    )
+    let mut answer = serde_json::json!({
+        "access_token": token,
+        "token_type": "Bearer",
+        "expires_in": expires_in(),
+        "refresh_token": refresh_token,
+        "scope": scope,
+    });
+    // An OpenID provider's answer also carries an ID token.
+    if let Ok(id_token) = std::env::var("MCP_TEST_OAUTH_ID_TOKEN") {
+        answer["id_token"] = id_token.into();
+    }
+    json(http::StatusCode::OK, answer)
 }
 
 /// A new access token for a refresh token this server issued.
