@@ -200,6 +200,7 @@ mod inner;
 mod jobs;
 mod line_limit;
 mod listen;
+mod log_budget;
 mod mrtr;
 mod names;
 mod notify;

@@ -43,6 +43,8 @@ pub(crate) struct SseTransport<C: StreamableHttpClient> {
     answers: mpsc::UnboundedReceiver<ServerJsonRpcMessage>,
     /// The server's name, for logs.
     server: String,
+    /// Lines about events skipped: a server can send them as fast as it likes.
+    skipping: crate::log_budget::LogBudget,
 }
 
 impl<C: StreamableHttpClient> SseTransport<C> {
@@ -99,7 +101,30 @@ impl<C: StreamableHttpClient> SseTransport<C> {
             answered,
             answers,
             server: server.to_owned(),
+            skipping: crate::log_budget::LogBudget::new(10),
         })
+    }
+}
+
+impl<C: StreamableHttpClient> Drop for SseTransport<C> {
+    fn drop(&mut self) {
+        let skipped = self.skipping.take_skipped();
+        if skipped > 0 {
+            log::warn!(
+                "mcp-dispatch: server `{}`: the session ended{}",
+                self.server,
+                skipped_events(skipped)
+            );
+        }
+    }
+}
+
+/// `"; N more events skipped"` for the events skipped without a line of their own.
+fn skipped_events(skipped: u64) -> String {
+    if skipped == 0 {
+        String::new()
+    } else {
+        format!("; {skipped} more events that were not JSON-RPC messages were skipped")
     }
 }
 
@@ -182,16 +207,18 @@ impl<C: StreamableHttpClient> Transport<RoleClient> for SseTransport<C> {
                 Err(Some(Ok(event))) => event,
                 Err(Some(Err(error))) => {
                     log::warn!(
-                        "mcp-dispatch: server `{}`: the event stream broke: {error}",
-                        self.server
+                        "mcp-dispatch: server `{}`: the event stream broke: {error}{}",
+                        self.server,
+                        skipped_events(self.skipping.take_skipped())
                     );
                     self.events = None;
                     return None;
                 }
                 Err(None) => {
                     log::info!(
-                        "mcp-dispatch: server `{}`: the event stream ended",
-                        self.server
+                        "mcp-dispatch: server `{}`: the event stream ended{}",
+                        self.server,
+                        skipped_events(self.skipping.take_skipped())
                     );
                     self.events = None;
                     return None;
@@ -199,15 +226,26 @@ impl<C: StreamableHttpClient> Transport<RoleClient> for SseTransport<C> {
             };
             match message_of(&event) {
                 Some(Ok(message)) => return Some(message),
-                Some(Err(error)) => log::warn!(
-                    "mcp-dispatch: server `{}`: skipping an event that is not a JSON-RPC message: {error}",
-                    self.server
-                ),
-                None => log::debug!(
-                    "mcp-dispatch: server `{}`: skipping a `{}` event",
-                    self.server,
-                    event.event.as_deref().unwrap_or_default()
-                ),
+                Some(Err(error)) => {
+                    if let Some(skipped) = self.skipping.admit() {
+                        log::warn!(
+                            "mcp-dispatch: server `{}`: skipping an event that is not a JSON-RPC \
+                             message: {error}{}",
+                            self.server,
+                            crate::log_budget::left_out(skipped)
+                        );
+                    }
+                }
+                None => {
+                    if let Some(skipped) = self.skipping.admit() {
+                        log::debug!(
+                            "mcp-dispatch: server `{}`: skipping a `{}` event{}",
+                            self.server,
+                            event.event.as_deref().unwrap_or_default(),
+                            crate::log_budget::left_out(skipped)
+                        );
+                    }
+                }
             }
         }
     }

@@ -19,6 +19,7 @@ use tokio::process::{ChildStdin, ChildStdout};
 use crate::config::StdioConfig;
 use crate::error::{Error, Result};
 use crate::line_limit::LineLimit;
+use crate::log_budget::LogBudget;
 use crate::sync::{Flag, lock};
 
 /// How many stderr lines are kept for error messages.
@@ -248,11 +249,14 @@ const SIGTERM: i32 = 15;
 /// Reads the server's stderr to its end, logging each line at debug and keeping the last few.
 ///
 /// Memory stays bounded whatever the server writes: a line is cut at 4 KiB and the rest of it
-/// is skipped. Reading never stops early, so a chatty server never blocks on a full pipe.
+/// is skipped. Reading never stops early, so a chatty server never blocks on a full pipe. The
+/// log gets at most [`STDERR_LOG_BURST`] lines per ten seconds; the next line written says
+/// how many were left out.
 async fn forward_stderr(server: &str, stderr: tokio::process::ChildStderr, tail: &StderrTail) {
     let mut reader = tokio::io::BufReader::with_capacity(16 * 1024, stderr);
     let mut line = Vec::with_capacity(256);
     let mut cut = false;
+    let mut budget = LogBudget::new(STDERR_LOG_BURST);
     loop {
         let chunk = match reader.fill_buf().await {
             Ok([]) | Err(_) => break,
@@ -268,23 +272,34 @@ async fn forward_stderr(server: &str, stderr: tokio::process::ChildStderr, tail:
         cut |= content.len() > room;
         reader.consume(used);
         if end_of_line {
-            emit(server, &line, cut, tail);
+            emit(server, &line, cut, tail, &mut budget);
             line.clear();
             cut = false;
         }
     }
     if !line.is_empty() {
-        emit(server, &line, cut, tail);
+        emit(server, &line, cut, tail, &mut budget);
     }
 }
 
-fn emit(server: &str, line: &[u8], cut: bool, tail: &StderrTail) {
+/// Lines of a server's stderr logged per ten seconds.
+const STDERR_LOG_BURST: u32 = 1000;
+
+fn emit(server: &str, line: &[u8], cut: bool, tail: &StderrTail, budget: &mut LogBudget) {
     let mut line = String::from_utf8_lossy(line)
         .trim_end_matches('\r')
         .to_owned();
     if cut {
         line.push_str(" [...]");
     }
-    log::debug!(target: "mcp_dispatch::stderr", "[{server}] {line}");
+    if let Some(skipped) = budget.admit() {
+        if skipped > 0 {
+            log::debug!(
+                target: "mcp_dispatch::stderr",
+                "[{server}] ({skipped} lines left out of the log)"
+            );
+        }
+        log::debug!(target: "mcp_dispatch::stderr", "[{server}] {line}");
+    }
     tail.push(line);
 }

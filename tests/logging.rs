@@ -1,5 +1,5 @@
-//! Logging goes through `log`: the library's own lines, the servers' stderr, and rmcp's
-//! `tracing` events.
+//! Logging goes through `log`: the library's own lines and the servers' stderr, at a rate no
+//! server controls; rmcp's `tracing` events stay out of it.
 
 mod common;
 
@@ -32,10 +32,64 @@ impl log::Log for Capture {
 
 static CAPTURE: Capture = Capture(Mutex::new(Vec::new()));
 
+/// Installs the capturing logger, once per test binary.
+fn capture() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        log::set_logger(&CAPTURE).expect("the only logger of this test binary");
+        log::set_max_level(log::LevelFilter::Trace);
+    });
+}
+
+/// The records so far whose message mentions `text`.
+fn records_with(text: &str) -> Vec<(String, log::Level, String)> {
+    let records = CAPTURE
+        .0
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    records
+        .iter()
+        .filter(|(_, _, message)| message.contains(text))
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn a_server_flooding_its_event_stream_with_junk_gets_a_few_lines_and_a_count() {
+    capture();
+    const JUNK: usize = 100_000;
+    let web = common::HttpServer::start("127.0.0.1:0", &[]);
+    let client = Client::new(
+        mcp_dispatch::ServerConfig::sse(format!("{}?junk={JUNK}", web.sse_url())).name("flood"),
+    );
+    let echo = client
+        .call_tool_blocking("echo", json!({"text": "through"}))
+        .unwrap();
+    assert_eq!(common::text(&echo), "through");
+    client.close_blocking().unwrap();
+    let lines = records_with("server `flood`: skipping an event");
+    assert!(
+        (1..=20).contains(&lines.len()),
+        "{} lines: {:#?}",
+        lines.len(),
+        &lines[..lines.len().min(30)]
+    );
+    // Every junk event is accounted for, in the lines written or in the counts they give.
+    let counted: usize = records_with("server `flood`")
+        .iter()
+        .filter_map(|(_, _, message)| {
+            let (before, _) = message
+                .split_once(" more like it left out")
+                .or_else(|| message.split_once(" more events that were not JSON-RPC"))?;
+            before.rsplit(['(', ' ']).next()?.parse::<usize>().ok()
+        })
+        .sum();
+    assert_eq!(lines.len() + counted, JUNK, "{lines:#?}");
+}
+
 #[test]
 fn connects_closes_and_stderr_reach_log_and_rmcp_events_do_not() {
-    log::set_logger(&CAPTURE).expect("the only logger of this test binary");
-    log::set_max_level(log::LevelFilter::Trace);
+    capture();
 
     let client = Client::new(common::server("logged").env("MCP_TEST_STDERR_LINES", "2"));
     client

@@ -3,7 +3,8 @@
 //!
 //! - `GET /sse` opens a session's event stream. Its first event, `endpoint`, names
 //!   `/messages?sessionId=N`; the server's messages follow as `message` events.
-//!   `GET /sse?silent` opens a stream that never names its endpoint.
+//!   `GET /sse?silent` opens a stream that never names its endpoint; `GET /sse?junk=N` sends
+//!   N events that are not JSON-RPC messages (`data: x`) right after the endpoint.
 //! - `POST /messages?sessionId=N` carries one client message and is answered `202 Accepted`
 //!   (`404` for an unknown session, `400` for a body that is not a JSON-RPC message).
 //! - `POST /sse` is answered `405 Method Not Allowed`, as such a server answers a streamable
@@ -69,10 +70,15 @@ where
     let path = request.uri().path();
     if path == SSE_PATH {
         return Ok(if request.method() == http::Method::GET {
-            if request.uri().query() == Some("silent") {
+            let query = request.uri().query().unwrap_or_default();
+            if query == "silent" {
                 silent()
             } else {
-                open()
+                let junk = query
+                    .strip_prefix("junk=")
+                    .and_then(|count| count.parse().ok())
+                    .unwrap_or(0);
+                open(junk)
             }
         } else {
             plain_response(http::StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
@@ -104,8 +110,9 @@ fn event_stream(body: HttpBody) -> http::Response<HttpBody> {
     response
 }
 
-/// Starts a session and returns its event stream.
-fn open() -> http::Response<HttpBody> {
+/// Starts a session and returns its event stream, which sends `junk` events that are not
+/// JSON-RPC messages right after its endpoint.
+fn open(junk: usize) -> http::Response<HttpBody> {
     let id = NEXT_SESSION.fetch_add(1, Ordering::Relaxed);
     let (to_server, from_client) = mpsc::unbounded::<ClientJsonRpcMessage>();
     let (to_client, from_server) = mpsc::unbounded::<ServerJsonRpcMessage>();
@@ -131,7 +138,9 @@ fn open() -> http::Response<HttpBody> {
         let json = serde_json::to_string(&message).unwrap_or_default();
         format!("event: message\ndata: {json}\n\n")
     });
+    let junk = futures::stream::iter((0..junk).map(|_| "data: x\n\n".to_owned()));
     let events = endpoint
+        .chain(junk)
         .chain(messages)
         .take_until(hung_up)
         .map(|event| Ok::<_, Infallible>(hyper::body::Frame::data(bytes::Bytes::from(event))));
