@@ -101,3 +101,46 @@ pub(crate) fn block_on<F: Future>(
 pub(crate) fn block_on_bounded<F: Future>(future: F, bound: Duration) -> Option<F::Output> {
     block_on(future, Some(bound), Duration::ZERO)
 }
+
+/// How a [`wait_for_jobs`] ended.
+pub(crate) enum Waited<T> {
+    /// The future's output.
+    Done(T),
+    /// The bound elapsed after the dispatcher had started the first job.
+    TimedOut,
+    /// The bound elapsed and the dispatcher never started the first job.
+    NotDispatched,
+}
+
+/// The longest a blocking call waits for the dispatcher to start its job before it warns.
+const NOT_STARTED_WARNING: Duration = Duration::from_secs(5);
+
+/// [`block_on_bounded`] for a future that dispatches a job on its first poll: tells a job
+/// the dispatcher never started from one that ran out of time, and warns (naming `what`)
+/// long before the bound when the job has not started: after a quarter of the bound, and at
+/// most [`NOT_STARTED_WARNING`].
+pub(crate) fn wait_for_jobs<F: Future>(
+    what: &dyn Fn() -> String,
+    bound: Duration,
+    future: F,
+) -> Waited<F::Output> {
+    let (started, _watching) = crate::jobs::watch_start();
+    let mut future = pin!(future);
+    let warn_after = (bound / 4).min(NOT_STARTED_WARNING);
+    if let Some(output) = block_on_bounded(future.as_mut(), warn_after) {
+        return Waited::Done(output);
+    }
+    if !started.load(Ordering::Acquire) {
+        log::warn!(
+            "mcp-dispatch: {}: the dispatcher has not started the call's job after {warn_after:?}; \
+             a blocking call on a thread the dispatcher runs jobs on waits for itself \
+             (await the async form there)",
+            what()
+        );
+    }
+    match block_on_bounded(future.as_mut(), bound.saturating_sub(warn_after)) {
+        Some(output) => Waited::Done(output),
+        None if started.load(Ordering::Acquire) => Waited::TimedOut,
+        None => Waited::NotDispatched,
+    }
+}

@@ -14,7 +14,7 @@ use rmcp::model::{
     Tool,
 };
 
-use crate::blocking::block_on_bounded;
+use crate::blocking::{Waited, wait_for_jobs};
 pub(crate) use crate::builder::ClientBuilder;
 use crate::config::ServerConfig;
 use crate::error::{Error, Result, panic_message};
@@ -481,8 +481,13 @@ impl Client {
     /// # Blocking
     ///
     /// Waits on the calling thread, bounded by the connect and call timeouts (plus a few
-    /// seconds). Called from a thread that is running this library's jobs (the library's thread,
-    /// or inside a job on any dispatcher) it returns [`Error::WouldDeadlock`] at once.
+    /// seconds). Called where waiting would keep the call's own job from running, it returns
+    /// [`Error::WouldDeadlock`] at once: on the library's thread, inside a job on any
+    /// dispatcher, on a thread this client's host dispatcher has run jobs on, or in this
+    /// client's own sign-in step. If a host dispatcher never starts the job (the caller blocks
+    /// the only thread it runs jobs on, before any job ran there), a warning is logged after
+    /// a quarter of the bound (at most 5 s), and the call ends with
+    /// [`Error::NotDispatched`] rather than [`Error::Timeout`].
     pub fn list_tools_blocking(&self) -> Result<Vec<Tool>> {
         self.block("list_tools_blocking", None, self.list_tools())
     }
@@ -556,20 +561,38 @@ impl Client {
         longest: Duration,
         future: impl Future<Output = Result<T>>,
     ) -> Result<T> {
-        if runtime::blocking_would_deadlock() {
+        if self.blocking_would_deadlock() {
             return Err(Error::WouldDeadlock {
                 server: self.inner.name.clone(),
                 method,
             });
         }
         let bound = (self.inner.connect_timeout + longest) * 2 + BLOCKING_SLACK;
-        block_on_bounded(future, bound).unwrap_or_else(|| {
-            Err(Error::Timeout {
-                server: self.inner.name.clone(),
+        let server = &self.inner.name;
+        let what = || format!("server `{server}`: `{method}`");
+        match wait_for_jobs(&what, bound, future) {
+            Waited::Done(outcome) => outcome,
+            Waited::TimedOut => Err(Error::Timeout {
+                server: server.clone(),
                 tool,
                 timeout: bound,
-            })
-        })
+            }),
+            Waited::NotDispatched => Err(Error::NotDispatched {
+                server: server.clone(),
+                method,
+                waited: bound,
+            }),
+        }
+    }
+
+    /// True where a blocking call of this client would deadlock: on a thread that runs the
+    /// library's jobs, one its host dispatcher has run them on, or in its own sign-in step.
+    pub(crate) fn blocking_would_deadlock(&self) -> bool {
+        self.inner
+            .jobs()
+            .is_ok_and(|jobs| jobs.blocking_would_deadlock())
+            || runtime::blocking_would_deadlock()
+            || self.inner.signing_in_here()
     }
 
     /// Runs `work` as a job on the dispatcher and returns a future of its result.

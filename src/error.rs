@@ -214,13 +214,27 @@ pub enum Error {
         /// The server's name.
         server: String,
     },
-    /// A blocking call was made from a thread that runs this library's jobs, where waiting
-    /// would deadlock. Use the async form of the call there.
+    /// A blocking call was made where waiting would keep its own job from running: a thread
+    /// that runs this library's jobs, one the client's host dispatcher has run jobs on, or the
+    /// client's own sign-in step. Use the async form of the call there.
     WouldDeadlock {
         /// The server's name.
         server: String,
         /// The blocking method that was called.
         method: &'static str,
+    },
+    /// A blocking call waited its whole bound and the host's dispatcher never started the
+    /// call's job. That happens when the call blocks a thread the dispatcher needs to run
+    /// its jobs (a blocking call inside a task of a single-threaded executor that is also
+    /// the dispatcher), or when the dispatcher drops or queues jobs without running them.
+    /// Nothing was sent to the server. Await the async form there, or dispatch elsewhere.
+    NotDispatched {
+        /// The server's name.
+        server: String,
+        /// The blocking method that was called.
+        method: &'static str,
+        /// How long the call waited.
+        waited: std::time::Duration,
     },
     /// Code running a job for this server panicked. Other calls and servers are unaffected.
     Panicked {
@@ -425,6 +439,16 @@ impl fmt::Display for Error {
                 "server `{server}`: `{method}` called on a thread that runs mcp-dispatch jobs \
                  would deadlock; await the async form instead"
             ),
+            Error::NotDispatched {
+                server,
+                method,
+                waited,
+            } => write!(
+                f,
+                "server `{server}`: `{method}` waited {waited:?} and the dispatcher never ran \
+                 its job (nothing was sent); a blocking call on a thread the dispatcher runs \
+                 jobs on waits for itself"
+            ),
             Error::Panicked { server, message } => {
                 write!(f, "server `{server}`: a job panicked: {message}")
             }
@@ -502,6 +526,7 @@ impl Error {
             | Error::Closed { server }
             | Error::Shutdown { server }
             | Error::WouldDeadlock { server, .. }
+            | Error::NotDispatched { server, .. }
             | Error::Panicked { server, .. }
             | Error::Unsupported { server, .. } => Some(server),
             Error::Config { server, .. } => server.as_deref(),

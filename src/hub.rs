@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use rmcp::model::{CallToolResult, Tool};
 
-use crate::blocking::block_on_bounded;
+use crate::blocking::{Waited, block_on_bounded, wait_for_jobs};
 use crate::client::Client;
 use crate::config::ServerConfig;
 use crate::error::{Error, Result};
@@ -483,7 +483,7 @@ impl Hub {
             tools: Vec::new(),
             errors: self.server_names().into_iter().map(error).collect(),
         };
-        if on_library_thread() {
+        if self.blocking_would_deadlock(None) {
             return every_server(&|server| Error::WouldDeadlock {
                 server,
                 method: "list_tools_blocking",
@@ -541,13 +541,15 @@ impl Hub {
     /// Waits on the calling thread. The bound covers a listing (as
     /// [`list_tools_blocking`](Hub::list_tools_blocking)) and then the call, which follows
     /// the call's own timeout: a longer [`CallOptions::timeout`] or
-    /// [`CallOptions::reset_timeout_on_progress`] waits longer. On a thread that runs this
-    /// library's jobs it returns [`Error::WouldDeadlock`] at once.
+    /// [`CallOptions::reset_timeout_on_progress`] waits longer. Where waiting would keep the
+    /// call's job from running it returns [`Error::WouldDeadlock`] at once, as
+    /// [`Client::list_tools_blocking`] does, and a job the dispatcher never starts ends in
+    /// [`Error::NotDispatched`].
     ///
     /// # Errors
     ///
     /// As [`call_tool_with`](Hub::call_tool_with), plus [`Error::WouldDeadlock`] and, past
-    /// the bound, [`Error::Timeout`]; both name the server (or, if the name is not resolved
+    /// the bound, [`Error::Timeout`] or [`Error::NotDispatched`]; each names the server (or, if the name is not resolved
     /// yet, the qualified name).
     ///
     /// # Example
@@ -584,11 +586,9 @@ impl Hub {
         arguments: serde_json::Value,
         options: CallOptions,
     ) -> Result<CallToolResult> {
-        if on_library_thread() {
-            return Err(Error::WouldDeadlock {
-                server: self.server_of(&name),
-                method,
-            });
+        let server = self.server_of(&name);
+        if self.blocking_would_deadlock(Some(&server)) {
+            return Err(Error::WouldDeadlock { server, method });
         }
         let timeout = options.timeout.unwrap_or(self.inner.defaults.call_timeout);
         let longest = options
@@ -597,13 +597,39 @@ impl Hub {
         // Listing (if the name is not resolved yet), then calling.
         let bound = self.listing_bound() + self.request_bound(longest) + BLOCKING_SLACK;
         let call = self.call_tool_with(name.clone(), arguments, options);
-        block_on_bounded(call, bound).unwrap_or_else(|| {
-            Err(Error::Timeout {
-                server: self.server_of(&name),
+        let what = || format!("server `{server}`: `{method}`");
+        match wait_for_jobs(&what, bound, call) {
+            Waited::Done(outcome) => outcome,
+            Waited::TimedOut => Err(Error::Timeout {
+                server,
                 tool: Some(name),
                 timeout: bound,
-            })
-        })
+            }),
+            Waited::NotDispatched => Err(Error::NotDispatched {
+                server,
+                method,
+                waited: bound,
+            }),
+        }
+    }
+
+    /// True where a blocking call would deadlock: for `server`'s client, or for any of the
+    /// hub's when no server is named (or the name is not one of them).
+    fn blocking_would_deadlock(&self, server: Option<&str>) -> bool {
+        if crate::runtime::blocking_would_deadlock() {
+            return true;
+        }
+        let servers = read(&self.inner.servers);
+        let would = |entry: &Entry| {
+            entry
+                .client
+                .as_ref()
+                .is_ok_and(Client::blocking_would_deadlock)
+        };
+        match server.and_then(|server| servers.get(server)) {
+            Some(entry) => would(entry),
+            None => servers.values().any(would),
+        }
     }
 
     /// Blocking form of [`close`](Hub::close).
@@ -631,7 +657,7 @@ impl Hub {
     /// ```
     pub fn close_blocking(&self) -> Result<()> {
         let first = self.server_names().into_iter().next().unwrap_or_default();
-        if on_library_thread() {
+        if self.blocking_would_deadlock(None) {
             return Err(Error::WouldDeadlock {
                 server: first,
                 method: "close_blocking",
@@ -703,11 +729,6 @@ fn first_of_each_name(server: &str, tools: Vec<Tool>) -> impl Iterator<Item = To
         }
         first
     })
-}
-
-/// True on a thread that runs this library's jobs, where blocking would deadlock.
-fn on_library_thread() -> bool {
-    crate::runtime::blocking_would_deadlock()
 }
 
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {

@@ -54,6 +54,15 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
+    /// True on the thread that runs this client's sign-in step, where a blocking call of
+    /// the client would wait for the sign-in that waits for it.
+    pub(crate) fn signing_in_here(&self) -> bool {
+        #[cfg(feature = "http")]
+        return self.hooks.authorization.step_runs_here();
+        #[cfg(not(feature = "http"))]
+        false
+    }
+
     /// Where the client's work runs.
     pub(crate) fn jobs(&self) -> Result<&Arc<Jobs>> {
         self.jobs.as_ref().map_err(Clone::clone)

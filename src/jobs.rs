@@ -5,10 +5,13 @@
 //! it is wrapped in the tokio context rmcp needs, its panic is contained, and, when someone
 //! waits for it, its outcome comes back over a oneshot channel.
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::pin::pin;
-use std::sync::Arc;
+use std::pin::{Pin, pin};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::task::{Context, Poll};
 
 use futures::FutureExt;
 use futures::future::Either;
@@ -66,6 +69,16 @@ impl Jobs {
             Target::Executor(executor) => Some(executor),
             Target::Host(_) | Target::Tokio(_) => None,
         }
+    }
+
+    /// True if a blocking wait on this thread could keep these jobs from running: a thread
+    /// that runs the library's jobs, or one the host's dispatcher has run them on.
+    pub(crate) fn blocking_would_deadlock(&self) -> bool {
+        crate::runtime::blocking_would_deadlock()
+            || match &self.target {
+                Target::Host(dispatcher) => host_thread_of(dispatcher),
+                Target::Executor(_) | Target::Tokio(_) => false,
+            }
     }
 
     /// Runs `work` as a job and returns a future of its outcome.
@@ -126,11 +139,96 @@ impl Jobs {
     }
 
     fn dispatch(&self, job: Job) {
+        let started = WATCH.with(|watch| watch.borrow_mut().take());
         match &self.target {
-            Target::Executor(executor) => executor.dispatch_call(job),
-            Target::Host(dispatcher) => dispatch(&**dispatcher, job),
-            Target::Tokio(runtime) => runtime.spawn_job(job),
+            Target::Executor(executor) => {
+                // The executor runs every job it takes.
+                started.inspect(|started| started.store(true, Ordering::Release));
+                executor.dispatch_call(job)
+            }
+            Target::Host(dispatcher) => {
+                let job = Box::pin(OnHostThread {
+                    dispatcher: Arc::downgrade(dispatcher),
+                    started,
+                    job,
+                });
+                dispatch(&**dispatcher, job)
+            }
+            Target::Tokio(runtime) => {
+                started.inspect(|started| started.store(true, Ordering::Release));
+                runtime.spawn_job(job)
+            }
         }
+    }
+}
+
+/// How many host dispatchers a thread remembers running jobs for.
+const HOST_MARKS: usize = 8;
+
+thread_local! {
+    /// The host dispatchers whose jobs this thread has run: a blocking wait here could keep
+    /// their next job from running. Weak, so that no address is reused while it is here.
+    static HOST_OF: RefCell<Vec<Weak<dyn Dispatcher>>> = const { RefCell::new(Vec::new()) };
+    /// The flag to set when the next job dispatched from this thread starts: set by a
+    /// blocking wait for the job its future dispatches on its first poll.
+    static WATCH: RefCell<Option<Arc<AtomicBool>>> = const { RefCell::new(None) };
+}
+
+/// True if this thread has run a job of `dispatcher`.
+fn host_thread_of(dispatcher: &Arc<dyn Dispatcher>) -> bool {
+    let dispatcher = Arc::downgrade(dispatcher);
+    HOST_OF.with(|marks| marks.borrow().iter().any(|mark| mark.ptr_eq(&dispatcher)))
+}
+
+/// Remembers that this thread runs jobs of `dispatcher`.
+fn mark_host_thread(dispatcher: &Weak<dyn Dispatcher>) {
+    HOST_OF.with(|marks| {
+        let mut marks = marks.borrow_mut();
+        if marks.iter().any(|mark| mark.ptr_eq(dispatcher)) {
+            return;
+        }
+        marks.retain(|mark| mark.strong_count() > 0);
+        if marks.len() == HOST_MARKS {
+            marks.remove(0);
+        }
+        marks.push(dispatcher.clone());
+    });
+}
+
+/// Watches, while the returned guard lives, for the start of the first job dispatched from
+/// this thread; the flag is set when that job is first polled.
+pub(crate) fn watch_start() -> (Arc<AtomicBool>, impl Drop) {
+    struct Unwatch(Option<Arc<AtomicBool>>);
+
+    impl Drop for Unwatch {
+        fn drop(&mut self) {
+            let previous = self.0.take();
+            WATCH.with(|watch| *watch.borrow_mut() = previous);
+        }
+    }
+
+    let started = Arc::new(AtomicBool::new(false));
+    let previous = WATCH.with(|watch| watch.borrow_mut().replace(started.clone()));
+    (started, Unwatch(previous))
+}
+
+/// A host dispatcher's job: it marks each thread that polls it as one of the dispatcher's,
+/// and sets `started` (if a blocking wait watches it) on its first poll.
+struct OnHostThread {
+    dispatcher: Weak<dyn Dispatcher>,
+    started: Option<Arc<AtomicBool>>,
+    job: Job,
+}
+
+impl Future for OnHostThread {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if let Some(started) = self.started.take() {
+            started.store(true, Ordering::Release);
+        }
+        mark_host_thread(&self.dispatcher);
+        self.job.as_mut().poll(cx)
     }
 }
 

@@ -70,9 +70,10 @@
 //! Every [`Client`] method has an `async` form, whose future is `Send + 'static` and can be
 //! awaited on any executor, and a `_blocking` form that waits on the calling thread. Both do
 //! the same work on the dispatcher; they differ only in how the caller waits. Blocking calls
-//! are bounded by the connect and call timeouts. A blocking call made on a thread that is
-//! running this crate's jobs (the library's thread, inside any job or
-//! handler) would deadlock, so it returns [`Error::WouldDeadlock`] at once.
+//! are bounded by the connect and call timeouts. A blocking call made where it would keep its
+//! own job from running (the library's thread, inside any job or handler, a thread the
+//! client's host dispatcher runs jobs on, or the client's own sign-in step) would deadlock,
+//! so it returns [`Error::WouldDeadlock`] at once.
 //!
 //! # Choosing a dispatcher
 //!

@@ -188,3 +188,94 @@ fn a_handler_body_that_blocks_is_refused_while_other_clients_keep_answering() {
     assert_eq!(answer["action"], "decline");
     bystander.close_blocking().unwrap();
 }
+
+/// A host loop on one thread, as a GUI or a single-threaded executor has: every job sent to
+/// it runs there, the library's and the host's own tasks alike.
+fn host_loop() -> (
+    async_channel::Sender<mcp_dispatch::Job>,
+    std::thread::JoinHandle<()>,
+) {
+    let (jobs, queue) = async_channel::unbounded::<mcp_dispatch::Job>();
+    let thread = std::thread::spawn(move || {
+        let executor = smol::LocalExecutor::new();
+        smol::block_on(executor.run(async {
+            while let Ok(job) = queue.recv().await {
+                executor.spawn(job).detach();
+            }
+        }));
+    });
+    (jobs, thread)
+}
+
+#[test]
+fn a_blocking_call_on_a_thread_the_host_dispatcher_runs_jobs_on_is_refused_at_once() {
+    let (jobs, thread) = host_loop();
+    let to_loop = jobs.clone();
+    let client = Client::builder(common::server("hosted"))
+        .dispatcher(move |job| {
+            let _ = to_loop.send_blocking(job);
+        })
+        .build();
+    // A call whose job runs on the loop: the loop's thread is now known to run jobs.
+    let echo = smol::block_on(client.call_tool("echo", json!({"text": "async"}))).unwrap();
+    assert_eq!(common::text(&echo), "async");
+
+    // A task of the host's own, on the same loop, that blocks.
+    let (done, outcome) = std::sync::mpsc::channel();
+    let blocking = client.clone();
+    jobs.send_blocking(Box::pin(async move {
+        let started = Instant::now();
+        let refused = blocking.call_tool_blocking("echo", json!({"text": "blocked"}));
+        let _ = done.send((refused, started.elapsed()));
+    }))
+    .unwrap();
+    let (refused, took) = outcome.recv_timeout(Duration::from_secs(60)).unwrap();
+    assert!(
+        matches!(&refused, Err(Error::WouldDeadlock { server, method: "call_tool_blocking" })
+            if server == "hosted"),
+        "{refused:?}"
+    );
+    assert!(took < Duration::from_secs(1), "refused after {took:?}");
+
+    // From any other thread the same blocking call goes through the loop.
+    let echo = client
+        .call_tool_blocking("echo", json!({"text": "plain"}))
+        .unwrap();
+    assert_eq!(common::text(&echo), "plain");
+    client.close_blocking().unwrap();
+    jobs.close();
+    thread.join().unwrap();
+}
+
+#[test]
+fn a_blocking_call_from_the_clients_own_sign_in_step_is_refused_at_once() {
+    let server = common::HttpServer::start("127.0.0.1:0", &[("MCP_TEST_OAUTH", "1")]);
+    let this: std::sync::Arc<std::sync::OnceLock<Client>> = Default::default();
+    let inner = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let (client_of_step, seen) = (this.clone(), inner.clone());
+    let client =
+        Client::builder(mcp_dispatch::ServerConfig::http(server.url.as_str()).name("signing"))
+            .sign_in(move |request: &mcp_dispatch::SignInRequest| {
+                let started = Instant::now();
+                let nested = client_of_step
+                    .get()
+                    .expect("set before the first call")
+                    .list_tools_blocking();
+                *seen.lock().unwrap() = Some((nested.map(|tools| tools.len()), started.elapsed()));
+                common::browser::follow_redirect(request)
+            })
+            .build();
+    this.set(client.clone()).unwrap();
+    let echo = client
+        .call_tool_blocking("echo", json!({"text": "signed in"}))
+        .unwrap();
+    assert_eq!(common::text(&echo), "signed in");
+    let (nested, took) = inner.lock().unwrap().take().expect("the step ran");
+    assert!(
+        matches!(&nested, Err(Error::WouldDeadlock { server, method: "list_tools_blocking" })
+            if server == "signing"),
+        "{nested:?}"
+    );
+    assert!(took < Duration::from_secs(1), "refused after {took:?}");
+    client.close_blocking().unwrap();
+}

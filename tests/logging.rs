@@ -162,3 +162,32 @@ fn connects_closes_and_stderr_reach_log_and_rmcp_events_do_not() {
         .collect();
     assert!(rmcp.is_empty(), "{rmcp:#?}");
 }
+
+#[test]
+fn a_job_the_dispatcher_never_runs_is_reported_as_such_with_an_early_warning() {
+    capture();
+    // A dispatcher that keeps its jobs and never runs them, as a loop blocked by the caller
+    // itself would.
+    let held = std::sync::Arc::new(Mutex::new(Vec::new()));
+    let keep = held.clone();
+    let client = Client::builder(common::server("stalled"))
+        .dispatcher(move |job| keep.lock().unwrap().push(job))
+        .connect_timeout(std::time::Duration::from_millis(200))
+        .call_timeout(std::time::Duration::from_millis(200))
+        .close_timeout(std::time::Duration::from_millis(200))
+        .build();
+    let error = client
+        .call_tool_blocking("echo", json!({"text": "never sent"}))
+        .unwrap_err();
+    assert!(
+        matches!(&error, mcp_dispatch::Error::NotDispatched { server, method: "call_tool_blocking", .. }
+            if server == "stalled"),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("never ran its job"), "{error}");
+    let warned =
+        records_with("server `stalled`: `call_tool_blocking`: the dispatcher has not started");
+    assert_eq!(warned.len(), 1, "{warned:#?}");
+    assert_eq!(warned[0].1, log::Level::Warn);
+    assert_eq!(held.lock().unwrap().len(), 1, "one job, never run");
+}

@@ -32,12 +32,22 @@ pub(crate) struct Authorization {
     generation: AtomicU64,
     /// One sign-in or step-up at a time.
     flight: tokio::sync::Mutex<()>,
+    /// This authorization, among every client's: marks the thread of its sign-in step.
+    id: u64,
     /// The redirect URI of the last sign-in, which a step-up must use again.
     redirect_uri: Mutex<Option<String>>,
     /// Where sign-ins are kept between runs, if anywhere.
     store: Option<Arc<dyn CredentialStore>>,
     /// This server's sign-in in `store`, once the first session has looked for it.
     kept: Mutex<Option<Kept>>,
+}
+
+/// The source of [`Authorization`] ids.
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// The authorization whose sign-in step this thread runs.
+    static STEP_OF: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
 }
 
 /// What a server's 401 or 403 asks for.
@@ -77,10 +87,16 @@ impl Authorization {
             client: Mutex::new(None),
             generation: AtomicU64::new(0),
             flight: tokio::sync::Mutex::new(()),
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             redirect_uri: Mutex::new(None),
             store,
             kept: Mutex::new(None),
         }
+    }
+
+    /// True on the thread that runs this authorization's sign-in step.
+    pub(crate) fn step_runs_here(&self) -> bool {
+        STEP_OF.with(|step| step.get() == Some(self.id))
     }
 
     /// `server`'s sign-in in the host's store, if it has one.
@@ -243,7 +259,7 @@ impl Authorization {
             });
         };
         let prompt = SignInRequest::new(server, shown_url, authorization_url, redirect_uri);
-        let redirected = ask(sign_in, prompt, self.timeout)
+        let redirected = ask(sign_in, prompt, self.timeout, self.id)
             .await
             .map_err(|message| Error::AuthorizationFailed {
                 server: server.to_owned(),
@@ -728,7 +744,9 @@ pub(crate) fn insufficient(server: &str, shown_url: &str, scope: Option<&str>) -
     }
 }
 
-/// Runs the host's sign-in step on a thread of its own, waiting at most `timeout`. If the
+/// Runs the host's sign-in step on a thread of its own (marked as the step of
+/// `authorization`, where a blocking call of its client is refused), waiting at most
+/// `timeout`. If the
 /// wait ends without the step's answer (it timed out, or the sign-in was dropped because
 /// its client closed or its own bound fired), the request is marked cancelled, so that a step
 /// that waits, such as [`LoopbackSignIn`](super::LoopbackSignIn), stops and releases its port.
@@ -736,6 +754,7 @@ async fn ask(
     sign_in: Arc<dyn SignIn>,
     request: SignInRequest,
     timeout: Duration,
+    authorization: u64,
 ) -> std::result::Result<String, String> {
     /// Cancels the request unless the step's answer came.
     struct CancelUnlessAnswered(Option<SignInRequest>);
@@ -753,6 +772,7 @@ async fn ask(
     std::thread::Builder::new()
         .name("mcp-dispatch-sign-in".into())
         .spawn(move || {
+            STEP_OF.with(|step| step.set(Some(authorization)));
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 sign_in.sign_in(&request)
             }))
