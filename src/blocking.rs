@@ -124,7 +124,7 @@ pub(crate) fn wait_for_jobs<F: Future>(
     bound: Duration,
     future: F,
 ) -> Waited<F::Output> {
-    let (started, _watching) = crate::jobs::watch_start();
+    let (started, _watching) = watch_start();
     let mut future = pin!(future);
     let warn_after = (bound / 4).min(NOT_STARTED_WARNING);
     if let Some(output) = block_on_bounded(future.as_mut(), warn_after) {
@@ -143,4 +143,34 @@ pub(crate) fn wait_for_jobs<F: Future>(
         None if started.load(Ordering::Acquire) => Waited::TimedOut,
         None => Waited::NotDispatched,
     }
+}
+
+thread_local! {
+    /// The flag to set when the next job dispatched from this thread starts: set by a
+    /// blocking wait for the job its future dispatches on its first poll.
+    static WATCH: std::cell::RefCell<Option<Arc<AtomicBool>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// The flag of the blocking wait on this thread, for the job being dispatched, if one
+/// watches (then it no longer does).
+pub(crate) fn take_watch() -> Option<Arc<AtomicBool>> {
+    WATCH.with(|watch| watch.borrow_mut().take())
+}
+
+/// Watches, while the returned guard lives, for the start of the first job dispatched from
+/// this thread; the flag is set when that job is first polled.
+fn watch_start() -> (Arc<AtomicBool>, impl Drop) {
+    struct Unwatch(Option<Arc<AtomicBool>>);
+
+    impl Drop for Unwatch {
+        fn drop(&mut self) {
+            let previous = self.0.take();
+            WATCH.with(|watch| *watch.borrow_mut() = previous);
+        }
+    }
+
+    let started = Arc::new(AtomicBool::new(false));
+    let previous = WATCH.with(|watch| watch.borrow_mut().replace(started.clone()));
+    (started, Unwatch(previous))
 }

@@ -139,7 +139,7 @@ impl Jobs {
     }
 
     fn dispatch(&self, job: Job) {
-        let started = WATCH.with(|watch| watch.borrow_mut().take());
+        let started = crate::blocking::take_watch();
         match &self.target {
             Target::Executor(executor) => {
                 // The executor runs every job it takes.
@@ -169,9 +169,6 @@ thread_local! {
     /// The host dispatchers whose jobs this thread has run: a blocking wait here could keep
     /// their next job from running. Weak, so that no address is reused while it is here.
     static HOST_OF: RefCell<Vec<Weak<dyn Dispatcher>>> = const { RefCell::new(Vec::new()) };
-    /// The flag to set when the next job dispatched from this thread starts: set by a
-    /// blocking wait for the job its future dispatches on its first poll.
-    static WATCH: RefCell<Option<Arc<AtomicBool>>> = const { RefCell::new(None) };
 }
 
 /// True if this thread has run a job of `dispatcher`.
@@ -193,23 +190,6 @@ fn mark_host_thread(dispatcher: &Weak<dyn Dispatcher>) {
         }
         marks.push(dispatcher.clone());
     });
-}
-
-/// Watches, while the returned guard lives, for the start of the first job dispatched from
-/// this thread; the flag is set when that job is first polled.
-pub(crate) fn watch_start() -> (Arc<AtomicBool>, impl Drop) {
-    struct Unwatch(Option<Arc<AtomicBool>>);
-
-    impl Drop for Unwatch {
-        fn drop(&mut self) {
-            let previous = self.0.take();
-            WATCH.with(|watch| *watch.borrow_mut() = previous);
-        }
-    }
-
-    let started = Arc::new(AtomicBool::new(false));
-    let previous = WATCH.with(|watch| watch.borrow_mut().replace(started.clone()));
-    (started, Unwatch(previous))
 }
 
 /// A host dispatcher's job: it marks each thread that polls it as one of the dispatcher's,
