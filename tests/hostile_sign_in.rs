@@ -119,6 +119,8 @@ fn serve(
             "WWW-Authenticate: Bearer\r\n",
             "",
         );
+    } else if path == "/configured-metadata" {
+        endless(&mut stream, streamed);
     } else if path.starts_with("/.well-known/oauth-authorization-server") {
         let fetch = fetches.fetch_add(1, Ordering::AcqRel) + 1;
         if fetch == 2 {
@@ -205,6 +207,32 @@ fn an_endless_metadata_body_is_cut_at_its_size_bound() {
     assert!(grown < 64 << 20, "memory grew by {grown} bytes");
     // Cut by size, not by the sign-in's bound of 4 s.
     assert!(took < Duration::from_secs(3), "{took:?}");
+    client.close_blocking().unwrap();
+}
+
+#[test]
+fn an_endless_body_at_a_configured_metadata_url_is_cut_at_its_size_bound() {
+    let server = Hostile::start(Second::Endless);
+    let configured = format!("http://127.0.0.1:{}/configured-metadata", server.port);
+    let client = Client::builder(
+        ServerConfig::http(server.url())
+            .name("configured")
+            .oauth(mcp_dispatch::OAuth::new().authorization_server_metadata_url(configured)),
+    )
+    .connect_timeout(Duration::from_secs(2))
+    .sign_in_timeout(Duration::from_secs(2))
+    .build();
+    let started = Instant::now();
+    let error = client.list_tools_blocking().unwrap_err();
+    assert!(
+        matches!(&error, Error::AuthorizationFailed { server, error, description: Some(why), .. }
+            if server == "configured" && error == "discovery failed"
+                && why.contains("more than 1048576 bytes")),
+        "{error:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(3));
+    let streamed = server.streamed.load(Ordering::Acquire);
+    assert!(streamed < 32 << 20, "the client took {streamed} bytes");
     client.close_blocking().unwrap();
 }
 
