@@ -273,3 +273,8 @@ fn assert_send_sync() {
     is_send_static(&hub.call_tool_with("x", serde_json::Value::Null, CallOptions::new()));
     is_send_static(&hub.close());
 }
+
+/// The README's code blocks, compiled (and run where they need no server) by `cargo test`.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExamples;
