@@ -51,6 +51,7 @@ pub struct ClientBuilder {
     close_timeout: Duration,
     max_message_size: usize,
     retry: Retry,
+    tool_errors_as_err: bool,
     handlers: Handlers,
     hub_bus: Option<Arc<Bus>>,
     sign_in: Option<Arc<dyn SignIn>>,
@@ -66,6 +67,7 @@ impl std::fmt::Debug for ClientBuilder {
             .field("call_timeout", &self.call_timeout)
             .field("close_timeout", &self.close_timeout)
             .field("retry", &self.retry)
+            .field("tool_errors_as_err", &self.tool_errors_as_err)
             .finish_non_exhaustive()
     }
 }
@@ -80,6 +82,7 @@ impl ClientBuilder {
             close_timeout: DEFAULT_CLOSE_TIMEOUT,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             retry: Retry::default(),
+            tool_errors_as_err: false,
             handlers: Handlers::default(),
             hub_bus: None,
             sign_in: None,
@@ -216,6 +219,32 @@ impl ClientBuilder {
         self
     }
 
+    /// Makes a tool that reports failure (`isError: true`, such as an unknown tool or
+    /// arguments of the wrong type) fail its call with [`Error::Tool`](crate::Error::Tool),
+    /// which names the server and the tool and carries the server's text and the whole
+    /// result, so that `?` stops there. Default: off, and such a result is an `Ok` whose
+    /// `is_error` is `Some(true)` (what an LLM agent hands back to its model).
+    /// [`CallOptions::tool_errors_as_err`](crate::CallOptions::tool_errors_as_err) overrides
+    /// it per call.
+    ///
+    /// ```no_run
+    /// use mcp_dispatch::{Client, Error, ServerConfig};
+    /// use serde_json::json;
+    ///
+    /// let client = Client::builder(ServerConfig::stdio("my-mcp-server"))
+    ///     .tool_errors_as_err(true)
+    ///     .build();
+    /// match client.call_tool_blocking("no_such_tool", json!({})) {
+    ///     Err(Error::Tool { tool, message, .. }) => eprintln!("{tool} failed: {message}"),
+    ///     other => drop(other?),
+    /// }
+    /// # Ok::<(), mcp_dispatch::Error>(())
+    /// ```
+    pub fn tool_errors_as_err(mut self, as_err: bool) -> ClientBuilder {
+        self.tool_errors_as_err = as_err;
+        self
+    }
+
     /// When a call whose session died mid-flight is retried. Default: [`Retry::IfSafe`].
     pub fn retry(mut self, retry: Retry) -> ClientBuilder {
         self.retry = retry;
@@ -302,6 +331,7 @@ impl ClientBuilder {
             call_timeout: self.call_timeout,
             close_timeout: self.close_timeout,
             retry: self.retry,
+            tool_errors_as_err: self.tool_errors_as_err,
             backoff: Backoff::new(),
             shut_down: AtomicBool::new(false),
             connects: AtomicU64::new(0),

@@ -208,7 +208,19 @@ impl Client {
         };
         let call = self.run(move |inner| async move {
             let params = params(&name, arguments?);
-            inner.call_tool(&name, params, &options, sink).await
+            let result = inner.call_tool(&name, params, &options, sink).await?;
+            let as_err = options
+                .tool_errors_as_err
+                .unwrap_or(inner.tool_errors_as_err);
+            if as_err && result.is_error == Some(true) {
+                return Err(Error::Tool {
+                    server: inner.name.clone(),
+                    tool: name,
+                    message: crate::text::ResultText::text(&result),
+                    result: Box::new(result),
+                });
+            }
+            Ok(result)
         });
         async move {
             let (Some(on_progress), Some(mut reports)) = (on_progress, reports) else {

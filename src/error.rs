@@ -264,6 +264,19 @@ pub enum Error {
         /// What is not supported.
         what: String,
     },
+    /// The tool ran and reported failure (`isError: true`), for a client or call that asked
+    /// for tool failures as errors
+    /// ([`ClientBuilder::tool_errors_as_err`](crate::ClientBuilder::tool_errors_as_err)).
+    Tool {
+        /// The server's name.
+        server: String,
+        /// The tool's name.
+        tool: String,
+        /// The result's text: what the server says went wrong.
+        message: String,
+        /// The whole result, as the server sent it.
+        result: Box<rmcp::model::CallToolResult>,
+    },
     /// No server of a [`Hub`](crate::Hub) offers a tool of this qualified name.
     UnknownTool {
         /// The qualified name that was asked for.
@@ -477,6 +490,12 @@ impl fmt::Display for Error {
             Error::Unsupported { server, what } => {
                 write!(f, "server `{server}`: {what} is not supported")
             }
+            Error::Tool {
+                server,
+                tool,
+                message,
+                ..
+            } => write!(f, "server `{server}` tool `{tool}` failed: {message}"),
             Error::UnknownTool { name } => write!(f, "no server offers a tool named `{name}`"),
             Error::Runtime { source } => {
                 write!(f, "cannot start the mcp-dispatch threads: {source}")
@@ -527,6 +546,7 @@ impl Error {
             | Error::Shutdown { server }
             | Error::WouldDeadlock { server, .. }
             | Error::NotDispatched { server, .. }
+            | Error::Tool { server, .. }
             | Error::Panicked { server, .. }
             | Error::Unsupported { server, .. } => Some(server),
             Error::Config { server, .. } => server.as_deref(),

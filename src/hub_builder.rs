@@ -33,6 +33,7 @@ pub(crate) struct Defaults {
     pub(crate) close_timeout: Duration,
     pub(crate) max_message_size: Option<usize>,
     pub(crate) retry: Retry,
+    pub(crate) tool_errors_as_err: bool,
     pub(crate) handlers: Handlers,
     pub(crate) sign_in: Option<Arc<dyn SignIn>>,
     pub(crate) credential_store: Option<Arc<dyn CredentialStore>>,
@@ -47,6 +48,7 @@ impl Defaults {
             .call_timeout(self.call_timeout)
             .close_timeout(self.close_timeout)
             .retry(self.retry)
+            .tool_errors_as_err(self.tool_errors_as_err)
             .handlers(handlers.unwrap_or_else(|| self.handlers.clone()));
         let builder = match self.max_message_size {
             Some(bytes) => builder.max_message_size(bytes),
@@ -151,6 +153,7 @@ impl HubBuilder {
                 close_timeout: DEFAULT_CLOSE_TIMEOUT,
                 max_message_size: None,
                 retry: Retry::default(),
+                tool_errors_as_err: false,
                 handlers: Handlers::default(),
                 sign_in: None,
                 credential_store: None,
@@ -230,6 +233,14 @@ impl HubBuilder {
     /// [`ClientBuilder::max_message_size`].
     pub fn max_message_size(mut self, bytes: usize) -> HubBuilder {
         self.defaults.max_message_size = Some(bytes);
+        self
+    }
+
+    /// Makes a tool that reports failure fail its call with
+    /// [`Error::Tool`](crate::Error::Tool), on every server (default off): see
+    /// [`ClientBuilder::tool_errors_as_err`](crate::ClientBuilder::tool_errors_as_err).
+    pub fn tool_errors_as_err(mut self, as_err: bool) -> HubBuilder {
+        self.defaults.tool_errors_as_err = as_err;
         self
     }
 

@@ -38,6 +38,8 @@ pub(crate) struct Inner {
     pub(crate) call_timeout: Duration,
     pub(crate) close_timeout: Duration,
     pub(crate) retry: Retry,
+    /// Whether a result with `isError: true` is an [`Error::Tool`].
+    pub(crate) tool_errors_as_err: bool,
     pub(crate) backoff: Backoff,
     /// Set when the executor shut down: calls then fail with `Error::Shutdown`.
     pub(crate) shut_down: AtomicBool,

@@ -58,6 +58,7 @@ pub struct CallOptions {
     pub(crate) timeout: Option<Duration>,
     pub(crate) reset_on_progress: Option<Duration>,
     pub(crate) retry: Option<Retry>,
+    pub(crate) tool_errors_as_err: Option<bool>,
     pub(crate) on_progress: Option<OnProgress>,
 }
 
@@ -70,6 +71,7 @@ impl std::fmt::Debug for CallOptions {
             .field("timeout", &self.timeout)
             .field("reset_on_progress", &self.reset_on_progress)
             .field("retry", &self.retry)
+            .field("tool_errors_as_err", &self.tool_errors_as_err)
             .field("on_progress", &self.on_progress.is_some())
             .finish()
     }
@@ -97,6 +99,14 @@ impl CallOptions {
     /// The retry policy for this call.
     pub fn retry(mut self, retry: Retry) -> CallOptions {
         self.retry = Some(retry);
+        self
+    }
+
+    /// Whether a tool that reports failure (`isError: true`) makes this call an
+    /// [`Error::Tool`](crate::Error::Tool) rather than an `Ok` result with the flag set,
+    /// overriding the client's [`tool_errors_as_err`](crate::ClientBuilder::tool_errors_as_err).
+    pub fn tool_errors_as_err(mut self, as_err: bool) -> CallOptions {
+        self.tool_errors_as_err = Some(as_err);
         self
     }
 

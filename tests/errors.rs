@@ -103,6 +103,49 @@ fn a_failing_tool_is_ok_with_the_error_flag_set() {
 }
 
 #[test]
+fn a_failing_tool_is_an_error_through_question_mark_when_asked_for() {
+    let client = Client::builder(common::server("checked"))
+        .tool_errors_as_err(true)
+        .build();
+    let failed = || -> mcp_dispatch::Result<String> {
+        let result = client.call_tool_blocking("fail", json!({"message": "nope"}))?;
+        Ok(text(&result))
+    };
+    match failed().unwrap_err() {
+        Error::Tool {
+            server,
+            tool,
+            message,
+            result,
+        } => {
+            assert_eq!(server, "checked");
+            assert_eq!(tool, "fail");
+            assert_eq!(message, "nope");
+            assert_eq!(result.is_error, Some(true));
+        }
+        other => panic!("expected Error::Tool, got {other:?}"),
+    }
+    // A call can still take the result as it is, and a tool that works is unaffected.
+    let options = mcp_dispatch::CallOptions::new().tool_errors_as_err(false);
+    let result = client
+        .call_tool_with_blocking("fail", json!({"message": "as is"}), options)
+        .unwrap();
+    assert_eq!(result.is_error, Some(true));
+    let fine = client
+        .call_tool_blocking("echo", json!({"text": "ok"}))
+        .unwrap();
+    assert_eq!(text(&fine), "ok");
+    let error = client
+        .call_tool_blocking("fail", json!({"message": "shown"}))
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "server `checked` tool `fail` failed: shown"
+    );
+    client.close_blocking().unwrap();
+}
+
+#[test]
 fn arguments_that_are_not_an_object_are_refused_before_sending() {
     let client = Client::new(common::server("args"));
     match client
