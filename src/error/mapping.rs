@@ -123,6 +123,22 @@ fn os_cause(error: &(dyn std::error::Error + 'static)) -> String {
     innermost.to_string()
 }
 
+/// What went wrong in a handshake, in words a user knows: rmcp says only "connection
+/// closed: discover response" for a server that went away before it answered.
+fn handshake_message(error: &ClientInitializeError) -> String {
+    match error {
+        ClientInitializeError::ConnectionClosed(context) => {
+            let request = match context.strip_suffix(" response").unwrap_or(context) {
+                "discover" => "`server/discover`",
+                "initialize" => "`initialize`",
+                _ => "the handshake",
+            };
+            format!("the server closed the connection before it answered {request}")
+        }
+        other => error_chain(other),
+    }
+}
+
 /// The error for a failed `initialize` of a stdio server, with the last lines it wrote to
 /// stderr.
 pub(crate) fn initialize(server: &str, error: ClientInitializeError, stderr: Vec<String>) -> Error {
@@ -132,7 +148,7 @@ pub(crate) fn initialize(server: &str, error: ClientInitializeError, stderr: Vec
     }
     Error::Initialize {
         server: server.to_owned(),
-        message: error_chain(&error),
+        message: handshake_message(&error),
         stderr,
         attempts: 1,
         source: Some(Arc::new(error)),
@@ -152,7 +168,7 @@ pub(crate) fn http_initialize(server: &str, url: &str, error: ClientInitializeEr
     }
     Error::Initialize {
         server: server.to_owned(),
-        message: error_chain(&error),
+        message: handshake_message(&error),
         stderr: Vec::new(),
         attempts: 1,
         source: Some(Arc::new(error)),
@@ -262,5 +278,37 @@ pub(crate) fn request_error(server: &str, tool: Option<&str>, error: ServiceErro
             message: other.to_string(),
             source: Some(Arc::new(other)),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_gone_before_its_answer_is_said_in_plain_words() {
+        let closed = |context: &str| {
+            let error = initialize(
+                "files",
+                ClientInitializeError::ConnectionClosed(context.to_owned()),
+                Vec::new(),
+            );
+            match error {
+                Error::Initialize { message, .. } => message,
+                other => panic!("expected Error::Initialize, got {other:?}"),
+            }
+        };
+        assert_eq!(
+            closed("discover response"),
+            "the server closed the connection before it answered `server/discover`"
+        );
+        assert_eq!(
+            closed("initialize response"),
+            "the server closed the connection before it answered `initialize`"
+        );
+        assert_eq!(
+            closed("something new"),
+            "the server closed the connection before it answered the handshake"
+        );
     }
 }
