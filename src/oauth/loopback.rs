@@ -1,6 +1,8 @@
 //! The ready sign-in step for command-line and desktop programs: the redirect comes back to
 //! a port on this machine's loopback address.
 
+mod turns;
+
 use std::collections::{HashMap, VecDeque};
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
@@ -9,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::{SignIn, SignInRequest};
 use crate::sync::lock;
+use turns::{NoTurn, Turn};
 
 /// How long a [`LoopbackSignIn`] waits for the redirect by default.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
@@ -20,6 +23,9 @@ const MAX_REQUEST: usize = 16 * 1024;
 const MAX_PENDING: usize = 32;
 /// How often the listener looks for connections and data while it waits.
 const POLL: Duration = Duration::from_millis(20);
+/// How long a port bound for a redirect URI is kept for a sign-in that does not come to its
+/// step (it failed before, say, at registration).
+const PARK_LIMIT: Duration = Duration::from_secs(60);
 /// Why the step stopped when its sign-in ended first.
 const ENDED: &str = "the sign-in ended (timed out or closed) before the redirect came";
 
@@ -41,6 +47,11 @@ type Open = dyn Fn(&SignInRequest) -> Result<(), String> + Send + Sync;
 /// whatever connections come, and as soon as the sign-in ends without the redirect (the
 /// client's [`sign_in_timeout`](crate::ClientBuilder::sign_in_timeout) fired, or the client
 /// closed: [`SignInRequest::is_cancelled`]); the port is closed whenever the step returns.
+///
+/// Sign-ins of this process that use the same address (a fixed port shared by several
+/// servers, or by the `callbackPort` of several config entries) take turns: each one binds
+/// the port when the one before has ended, and the wait for its turn counts toward its
+/// timeout.
 ///
 /// When the server's [`OAuth`](crate::OAuth) settings name a redirect URI (a pre-registered
 /// client with a fixed callback port), that one is used; it must be on a loopback address
@@ -69,8 +80,21 @@ pub struct LoopbackSignIn {
     port: u16,
     ipv6: bool,
     timeout: Duration,
-    /// Ports bound for a redirect URI and not yet waited on, with when they were bound.
-    bound: Mutex<HashMap<u16, (TcpListener, Instant)>>,
+    /// Ports bound for a redirect URI and not yet waited on.
+    parked: Arc<Mutex<HashMap<SocketAddr, Parked>>>,
+}
+
+/// A port bound for a redirect URI, waiting for its sign-in to come to the step.
+struct Parked {
+    listening: Listening,
+    since: Instant,
+}
+
+/// A listener, with the turn at its address. The listener closes before the turn is let
+/// go, so that the next sign-in can bind the address.
+struct Listening {
+    listener: TcpListener,
+    _turn: Turn,
 }
 
 impl std::fmt::Debug for LoopbackSignIn {
@@ -95,7 +119,7 @@ impl LoopbackSignIn {
             port: 0,
             ipv6: false,
             timeout: DEFAULT_TIMEOUT,
-            bound: Mutex::new(HashMap::new()),
+            parked: Arc::default(),
         }
     }
 
@@ -112,7 +136,8 @@ impl LoopbackSignIn {
         self
     }
 
-    /// How long to wait for the redirect (default 5 minutes). The client's
+    /// How long to wait for the redirect (default 5 minutes), counting the wait for another
+    /// sign-in on the same port to end. The client's
     /// [`sign_in_timeout`](crate::ClientBuilder::sign_in_timeout) bounds it too.
     pub fn timeout(mut self, timeout: Duration) -> LoopbackSignIn {
         self.timeout = timeout;
@@ -125,6 +150,69 @@ impl LoopbackSignIn {
         } else {
             SocketAddr::from((Ipv4Addr::LOCALHOST, port))
         }
+    }
+
+    /// How long a parked port is kept.
+    fn park_limit(&self) -> Duration {
+        PARK_LIMIT.min(self.timeout)
+    }
+
+    /// Lets go of the parked ports older than the limit.
+    fn expire(parked: &mut HashMap<SocketAddr, Parked>, limit: Duration) {
+        parked.retain(|_, parked| parked.since.elapsed() < limit);
+    }
+
+    /// Has the parked ports expired once `limit` has passed, when called on a tokio runtime
+    /// (a client calls [`redirect_uri`](SignIn::redirect_uri) on the library's). Elsewhere
+    /// they expire at the next sign-in, or go when the step is dropped.
+    fn expire_later(&self, limit: Duration) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let parked = Arc::downgrade(&self.parked);
+        drop(runtime.spawn(async move {
+            tokio::time::sleep(limit).await;
+            if let Some(parked) = parked.upgrade() {
+                LoopbackSignIn::expire(&mut lock(&parked), limit);
+            }
+        }));
+    }
+
+    /// The listener for `callback`: the port bound for its redirect URI, or else the address
+    /// bound once no other sign-in of this process listens there (before `deadline`, and
+    /// while the sign-in lasts).
+    fn listen(
+        &self,
+        callback: &Callback,
+        deadline: Instant,
+        request: &SignInRequest,
+    ) -> Result<Listening, String> {
+        let parked = {
+            let mut parked = lock(&self.parked);
+            LoopbackSignIn::expire(&mut parked, self.park_limit());
+            parked.remove(&callback.address)
+        };
+        if let Some(parked) = parked {
+            return Ok(parked.listening);
+        }
+        let turn = Turn::take(callback.address, deadline, POLL, || request.is_cancelled())
+            .map_err(|no_turn| match no_turn {
+                NoTurn::Cancelled => ENDED.to_owned(),
+                NoTurn::TimedOut => format!(
+                    "{} stayed in use by another sign-in of this program for {:?}",
+                    callback.address, self.timeout
+                ),
+            })?;
+        let listener = TcpListener::bind(callback.address).map_err(|error| {
+            format!(
+                "cannot listen on {} for the redirect: {error}",
+                callback.address
+            )
+        })?;
+        Ok(Listening {
+            listener,
+            _turn: turn,
+        })
     }
 }
 
@@ -146,6 +234,7 @@ impl Callback {
         }
         let port = url
             .port()
+            .filter(|port| *port != 0)
             .ok_or_else(|| format!("the redirect URI `{redirect_uri}` names no port"))?;
         let ip: std::net::IpAddr = match url.host() {
             Some(url::Host::Ipv4(ip)) if ip.is_loopback() => ip.into(),
@@ -167,35 +256,42 @@ impl Callback {
 }
 
 impl SignIn for LoopbackSignIn {
-    /// Binds the port now, so that it is still free when the redirect comes.
+    /// With a fixed port, the redirect URI alone: the port is bound when the sign-in comes
+    /// to the step and has its turn. With any free port, binds one now, so that it is still
+    /// free when the redirect comes, and keeps it for the sign-in; a sign-in that fails
+    /// before it comes to the step lets it go within a minute (at most the timeout).
     fn redirect_uri(&self) -> String {
         let host = if self.ipv6 { "[::1]" } else { "127.0.0.1" };
-        let mut bound = lock(&self.bound);
-        bound.retain(|_, (_, since)| since.elapsed() < self.timeout);
-        match TcpListener::bind(self.address(self.port)) {
-            Ok(listener) => {
-                let port = listener.local_addr().map_or(self.port, |at| at.port());
-                bound.insert(port, (listener, Instant::now()));
-                format!("http://{host}:{port}/callback")
-            }
-            // Binding again in `sign_in` reports why.
-            Err(_) => format!("http://{host}:{}/callback", self.port),
+        if self.port != 0 {
+            return format!("http://{host}:{}/callback", self.port);
         }
+        let limit = self.park_limit();
+        let mut parked = lock(&self.parked);
+        LoopbackSignIn::expire(&mut parked, limit);
+        let bound = TcpListener::bind(self.address(0))
+            .and_then(|listener| Ok((listener.local_addr()?, listener)));
+        let Ok((address, listener)) = bound else {
+            // `sign_in` refuses the port 0 with a reason.
+            return format!("http://{host}:0/callback");
+        };
+        // The turn is free unless another sign-in is about to bind that very port: then the
+        // port is left to it, and this sign-in waits its turn in `sign_in`.
+        if let Some(turn) = Turn::try_take(address) {
+            let listening = Listening {
+                listener,
+                _turn: turn,
+            };
+            let since = Instant::now();
+            parked.insert(address, Parked { listening, since });
+            self.expire_later(limit);
+        }
+        format!("http://{host}:{}/callback", address.port())
     }
 
     fn sign_in(&self, request: &SignInRequest) -> Result<String, String> {
         let deadline = Instant::now() + self.timeout;
         let callback = Callback::parse(&request.redirect_uri)?;
-        let kept = lock(&self.bound).remove(&callback.address.port());
-        let listener = match kept {
-            Some((listener, _)) if listener.local_addr().ok() == Some(callback.address) => listener,
-            _ => TcpListener::bind(callback.address).map_err(|error| {
-                format!(
-                    "cannot listen on {} for the redirect: {error}",
-                    callback.address
-                )
-            })?,
-        };
+        let listening = self.listen(&callback, deadline, request)?;
         let state = url::Url::parse(&request.authorization_url)
             .ok()
             .and_then(|url| {
@@ -211,7 +307,7 @@ impl SignIn for LoopbackSignIn {
             timeout: self.timeout,
             request,
         };
-        waiting.serve(&listener)
+        waiting.serve(&listening.listener)
     }
 }
 

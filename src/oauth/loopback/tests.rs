@@ -152,3 +152,70 @@ fn a_cancelled_sign_in_stops_waiting_at_once_and_frees_its_fixed_port() {
     );
     TcpListener::bind(("127.0.0.1", port)).expect("the port is free again");
 }
+
+#[test]
+fn a_second_sign_in_on_the_same_fixed_port_waits_its_turn() {
+    let port = free_port();
+    let (step, opened) = step_on(port, Duration::from_secs(60));
+    let step = Arc::new(step);
+    let first = run(step.clone(), request(port, "first"));
+    let asked = opened
+        .recv_timeout(BOUND)
+        .expect("the first step is listening");
+    assert!(asked.authorization_url.contains("state=first"));
+
+    // The second sign-in starts while the first one holds the port.
+    let (entering, entered) = mpsc::channel();
+    let (outcome, second) = mpsc::channel();
+    let in_turn = step.clone();
+    std::thread::spawn(move || {
+        let request = request(port, "second");
+        let _ = entering.send(());
+        let _ = outcome.send(in_turn.sign_in(&request));
+    });
+    entered.recv_timeout(BOUND).unwrap();
+
+    assert_eq!(redirect(port, "first", BOUND), "HTTP/1.1 200 OK");
+    let redirected = first.recv_timeout(BOUND).unwrap().unwrap();
+    assert!(redirected.contains("state=first"), "{redirected}");
+    let asked = match opened.recv_timeout(BOUND) {
+        Ok(asked) => asked,
+        Err(_) => panic!("the second step never listened: {:?}", second.try_recv()),
+    };
+    assert!(asked.authorization_url.contains("state=second"));
+    assert_eq!(redirect(port, "second", BOUND), "HTTP/1.1 200 OK");
+    let redirected = second.recv_timeout(BOUND).unwrap().unwrap();
+    assert!(redirected.contains("state=second"), "{redirected}");
+}
+
+#[test]
+fn a_fixed_port_is_not_bound_before_its_sign_in_comes_to_the_step() {
+    let port = free_port();
+    let (step, _opened) = step_on(port, Duration::from_secs(60));
+    assert_eq!(
+        step.redirect_uri(),
+        format!("http://127.0.0.1:{port}/callback")
+    );
+    TcpListener::bind(("127.0.0.1", port)).expect("the port is still free");
+}
+
+#[test]
+fn a_port_bound_for_a_sign_in_that_never_comes_to_the_step_is_let_go() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let step = LoopbackSignIn::new(|_: &SignInRequest| Ok(())).timeout(Duration::from_millis(200));
+    // As a client asks for it: on the library's tokio thread.
+    let redirect_uri = runtime.block_on(async { step.redirect_uri() });
+    let address = Callback::parse(&redirect_uri).unwrap().address;
+    assert!(TcpListener::bind(address).is_err(), "bound for the sign-in");
+    let freed = runtime.block_on(async {
+        let deadline = Instant::now() + BOUND;
+        while TcpListener::bind(address).is_err() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        TcpListener::bind(address).is_ok()
+    });
+    assert!(freed, "{address} is still bound");
+}

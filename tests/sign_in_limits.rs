@@ -1,0 +1,160 @@
+//! Sign-ins under limits: the loopback step's port when a sign-in times out or is shared by
+//! several servers, and credential stores that cannot keep a sign-in as asked.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::oauth::oauth_server;
+use mcp_dispatch::{
+    Client, Error, Hub, LoopbackSignIn, OAuth, ServerConfig, SignIn, SignInRequest,
+};
+use serde_json::json;
+
+/// The status lines of the pages the test browser was shown.
+type Pages = Arc<Mutex<Vec<String>>>;
+
+/// Approves `request` in a browser of its own (a thread), as a user would after `open`; the
+/// page the loopback listener shows it goes to `pages`.
+fn approve_later(request: &SignInRequest, pages: &Pages) {
+    let request = request.clone();
+    let pages = pages.clone();
+    std::thread::spawn(move || {
+        let page = common::browser::visit(&request).unwrap_or_else(|error| error);
+        pages.lock().unwrap().push(page);
+    });
+}
+
+/// The pages shown, once there are `count` (the browser threads may still be reading).
+fn shown(pages: &Pages, count: usize) -> Vec<String> {
+    common::wait_until(Duration::from_secs(10), "the pages", || {
+        pages.lock().unwrap().len() >= count
+    });
+    pages.lock().unwrap().clone()
+}
+
+#[test]
+fn a_sign_in_that_timed_out_frees_its_fixed_port_for_the_retry() {
+    let server = oauth_server();
+    let port = common::free_port();
+    let opened = Arc::new(AtomicUsize::new(0));
+    let pages = Pages::default();
+    let (counted, shown_to) = (opened.clone(), pages.clone());
+    // The user does not come the first time, and approves the second.
+    let step = LoopbackSignIn::new(move |request: &SignInRequest| {
+        if counted.fetch_add(1, Ordering::SeqCst) > 0 {
+            approve_later(request, &shown_to);
+        }
+        Ok(())
+    })
+    .port(port);
+    let client = Client::builder(ServerConfig::http(server.url.as_str()).name("retry"))
+        .sign_in(step)
+        .sign_in_timeout(Duration::from_secs(2))
+        .build();
+    match client.call_tool_blocking("echo", json!({"text": "x"})) {
+        Err(Error::AuthorizationFailed { description, .. }) => {
+            let description = description.unwrap_or_default();
+            assert!(description.contains("no answer within"), "{description}");
+        }
+        other => panic!("expected Error::AuthorizationFailed, got {other:?}"),
+    }
+    common::wait_until(Duration::from_secs(2), "the port to be let go", || {
+        std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+    });
+    let echo = client
+        .call_tool_blocking("echo", json!({"text": "on retry"}))
+        .expect("the retry listens on the same port");
+    assert_eq!(common::text(&echo), "on retry");
+    assert_eq!(opened.load(Ordering::SeqCst), 2);
+    assert_eq!(shown(&pages, 1), ["HTTP/1.1 200 OK"]);
+    client.close_blocking().unwrap();
+}
+
+/// A hub's sign-in step that counts the sign-ins that came to it, in front of a loopback
+/// step.
+struct Counting {
+    step: LoopbackSignIn,
+    entered: Arc<AtomicUsize>,
+}
+
+impl SignIn for Counting {
+    fn redirect_uri(&self) -> String {
+        self.step.redirect_uri()
+    }
+
+    fn sign_in(&self, request: &SignInRequest) -> Result<String, String> {
+        self.entered.fetch_add(1, Ordering::SeqCst);
+        self.step.sign_in(request)
+    }
+}
+
+/// Where two servers' sign-ins get the same loopback port from.
+#[derive(Clone, Copy)]
+enum SharedPort {
+    /// The hub's loopback step listens on a fixed port.
+    OfTheStep,
+    /// Each server's settings name a redirect URI on it, as a config entry's `callbackPort`
+    /// does.
+    InTheSettings,
+}
+
+/// Two servers on a hub whose sign-ins use the same loopback port. The first user approves
+/// only once both sign-ins have come to the step, so that they overlap. Both sign in.
+fn two_servers_take_turns_at_one_port(shared: SharedPort) {
+    let servers = [oauth_server(), oauth_server()];
+    let port = common::free_port();
+    let entered = Arc::new(AtomicUsize::new(0));
+    let pages = Pages::default();
+    let (both_in, shown_to) = (entered.clone(), pages.clone());
+    let mut step = LoopbackSignIn::new(move |request: &SignInRequest| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while both_in.load(Ordering::SeqCst) < 2 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        approve_later(request, &shown_to);
+        Ok(())
+    });
+    let mut builder = Hub::builder();
+    for (name, server) in ["first", "second"].into_iter().zip(&servers) {
+        let config = ServerConfig::http(server.url.as_str());
+        builder = builder.server(
+            name,
+            match shared {
+                SharedPort::OfTheStep => config,
+                SharedPort::InTheSettings => config
+                    .oauth(OAuth::new().redirect_uri(format!("http://127.0.0.1:{port}/callback"))),
+            },
+        );
+    }
+    if let SharedPort::OfTheStep = shared {
+        step = step.port(port);
+    }
+    let hub = builder
+        .sign_in(Counting {
+            step,
+            entered: entered.clone(),
+        })
+        .build()
+        .unwrap();
+    let listed = hub.list_tools_blocking();
+    assert!(listed.errors.is_empty(), "{:?}", listed.errors);
+    for name in ["first__echo", "second__echo"] {
+        assert!(listed.tools.iter().any(|tool| tool.name == name), "{name}");
+    }
+    assert_eq!(entered.load(Ordering::SeqCst), 2);
+    assert_eq!(shown(&pages, 2), ["HTTP/1.1 200 OK"; 2]);
+    hub.close_blocking().unwrap();
+}
+
+#[test]
+fn two_servers_of_a_hub_take_turns_at_the_step_s_fixed_port() {
+    two_servers_take_turns_at_one_port(SharedPort::OfTheStep);
+}
+
+#[test]
+fn two_servers_whose_settings_name_the_same_callback_port_take_turns() {
+    two_servers_take_turns_at_one_port(SharedPort::InTheSettings);
+}
