@@ -7,9 +7,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::oauth::oauth_server;
+use common::browser::follow_redirect;
+use common::oauth::{authorizations, oauth_server, store_folder};
 use mcp_dispatch::{
-    Client, Error, Hub, LoopbackSignIn, OAuth, ServerConfig, SignIn, SignInRequest,
+    Client, Error, FileCredentialStore, Hub, LoopbackSignIn, OAuth, ServerConfig, SignIn,
+    SignInRequest,
 };
 use serde_json::json;
 
@@ -157,4 +159,38 @@ fn two_servers_of_a_hub_take_turns_at_the_step_s_fixed_port() {
 #[test]
 fn two_servers_whose_settings_name_the_same_callback_port_take_turns() {
     two_servers_take_turns_at_one_port(SharedPort::InTheSettings);
+}
+
+#[test]
+fn a_long_server_name_keeps_its_sign_in_in_a_file_store() {
+    let server = oauth_server();
+    let folder = store_folder("long-names");
+    // Each escapes (`%XX` for every byte but ASCII letters, digits, `-` and `_`) to a file
+    // name past 255 bytes.
+    let japanese: String = "日本語のサーバー名".chars().cycle().take(32).collect();
+    for name in [japanese, "x".repeat(250), "/".repeat(84)] {
+        let config = || ServerConfig::http(server.url.as_str()).name(name.as_str());
+        let first = Client::builder(config())
+            .sign_in(follow_redirect)
+            .credential_store(FileCredentialStore::new(&folder))
+            .build();
+        let signed_in = first.call_tool_blocking("echo", json!({"text": "signed in"}));
+        assert!(signed_in.is_ok(), "{} bytes: {signed_in:?}", name.len());
+        let (_, tokens) = authorizations(&first);
+        first.close_blocking().unwrap();
+
+        let kept = FileCredentialStore::new(&folder).path(&name);
+        assert!(kept.exists(), "{}", kept.display());
+        assert!(kept.file_name().unwrap().len() <= 120, "{}", kept.display());
+        // The next run: no sign-in step, the kept token or nothing.
+        let second = Client::builder(config())
+            .credential_store(FileCredentialStore::new(&folder))
+            .build();
+        let echo = second
+            .call_tool_blocking("echo", json!({"text": "kept"}))
+            .expect("the kept sign-in is used");
+        assert_eq!(common::text(&echo), "kept");
+        assert_eq!(authorizations(&second).1, tokens, "no second token");
+        second.close_blocking().unwrap();
+    }
 }
