@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::browser::follow_redirect;
-use common::oauth::{authorizations, oauth_server, store_folder};
+use common::oauth::{authorizations, counting_browser, oauth_server, store_folder};
 use mcp_dispatch::{
     Client, Error, FileCredentialStore, Hub, LoopbackSignIn, OAuth, ServerConfig, SignIn,
     SignInRequest,
@@ -193,4 +193,59 @@ fn a_long_server_name_keeps_its_sign_in_in_a_file_store() {
         assert_eq!(authorizations(&second).1, tokens, "no second token");
         second.close_blocking().unwrap();
     }
+}
+
+/// The warnings logged in this test binary.
+struct Warnings(Mutex<Vec<String>>);
+
+impl log::Log for Warnings {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.level() <= log::Level::Warn
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if self.enabled(record.metadata()) {
+            let mut lines = self
+                .0
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            lines.push(record.args().to_string());
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+static WARNINGS: Warnings = Warnings(Mutex::new(Vec::new()));
+
+#[test]
+fn a_sign_in_that_cannot_be_kept_still_serves_the_client() {
+    log::set_logger(&WARNINGS).expect("the only logger of this test binary");
+    log::set_max_level(log::LevelFilter::Warn);
+    let server = oauth_server();
+    // A store whose folder cannot be made: its parent is a regular file.
+    let parent = store_folder("unwritable");
+    std::fs::write(&parent, "not a folder").unwrap();
+    let store = FileCredentialStore::new(parent.join("sign-ins"));
+    let asked = Arc::new(AtomicUsize::new(0));
+    let client = Client::builder(ServerConfig::http(server.url.as_str()).name("unkept"))
+        .sign_in(counting_browser(asked.clone()))
+        .credential_store(store)
+        .build();
+    for text in ["first", "second"] {
+        let echo = client.call_tool_blocking("echo", json!({"text": text}));
+        assert!(echo.is_ok(), "the {text} call: {echo:?}");
+    }
+    assert_eq!(asked.load(Ordering::SeqCst), 1, "one sign-in");
+    assert_eq!(authorizations(&client), (1, 1), "one token, kept in memory");
+    let warnings = WARNINGS.0.lock().unwrap().clone();
+    let not_kept: Vec<_> = warnings
+        .iter()
+        .filter(|line| line.contains("`unkept`") && line.contains("not kept"))
+        .collect();
+    assert_eq!(not_kept.len(), 1, "{warnings:?}");
+    // The test server's tokens are `token-N` and `refresh-N-scope`.
+    assert!(!not_kept[0].contains("token-"), "{}", not_kept[0]);
+    assert!(!not_kept[0].contains("refresh-"), "{}", not_kept[0]);
+    client.close_blocking().unwrap();
 }

@@ -46,6 +46,11 @@ pub trait CredentialStore: Send + Sync + 'static {
     fn load(&self, server: &str) -> io::Result<Option<String>>;
 
     /// Keeps `sign_in` for `server`, in place of what was kept.
+    ///
+    /// # Errors
+    ///
+    /// An error is logged as a warning and fails nothing: the client goes on with the
+    /// sign-in in memory, which then lasts as long as the client.
     fn save(&self, server: &str, sign_in: &str) -> io::Result<()>;
 
     /// Forgets `server`'s sign-in (signing out). Forgetting one that is not kept is not an
@@ -381,23 +386,28 @@ mod kept {
             *lock(&self.inner.credentials) = None;
         }
 
-        async fn write(&self, credentials: Option<StoredCredentials>) -> Result<(), AuthError> {
+        /// Holds `credentials` (or none) in memory, and writes them through to the host's
+        /// store. A store that fails is logged (with no token in the line) and otherwise
+        /// ignored: a sign-in the user just completed is not thrown away for it, and lasts
+        /// as long as this client.
+        async fn write(&self, credentials: Option<StoredCredentials>) {
+            *lock(&self.inner.credentials) = credentials.clone();
             let shared = self.inner.clone();
-            let text = match &credentials {
+            let keeping = credentials.is_some();
+            let text = match credentials {
                 Some(credentials) => {
                     let (redirect_uri, metadata) = lock(&shared.context).clone();
                     let record = Record {
                         url: shared.url.clone(),
                         redirect_uri,
                         metadata,
-                        credentials: credentials.clone(),
+                        credentials,
                     };
-                    Some(record.text().map_err(|error| {
-                        AuthError::CredentialStoreError(format!(
-                            "cannot keep the sign-in of server `{}`: {error}",
-                            shared.server
-                        ))
-                    })?)
+                    // Not the error's text: it may quote a token.
+                    match record.text() {
+                        Ok(text) => Some(text),
+                        Err(_) => return self.not_kept("it cannot be written as JSON"),
+                    }
                 }
                 None => None,
             };
@@ -407,14 +417,24 @@ mod kept {
             })
             .await
             .unwrap_or_else(|error| Err(std::io::Error::other(error.to_string())));
-            written.map_err(|error| {
-                AuthError::CredentialStoreError(format!(
-                    "cannot keep the sign-in of server `{}`: {error}",
+            match written {
+                Err(error) if keeping => self.not_kept(&error.to_string()),
+                Err(error) => log::warn!(
+                    "mcp-dispatch: server `{}`: sign-in not removed from the credential store: \
+                     {error}",
                     self.inner.server
-                ))
-            })?;
-            *lock(&self.inner.credentials) = credentials;
-            Ok(())
+                ),
+                Ok(()) => {}
+            }
+        }
+
+        /// Logs that the sign-in could not be saved, and `why`.
+        fn not_kept(&self, why: &str) {
+            log::warn!(
+                "mcp-dispatch: server `{}`: sign-in not kept in the credential store ({why}); \
+                 it lasts as long as this client",
+                self.inner.server
+            );
         }
     }
 
@@ -425,11 +445,13 @@ mod kept {
         }
 
         async fn save(&self, credentials: StoredCredentials) -> Result<(), AuthError> {
-            self.write(Some(credentials)).await
+            self.write(Some(credentials)).await;
+            Ok(())
         }
 
         async fn clear(&self) -> Result<(), AuthError> {
-            self.write(None).await
+            self.write(None).await;
+            Ok(())
         }
     }
 }
