@@ -9,35 +9,12 @@ use std::time::{Duration, Instant};
 
 use common::HttpServer;
 use common::browser::follow_redirect;
+use common::oauth::{authorizations, counting_browser, counts, oauth_server, store_folder};
 use mcp_dispatch::{
     Client, CredentialStore as _, Error, FileCredentialStore, Job, LoopbackSignIn, ServerConfig,
     SignIn as _, SignInRequest,
 };
 use serde_json::json;
-
-fn oauth_server() -> HttpServer {
-    HttpServer::start("127.0.0.1:0", &[("MCP_TEST_OAUTH", "1")])
-}
-
-/// The server's counts of authorization requests and tokens issued.
-fn authorizations(client: &Client) -> (u64, u64) {
-    let (authorizations, tokens, _) = counts(client);
-    (authorizations, tokens)
-}
-
-/// The server's counts of authorization requests, tokens issued and refreshes.
-fn counts(client: &Client) -> (u64, u64, u64) {
-    let counts = common::text(
-        &client
-            .call_tool_blocking("authorizations", json!({}))
-            .unwrap(),
-    );
-    let counts: Vec<u64> = counts
-        .split(' ')
-        .map(|count| count.parse().unwrap())
-        .collect();
-    (counts[0], counts[1], counts[2])
-}
 
 /// A client of `server` named `name` whose sign-in step approves at once, and the count of
 /// how often that step was asked.
@@ -47,16 +24,6 @@ fn signing_in(server: &HttpServer, name: &str) -> (Client, Arc<AtomicUsize>) {
         .sign_in(counting_browser(asked.clone()))
         .build();
     (client, asked)
-}
-
-/// A sign-in step that approves at once, counting how often it was asked.
-fn counting_browser(
-    asked: Arc<AtomicUsize>,
-) -> impl Fn(&SignInRequest) -> Result<String, String> + Send + Sync + 'static {
-    move |request: &SignInRequest| {
-        asked.fetch_add(1, Ordering::SeqCst);
-        follow_redirect(request)
-    }
 }
 
 #[test]
@@ -420,14 +387,6 @@ fn an_expiring_token_is_refreshed_without_a_second_sign_in() {
     assert_eq!(authorizations, 1);
     assert!(refreshes >= 1, "the token was refreshed");
     client.close_blocking().unwrap();
-}
-
-/// An empty folder of this test's own for a credential store (which creates it).
-fn store_folder(test: &str) -> std::path::PathBuf {
-    let folder = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("sign-ins-{test}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&folder);
-    folder
 }
 
 #[cfg(unix)]

@@ -46,6 +46,11 @@ pub trait CredentialStore: Send + Sync + 'static {
     fn load(&self, server: &str) -> io::Result<Option<String>>;
 
     /// Keeps `sign_in` for `server`, in place of what was kept.
+    ///
+    /// # Errors
+    ///
+    /// An error is logged as a warning and fails nothing: the client goes on with the
+    /// sign-in in memory, which then lasts as long as the client.
     fn save(&self, server: &str, sign_in: &str) -> io::Result<()>;
 
     /// Forgets `server`'s sign-in (signing out). Forgetting one that is not kept is not an
@@ -72,8 +77,16 @@ impl<S: CredentialStore + ?Sized> CredentialStore for Arc<S> {
 /// The folder is created (mode 0700 on Unix) when the first sign-in is saved. Each file is
 /// written whole to a temporary file beside it and renamed into place, so a reader never
 /// sees half of one, and it is created with mode 0600 on Unix (readable by its owner only):
-/// it holds tokens. File names are the server names, with every character other than ASCII
-/// letters, digits, `-` and `_` written as `%XX`, so that a name can never leave the folder.
+/// it holds tokens.
+///
+/// File names are the server names, with every byte other than ASCII letters, digits, `-`
+/// and `_` written as `%XX`, so that a name can never leave the folder, and `.json` after
+/// it. A file name that would be longer than 120 bytes (file systems take 255 at most, and
+/// each byte of a non-ASCII name takes three) is shortened: the first 48 bytes or less of
+/// the escaped name (whole characters only), a `.`, the SHA-256 of the server name in 64 hex
+/// digits, and `.json`. An escaped name has no `.`, so a shortened name never equals
+/// another server's full one, and two shortened names differ whenever their server names
+/// do (short of a SHA-256 collision).
 ///
 /// ```
 /// use mcp_dispatch::{CredentialStore, FileCredentialStore};
@@ -85,6 +98,11 @@ impl<S: CredentialStore + ?Sized> CredentialStore for Arc<S> {
 /// assert!(store.load("../notion")?.is_some());
 /// store.remove("../notion")?;
 /// assert_eq!(store.load("../notion")?, None);
+///
+/// let long = "サーバー".repeat(8);
+/// let name = store.path(&long).file_name().unwrap().to_str().unwrap().to_owned();
+/// assert!(name.starts_with("%E3%82%B5%E3%83%BC%E3%83%90%E3%83%BC%E3%82%B5."), "{name}");
+/// assert_eq!(name.len(), 45 + 1 + 64 + ".json".len());
 /// # std::fs::remove_dir_all(&folder)?;
 /// # Ok::<(), std::io::Error>(())
 /// ```
@@ -106,18 +124,10 @@ impl FileCredentialStore {
         &self.folder
     }
 
-    /// The file that holds `server`'s sign-in.
+    /// The file that holds `server`'s sign-in: in the folder, named as the type's
+    /// documentation says.
     pub fn path(&self, server: &str) -> PathBuf {
-        let mut name = String::with_capacity(server.len() + 5);
-        for byte in server.bytes() {
-            if byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_' {
-                name.push(char::from(byte));
-            } else {
-                name.push_str(&format!("%{byte:02X}"));
-            }
-        }
-        name.push_str(".json");
-        self.folder.join(name)
+        self.folder.join(file_name(server))
     }
 
     fn create_folder(&self) -> io::Result<()> {
@@ -127,6 +137,53 @@ impl FileCredentialStore {
         std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
         builder.create(&self.folder)
     }
+}
+
+/// The longest file name that is the whole escaped server name.
+const MAX_FILE_NAME: usize = 120;
+/// The most bytes of the escaped server name a shortened file name starts with (whole
+/// characters only).
+const SHORTENED_PREFIX: usize = 48;
+
+/// Whether `byte` stands for itself in a file name; other bytes are written `%XX`.
+fn plain(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_'
+}
+
+/// The name of the file that holds `server`'s sign-in (see [`FileCredentialStore`]).
+fn file_name(server: &str) -> String {
+    use sha2::Digest as _;
+    use std::fmt::Write as _;
+
+    let escaped_len = |text: &str| -> usize {
+        text.bytes()
+            .map(|byte| if plain(byte) { 1 } else { 3 })
+            .sum()
+    };
+    let whole = escaped_len(server) + ".json".len() <= MAX_FILE_NAME;
+    let mut name = String::with_capacity(MAX_FILE_NAME);
+    let mut buffer = [0; 4];
+    for character in server.chars() {
+        let character = character.encode_utf8(&mut buffer);
+        if !whole && name.len() + escaped_len(character) > SHORTENED_PREFIX {
+            break;
+        }
+        for byte in character.bytes() {
+            if plain(byte) {
+                name.push(char::from(byte));
+            } else {
+                let _ = write!(name, "%{byte:02X}");
+            }
+        }
+    }
+    if !whole {
+        name.push('.');
+        for byte in sha2::Sha256::digest(server.as_bytes()) {
+            let _ = write!(name, "{byte:02x}");
+        }
+    }
+    name.push_str(".json");
+    name
 }
 
 /// `error`, with what was being done to which file in front.
@@ -329,23 +386,28 @@ mod kept {
             *lock(&self.inner.credentials) = None;
         }
 
-        async fn write(&self, credentials: Option<StoredCredentials>) -> Result<(), AuthError> {
+        /// Holds `credentials` (or none) in memory, and writes them through to the host's
+        /// store. A store that fails is logged (with no token in the line) and otherwise
+        /// ignored: a sign-in the user just completed is not thrown away for it, and lasts
+        /// as long as this client.
+        async fn write(&self, credentials: Option<StoredCredentials>) {
+            *lock(&self.inner.credentials) = credentials.clone();
             let shared = self.inner.clone();
-            let text = match &credentials {
+            let keeping = credentials.is_some();
+            let text = match credentials {
                 Some(credentials) => {
                     let (redirect_uri, metadata) = lock(&shared.context).clone();
                     let record = Record {
                         url: shared.url.clone(),
                         redirect_uri,
                         metadata,
-                        credentials: credentials.clone(),
+                        credentials,
                     };
-                    Some(record.text().map_err(|error| {
-                        AuthError::CredentialStoreError(format!(
-                            "cannot keep the sign-in of server `{}`: {error}",
-                            shared.server
-                        ))
-                    })?)
+                    // Not the error's text: it may quote a token.
+                    match record.text() {
+                        Ok(text) => Some(text),
+                        Err(_) => return self.not_kept("it cannot be written as JSON"),
+                    }
                 }
                 None => None,
             };
@@ -355,14 +417,24 @@ mod kept {
             })
             .await
             .unwrap_or_else(|error| Err(std::io::Error::other(error.to_string())));
-            written.map_err(|error| {
-                AuthError::CredentialStoreError(format!(
-                    "cannot keep the sign-in of server `{}`: {error}",
+            match written {
+                Err(error) if keeping => self.not_kept(&error.to_string()),
+                Err(error) => log::warn!(
+                    "mcp-dispatch: server `{}`: sign-in not removed from the credential store: \
+                     {error}",
                     self.inner.server
-                ))
-            })?;
-            *lock(&self.inner.credentials) = credentials;
-            Ok(())
+                ),
+                Ok(()) => {}
+            }
+        }
+
+        /// Logs that the sign-in could not be saved, and `why`.
+        fn not_kept(&self, why: &str) {
+            log::warn!(
+                "mcp-dispatch: server `{}`: sign-in not kept in the credential store ({why}); \
+                 it lasts as long as this client",
+                self.inner.server
+            );
         }
     }
 
@@ -373,11 +445,62 @@ mod kept {
         }
 
         async fn save(&self, credentials: StoredCredentials) -> Result<(), AuthError> {
-            self.write(Some(credentials)).await
+            self.write(Some(credentials)).await;
+            Ok(())
         }
 
         async fn clear(&self) -> Result<(), AuthError> {
-            self.write(None).await
+            self.write(None).await;
+            Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_that_fits_keeps_its_escaped_file_name() {
+        assert_eq!(file_name("notion"), "notion.json");
+        assert_eq!(file_name("../a b"), "%2E%2E%2Fa%20b.json");
+        let longest = "x".repeat(MAX_FILE_NAME - ".json".len());
+        assert_eq!(file_name(&longest), format!("{longest}.json"));
+    }
+
+    #[test]
+    fn a_long_name_gets_a_bounded_file_name_of_its_own() {
+        let japanese: String = "日本語のサーバー名".chars().cycle().take(32).collect();
+        let names = [
+            japanese,
+            "x".repeat(MAX_FILE_NAME - ".json".len() + 1),
+            "x".repeat(250),
+            "/".repeat(84),
+            format!("{}a", "x".repeat(300)),
+            format!("{}b", "x".repeat(300)),
+        ];
+        let files: Vec<String> = names.iter().map(|name| file_name(name)).collect();
+        for (name, file) in names.iter().zip(&files) {
+            assert!(file.len() <= MAX_FILE_NAME, "{file}");
+            let (prefix, digest) = file.trim_end_matches(".json").split_once('.').unwrap();
+            assert!(
+                prefix.len() <= SHORTENED_PREFIX && !prefix.is_empty(),
+                "{file}"
+            );
+            assert_eq!(digest.len(), 64, "{file}");
+            assert_eq!(file_name(name), *file, "the same name, the same file");
+        }
+        // Whole characters only: 16 of `%2F` are 48 bytes, 5 of `%E6%97%A5` 45.
+        assert!(
+            files[3].starts_with(&format!("{}.", "%2F".repeat(16))),
+            "{}",
+            files[3]
+        );
+        let five = "%E6%97%A5%E6%9C%AC%E8%AA%9E%E3%81%AE%E3%82%B5.";
+        assert!(files[0].starts_with(five), "{}", files[0]);
+        let mut distinct = files.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(distinct.len(), files.len(), "{files:?}");
     }
 }

@@ -372,3 +372,5 @@ pub fn run_in_job(
 
 #[path = "../../examples/support/browser.rs"]
 pub mod browser;
+
+pub mod oauth;
