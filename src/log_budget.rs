@@ -48,12 +48,14 @@ impl LogBudget {
     }
 
     /// How many lines were left out since the last one written, counting afresh.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) fn take_skipped(&mut self) -> u64 {
         std::mem::take(&mut self.skipped)
     }
 }
 
 /// `" (N more like it left out)"`, or nothing for none.
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
 pub(crate) fn left_out(skipped: u64) -> String {
     if skipped == 0 {
         String::new()

@@ -314,6 +314,7 @@ impl SignInRequest {
     }
 
     /// Marks the sign-in as ended, for the step and every clone of this request.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) fn cancel(&self) {
         self.cancelled
             .0
