@@ -281,6 +281,10 @@ pub enum Error {
     UnknownTool {
         /// The qualified name that was asked for.
         name: String,
+        /// Qualified names that were probably meant: those of the tools whose own name is
+        /// `name` (a name given without its server), or that differ from it only slightly.
+        /// At most three; may be empty.
+        did_you_mean: Vec<String>,
     },
     /// The library's background threads could not be started.
     Runtime {
@@ -496,7 +500,18 @@ impl fmt::Display for Error {
                 message,
                 ..
             } => write!(f, "server `{server}` tool `{tool}` failed: {message}"),
-            Error::UnknownTool { name } => write!(f, "no server offers a tool named `{name}`"),
+            Error::UnknownTool { name, did_you_mean } => {
+                write!(f, "no server offers a tool named `{name}`")?;
+                let mut names = did_you_mean.iter();
+                if let Some(first) = names.next() {
+                    write!(f, "; did you mean `{first}`")?;
+                    for other in names {
+                        write!(f, " or `{other}`")?;
+                    }
+                    f.write_str("?")?;
+                }
+                Ok(())
+            }
             Error::Runtime { source } => {
                 write!(f, "cannot start the mcp-dispatch threads: {source}")
             }

@@ -414,14 +414,13 @@ impl Hub {
                 Some(found) => found,
                 None => {
                     hub.list_tools().await;
-                    hub.resolve(&name)
-                        .ok_or_else(|| Error::UnknownTool { name: name.clone() })?
+                    hub.resolve(&name).ok_or_else(|| hub.unknown_tool(&name))?
                 }
             };
             let client = read(&hub.inner.servers)
                 .get(&server)
                 .map(|entry| entry.client.clone())
-                .ok_or_else(|| Error::UnknownTool { name: name.clone() })??;
+                .ok_or_else(|| hub.unknown_tool(&name))??;
             client.call_tool_with(tool, arguments, options).await
         }
     }
@@ -686,6 +685,14 @@ impl Hub {
     /// How long listing every server may take: they are listed concurrently.
     fn listing_bound(&self) -> Duration {
         self.request_bound(self.inner.defaults.call_timeout)
+    }
+
+    /// The error for a qualified name no server offers, with the names probably meant.
+    fn unknown_tool(&self, name: &str) -> Error {
+        Error::UnknownTool {
+            name: name.to_owned(),
+            did_you_mean: lock(&self.inner.names).similar(name),
+        }
     }
 
     fn resolve(&self, qualified: &str) -> Option<(String, String)> {

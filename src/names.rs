@@ -190,6 +190,30 @@ impl ToolNames {
             .map(|(name, (server, tool))| (name.as_str(), server.as_str(), tool.as_str()))
     }
 
+    /// Qualified names probably meant by `name`, which is not one: those of the tools named
+    /// `name` itself (given without its server), else those equal to it but for case; at
+    /// most three, in order.
+    pub(crate) fn similar(&self, name: &str) -> Vec<String> {
+        const MOST: usize = 3;
+        let mut meant: Vec<String> = self
+            .iter()
+            .filter(|(_, _, tool)| *tool == name)
+            .map(|(qualified, _, _)| qualified.to_owned())
+            .take(MOST)
+            .collect();
+        if meant.is_empty() {
+            meant = self
+                .iter()
+                .filter(|(qualified, _, tool)| {
+                    qualified.eq_ignore_ascii_case(name) || tool.eq_ignore_ascii_case(name)
+                })
+                .map(|(qualified, _, _)| qualified.to_owned())
+                .take(MOST)
+                .collect();
+        }
+        meant
+    }
+
     /// The number of entries: distinct pairs given to [`new`](ToolNames::new).
     ///
     /// ```

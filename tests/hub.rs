@@ -70,8 +70,27 @@ fn call_tool_routes_by_qualified_name_and_refuses_unknown_or_filtered_names() {
     let beta_pid = text(&hub.call_tool_blocking("beta__pid", json!({})).unwrap());
     assert_ne!(alpha_pid, beta_pid, "each server is its own process");
     match hub.call_tool_blocking("gamma__add", json!({"a": 1, "b": 2})) {
-        Err(Error::UnknownTool { name }) => assert_eq!(name, "gamma__add"),
+        Err(Error::UnknownTool { name, did_you_mean }) => {
+            assert_eq!(name, "gamma__add");
+            assert!(did_you_mean.is_empty(), "{did_you_mean:?}");
+        }
         other => panic!("a filtered tool must be unknown, got {other:?}"),
+    }
+    // A tool's own name, without its server: the error names the servers that offer it.
+    match hub.call_tool_blocking("add", json!({"a": 1, "b": 2})) {
+        Err(error @ Error::UnknownTool { .. }) => {
+            assert_eq!(
+                error.to_string(),
+                "no server offers a tool named `add`; did you mean `alpha__add` or `beta__add`?"
+            );
+        }
+        other => panic!("an unqualified name must be unknown, got {other:?}"),
+    }
+    match hub.call_tool_blocking("Beta__Echo", json!({})) {
+        Err(Error::UnknownTool { did_you_mean, .. }) => {
+            assert_eq!(did_you_mean, ["beta__echo"]);
+        }
+        other => panic!("names are matched exactly, got {other:?}"),
     }
     assert!(matches!(
         hub.call_tool_blocking("nobody__nothing", json!({})),
