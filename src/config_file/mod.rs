@@ -124,6 +124,7 @@
 
 mod expand;
 mod jsonc;
+mod position;
 #[cfg(test)]
 mod test_support;
 mod validate;
@@ -132,7 +133,8 @@ use std::collections::HashMap;
 
 use crate::config::ServerConfig;
 use crate::error::Error;
-use jsonc::{Kind, Member, error_at, place};
+use jsonc::{Kind, Member};
+use position::Positions;
 use validate::must_be;
 
 /// One server entry of a config file.
@@ -154,10 +156,10 @@ pub(crate) fn parse(
     text: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<ServerEntry>, Error> {
-    let root = jsonc::read(text)?;
+    let positions = Positions::new(text);
+    let root = jsonc::read(&positions)?;
     let Kind::Object(top) = &root.kind else {
-        return Err(error_at(
-            text,
+        return Err(positions.error_at(
             root.at,
             None,
             None,
@@ -179,18 +181,19 @@ pub(crate) fn parse(
             continue;
         }
         if let Some(first) = sections.iter().find(|first| first.key == key) {
-            return Err(error_at(
-                text,
+            return Err(positions.error_at(
                 section.at,
                 None,
                 Some(key),
-                format!("`{key}` appears twice (first at {})", place(text, first.at)),
+                format!(
+                    "`{key}` appears twice (first at {})",
+                    positions.place(first.at)
+                ),
             ));
         }
         sections.push(section);
         let Kind::Object(servers) = &section.value.kind else {
-            return Err(error_at(
-                text,
+            return Err(positions.error_at(
                 section.at,
                 None,
                 Some(key),
@@ -200,16 +203,16 @@ pub(crate) fn parse(
         for server in servers {
             if let Some((first, first_section)) = names.insert(&server.key, (server, key)) {
                 let message = if first_section == key {
-                    format!("listed twice (first at {})", place(text, first.at))
+                    format!("listed twice (first at {})", positions.place(first.at))
                 } else {
                     "listed in both `mcpServers` and `servers`".to_owned()
                 };
-                return Err(error_at(text, server.at, Some(&server.key), None, message));
+                return Err(positions.error_at(server.at, Some(&server.key), None, message));
             }
             let entry = validate::Entry {
                 name: &server.key,
                 at: server.at,
-                text,
+                positions: &positions,
                 lookup,
                 secret_takers: &secret_takers,
             };
@@ -222,21 +225,24 @@ pub(crate) fn parse(
         }
     }
     if sections.is_empty() {
-        return Err(error_at(
-            text,
+        return Err(positions.error_at(
             root.at,
             None,
             None,
             "no `mcpServers` or `servers` object found",
         ));
     }
-    refuse_shared_secret(text, &mut entries, &secret_takers.into_inner());
+    refuse_shared_secret(&positions, &mut entries, &secret_takers.into_inner());
     Ok(entries)
 }
 
 /// Fails every entry that took its client secret from `MCP_CLIENT_SECRET` when there are
 /// several: the one secret would go to each of their authorization servers.
-fn refuse_shared_secret(text: &str, entries: &mut [ServerEntry], takers: &[(String, usize)]) {
+fn refuse_shared_secret(
+    positions: &Positions<'_>,
+    entries: &mut [ServerEntry],
+    takers: &[(String, usize)],
+) {
     if takers.len() < 2 {
         return;
     }
@@ -249,7 +255,7 @@ fn refuse_shared_secret(text: &str, entries: &mut [ServerEntry], takers: &[(Stri
             names.join(", ")
         );
         if let Some(entry) = entries.iter_mut().find(|entry| entry.name == *name) {
-            entry.config = Err(error_at(text, *at, Some(name), Some("oauth"), message));
+            entry.config = Err(positions.error_at(*at, Some(name), Some("oauth"), message));
         }
     }
 }
@@ -260,8 +266,7 @@ pub(crate) fn text(bytes: &[u8]) -> Result<&str, Error> {
     std::str::from_utf8(bytes).map_err(|error| {
         let valid = error.valid_up_to();
         let before = std::str::from_utf8(&bytes[..valid]).unwrap_or_default();
-        error_at(
-            before,
+        Positions::new(before).error_at(
             valid,
             None,
             None,
@@ -412,6 +417,28 @@ mod tests {
             Some("servers"),
             (2, 2),
             "`servers` appears twice (first at line 1 column 2)",
+        );
+    }
+
+    #[test]
+    fn fifty_thousand_wrong_entries_on_one_line_are_located_within_the_bound() {
+        // 5 MB on one line, an error in each entry: each used to be located by counting from
+        // the start of the file, which took about a minute.
+        let entry = r#""s{i}": {"command": "", "args": ["/srv/mcp/servers/some-server/dist/index.js", "--stdio", "--verbose"]}"#;
+        let entries: Vec<String> = (0..50_000)
+            .map(|i| entry.replace("{i}", &format!("{i:06}")))
+            .collect();
+        let text = format!(r#"{{"mcpServers": {{{}}}}}"#, entries.join(", "));
+        assert!(text.len() > 5_000_000);
+        let last_key = text.rfind(r#""command""#).unwrap();
+        let entries = parse_within(text, std::time::Duration::from_secs(10));
+        assert_eq!(entries.len(), 50_000);
+        assert_config(
+            entry_error(&entries, "s049999"),
+            Some("s049999"),
+            Some("command"),
+            (1, last_key + 1),
+            "`command` is empty",
         );
     }
 

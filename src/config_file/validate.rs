@@ -3,7 +3,8 @@
 use std::collections::HashMap;
 
 use super::expand::{expand, expand_secret};
-use super::jsonc::{Kind, Member, Node, error_at, place};
+use super::jsonc::{Kind, Member, Node};
+use super::position::Positions;
 use crate::config::ServerConfig;
 use crate::error::Error;
 
@@ -23,7 +24,8 @@ pub(super) struct Entry<'a> {
     pub(super) name: &'a str,
     /// Byte offset of the server's key.
     pub(super) at: usize,
-    pub(super) text: &'a str,
+    /// The file's text, to locate errors.
+    pub(super) positions: &'a Positions<'a>,
     pub(super) lookup: &'a dyn Fn(&str) -> Option<String>,
     /// The entries (name, offset of their `oauth` key) that took their client secret from
     /// `MCP_CLIENT_SECRET`: one variable must not go to several authorization servers.
@@ -33,12 +35,12 @@ pub(super) struct Entry<'a> {
 impl Entry<'_> {
     /// Where `member`'s key is, for messages.
     fn place(&self, member: &Member) -> String {
-        place(self.text, member.at)
+        self.positions.place(member.at)
     }
 
     /// An [`Error::Config`] about `field` of this entry, located at byte `at`.
     fn error(&self, field: Option<&str>, at: usize, message: impl Into<String>) -> Error {
-        error_at(self.text, at, Some(self.name), field, message)
+        self.positions.error_at(at, Some(self.name), field, message)
     }
 
     /// An [`Error::Config`] saying that `field`, whose key is at byte `at`, must be `expected`
