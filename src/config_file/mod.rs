@@ -75,8 +75,9 @@
 //! reads it from `MCP_CLIENT_SECRET` and stores it in the system keychain). So an `oauth`
 //! with a `clientId` and no `clientSecret` takes its secret from the environment variable
 //! `MCP_CLIENT_SECRET` if that is set and not empty. One secret must not go to several
-//! authorization servers: when more than one entry would take it, each of them fails with
-//! an error naming them all; give each its own `clientSecret` (`"${A_SECRET}"`).
+//! authorization servers: when more than one entry of a hub would take it, from one file or
+//! from several, each of them fails with an error naming the others (the first three, and
+//! how many more); give each its own `clientSecret` (`"${A_SECRET}"`).
 //!
 //! `auth`, as Cursor writes it in `.cursor/mcp.json`:
 //!
@@ -125,6 +126,7 @@
 mod expand;
 mod jsonc;
 mod position;
+mod shared_secret;
 #[cfg(test)]
 mod test_support;
 mod validate;
@@ -135,6 +137,7 @@ use crate::config::ServerConfig;
 use crate::error::Error;
 use jsonc::{Kind, Member};
 use position::Positions;
+pub(crate) use shared_secret::SecretTakers;
 use validate::must_be;
 
 /// One server entry of a config file.
@@ -144,6 +147,9 @@ pub(crate) struct ServerEntry {
     pub(crate) name: String,
     /// The server's config, or what is wrong with this entry alone.
     pub(crate) config: Result<ServerConfig, Error>,
+    /// The line and column of the entry's `oauth` key if its client secret comes from
+    /// `MCP_CLIENT_SECRET`; see [`SecretTakers`].
+    pub(crate) client_secret_from_env: Option<(usize, usize)>,
 }
 
 /// Parses a config file's text. `lookup` reads environment variables.
@@ -174,7 +180,6 @@ pub(crate) fn parse(
     // Each server name seen so far, with its member and section.
     let mut names: HashMap<&str, (&Member, &str)> = HashMap::new();
     let mut entries = Vec::new();
-    let secret_takers = std::cell::RefCell::new(Vec::new());
     for section in top {
         let key = section.key.as_str();
         if key != "mcpServers" && key != "servers" {
@@ -214,12 +219,16 @@ pub(crate) fn parse(
                 at: server.at,
                 positions: &positions,
                 lookup,
-                secret_takers: &secret_takers,
+                took_client_secret: std::cell::Cell::new(None),
             };
             if let Some(config) = entry.config(&server.value) {
                 entries.push(ServerEntry {
                     name: server.key.clone(),
                     config: config.map(|config| config.name(&server.key)),
+                    client_secret_from_env: entry
+                        .took_client_secret
+                        .get()
+                        .map(|at| positions.line_column(at)),
                 });
             }
         }
@@ -232,32 +241,7 @@ pub(crate) fn parse(
             "no `mcpServers` or `servers` object found",
         ));
     }
-    refuse_shared_secret(&positions, &mut entries, &secret_takers.into_inner());
     Ok(entries)
-}
-
-/// Fails every entry that took its client secret from `MCP_CLIENT_SECRET` when there are
-/// several: the one secret would go to each of their authorization servers.
-fn refuse_shared_secret(
-    positions: &Positions<'_>,
-    entries: &mut [ServerEntry],
-    takers: &[(String, usize)],
-) {
-    if takers.len() < 2 {
-        return;
-    }
-    let names: Vec<String> = takers.iter().map(|(name, _)| format!("`{name}`")).collect();
-    for (name, at) in takers {
-        let message = format!(
-            "`MCP_CLIENT_SECRET` would be sent to the authorization servers of {} entries \
-             ({}); give each its own `clientSecret` (\"${{A_SECRET}}\")",
-            takers.len(),
-            names.join(", ")
-        );
-        if let Some(entry) = entries.iter_mut().find(|entry| entry.name == *name) {
-            entry.config = Err(positions.error_at(*at, Some(name), Some("oauth"), message));
-        }
-    }
 }
 
 /// The text of a config file's bytes, or an [`Error::Config`] at the first byte that is not

@@ -27,9 +27,9 @@ pub(super) struct Entry<'a> {
     /// The file's text, to locate errors.
     pub(super) positions: &'a Positions<'a>,
     pub(super) lookup: &'a dyn Fn(&str) -> Option<String>,
-    /// The entries (name, offset of their `oauth` key) that took their client secret from
-    /// `MCP_CLIENT_SECRET`: one variable must not go to several authorization servers.
-    pub(super) secret_takers: &'a std::cell::RefCell<Vec<(String, usize)>>,
+    /// The offset of the entry's `oauth` key if it took its client secret from
+    /// `MCP_CLIENT_SECRET`, which must not go to several authorization servers.
+    pub(super) took_client_secret: std::cell::Cell<Option<usize>>,
 }
 
 impl Entry<'_> {
