@@ -32,10 +32,54 @@ impl log::Log for Capture {
 
 static CAPTURE: Capture = Capture(Mutex::new(Vec::new()));
 
+/// Makes [`CAPTURE`] the logger of this test binary, once.
+fn capture() {
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        log::set_logger(&CAPTURE).expect("the only logger of this test binary");
+        log::set_max_level(log::LevelFilter::Trace);
+    });
+}
+
+/// The messages captured so far that contain `text`.
+fn captured(text: &str) -> Vec<String> {
+    let records = CAPTURE
+        .0
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    records
+        .iter()
+        .filter(|(_, _, message)| message.contains(text))
+        .map(|(_, _, message)| message.clone())
+        .collect()
+}
+
+#[test]
+fn unknown_config_fields_are_logged_once_per_name_and_file() {
+    capture();
+    let config = r#"{"mcpServers": {
+      "one": { "command": "x", "autoApprove": [], "timeout": 5 },
+      "two": { "command": "y", "autoApprove": ["t"] }
+    }}"#;
+    let hub = mcp_dispatch::Hub::from_json_str(config).unwrap();
+    let logged = captured("field `autoApprove`");
+    assert_eq!(
+        logged,
+        [
+            "mcp-dispatch: config line 2 column 32: server `one`: field `autoApprove` is not \
+          one mcp-dispatch reads; ignored"
+        ]
+    );
+    assert_eq!(captured("field `timeout`").len(), 1);
+    // Each file is logged on its own.
+    let _again = mcp_dispatch::Hub::from_json_str(config).unwrap();
+    assert_eq!(captured("field `autoApprove`").len(), 2);
+    hub.close_blocking().unwrap();
+}
+
 #[test]
 fn connects_closes_stderr_and_rmcp_events_reach_log() {
-    log::set_logger(&CAPTURE).expect("the only logger of this test binary");
-    log::set_max_level(log::LevelFilter::Trace);
+    capture();
 
     let client = Client::new(common::server("logged").env("MCP_TEST_STDERR_LINES", "2"));
     client

@@ -39,9 +39,19 @@
 //!
 //! Without `type`, an entry with both `command` and `url`, or neither, is an error. With a
 //! `type`, the fields of the other transport are ignored. A field set to `null` counts as
-//! absent. Unknown fields (`envFile`, `autoApprove`, `timeout`, ...) are ignored. A known
-//! field given twice in one entry (or a key given twice in `env` or `headers`) is an error
-//! rather than silently dropping one of them.
+//! absent. A known field given twice in one entry (or a key given twice in `env` or
+//! `headers`) is an error rather than silently dropping one of them.
+//!
+//! Fields of other tools (`envFile`, `autoApprove`, `timeout`, ...) are ignored, and logged
+//! at info level, once per name and file. But a field that looks like a misspelling of one
+//! of the above is an error, because the server would start without what it meant:
+//! `"arg": [...]` instead of `"args"` started `node` with no script, which then waited
+//! forever. A misspelling is the same as a field but for case (`URL`) or a trailing `s`
+//! (`arg`, `header`), or within one edit (a letter inserted, deleted or replaced, or two
+//! neighbours swapped) of a field of up to five letters (`evn`, `uri`), two of a longer one
+//! (`comand`, `disable`). The error is at the misspelt key and names the field it resembles
+//! (``unknown field `arg`; did you mean `args`?``). VS Code's `dev`, one letter from `env`,
+//! is ignored as other tools' fields are. A disabled entry is not checked.
 //!
 //! # Sign-in (OAuth)
 //!
@@ -180,6 +190,7 @@ pub(crate) fn parse(
     // Each server name seen so far, with its member and section.
     let mut names: HashMap<&str, (&Member, &str)> = HashMap::new();
     let mut entries = Vec::new();
+    let unknown_fields = std::cell::RefCell::new(std::collections::HashSet::new());
     for section in top {
         let key = section.key.as_str();
         if key != "mcpServers" && key != "servers" {
@@ -220,6 +231,7 @@ pub(crate) fn parse(
                 positions: &positions,
                 lookup,
                 took_client_secret: std::cell::Cell::new(None),
+                unknown_fields: &unknown_fields,
             };
             if let Some(config) = entry.config(&server.value) {
                 entries.push(ServerEntry {

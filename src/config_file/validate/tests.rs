@@ -95,6 +95,95 @@ fn unknown_fields_and_nulls_are_ignored() {
 }
 
 #[test]
+fn a_misspelt_args_is_an_error_not_a_server_started_without_its_script() {
+    let text =
+        "{\"mcpServers\": {\n  \"app\": {\"command\": \"node\", \"arg\": [\"server.js\"]}\n}}";
+    let entries = parse_ok(text);
+    assert_config(
+        entry_error(&entries, "app"),
+        Some("app"),
+        Some("arg"),
+        (2, 30),
+        "unknown field `arg`; did you mean `args`?",
+    );
+}
+
+#[test]
+fn near_misses_of_each_field_name_the_field_they_resemble() {
+    for (key, meant) in [
+        ("arg", "args"),
+        ("Args", "args"),
+        ("argv", "args"),
+        ("evn", "env"),
+        ("envs", "env"),
+        ("ENV", "env"),
+        ("header", "headers"),
+        ("heders", "headers"),
+        ("comand", "command"),
+        ("commands", "command"),
+        ("Command", "command"),
+        ("cdw", "cwd"),
+        ("URL", "url"),
+        ("uri", "url"),
+        ("urls", "url"),
+        ("tpye", "type"),
+        ("types", "type"),
+        ("oath", "oauth"),
+        ("Auth", "auth"),
+        ("disable", "disabled"),
+        ("Disabled", "disabled"),
+    ] {
+        let text = format!(r#"{{"mcpServers": {{"s": {{"command": "x", "{key}": 1}}}}}}"#);
+        let entries = parse_ok(&text);
+        assert_config(
+            entry_error(&entries, "s"),
+            Some("s"),
+            Some(key),
+            (1, 39),
+            &format!("unknown field `{key}`; did you mean `{meant}`?"),
+        );
+    }
+}
+
+#[test]
+fn fields_of_other_tools_are_not_taken_for_misspellings() {
+    // Claude Code, VS Code, Cursor, Cline, Roo, Windsurf, Gemini CLI and others.
+    let others = [
+        "envFile",
+        "dev",
+        "autoApprove",
+        "alwaysAllow",
+        "timeout",
+        "transportType",
+        "disabledTools",
+        "watchPaths",
+        "serverUrl",
+        "httpUrl",
+        "trust",
+        "description",
+        "includeTools",
+        "excludeTools",
+        "headersHelper",
+        "enabled",
+        "name",
+        "id",
+        "tools",
+        "path",
+        "environment",
+        "version",
+    ];
+    let fields: Vec<String> = others.iter().map(|key| format!(r#""{key}": 1"#)).collect();
+    let text = format!(
+        r#"{{"mcpServers": {{"s": {{"command": "x", {}}}}}}}"#,
+        fields.join(", ")
+    );
+    assert_eq!(stdio(&parse_ok(&text), "s").command, "x");
+    // Disabled entries are not checked at all.
+    let entries = parse_ok(r#"{"mcpServers": {"s": {"comand": "x", "disabled": true}}}"#);
+    assert!(entries.is_empty());
+}
+
+#[test]
 fn env_numbers_and_booleans_are_used_as_written() {
     let entries = parse_ok(
         r#"{"mcpServers": {"a": {"command": "x",
