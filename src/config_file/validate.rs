@@ -224,7 +224,10 @@ impl Entry<'_> {
             return Err(self.error(
                 Some("url"),
                 at,
-                format!("`url` must start with http:// or https://, found `{url}`"),
+                format!(
+                    "`url` must start with http:// or https://, found `{}`",
+                    crate::config::redact_url(&url)
+                ),
             ));
         }
         let mut config = remote(url);

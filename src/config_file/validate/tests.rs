@@ -826,6 +826,35 @@ fn bad_oauth_settings_name_the_field_and_position() {
 }
 
 #[test]
+fn a_url_that_is_not_http_is_quoted_without_its_query_or_credentials() {
+    let entries = parse_with(
+        r#"{"mcpServers": {
+          "ws": { "url": "ws://h.example/mcp?token=${WS_TOKEN}" },
+          "creds": { "type": "sse", "url": "ftp://me:pa55@h.example/sse#frag" }
+        }}"#,
+        &[("WS_TOKEN", "t0ken-value")],
+    );
+    assert_config(
+        entry_error(&entries, "ws"),
+        Some("ws"),
+        Some("url"),
+        (2, 19),
+        "`url` must start with http:// or https://, found `ws://h.example/mcp`",
+    );
+    assert_config(
+        entry_error(&entries, "creds"),
+        Some("creds"),
+        Some("url"),
+        (3, 37),
+        "found `ftp://h.example/sse`",
+    );
+    let shown = format!("{entries:?}");
+    for secret in ["t0ken-value", "pa55", "frag"] {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
+}
+
+#[test]
 fn client_secrets_stay_out_of_errors_and_debug_output() {
     let entries = parse_with(
         r#"{"mcpServers": {
