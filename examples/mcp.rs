@@ -9,7 +9,7 @@
 //! file. Results go to stdout; errors go to stderr with a non-zero exit code.
 //!
 //! A server that requires sign-in prints an address to open in a browser (and opens it with
-//! `$BROWSER` when that is set); the redirect comes back to a loopback port. Sign-ins are
+//! `$BROWSER` when that is set and not empty); the redirect comes back to a loopback port. Sign-ins are
 //! kept, one file per server, in `--sign-ins DIR`, or `$MCP_SIGN_INS`, or
 //! `$HOME/.config/mcp-dispatch/sign-ins`, so later commands do not ask again.
 
@@ -20,6 +20,7 @@ use mcp_dispatch::model::CallToolResult;
 use mcp_dispatch::{CredentialStore as _, FileCredentialStore, Hub, LoopbackSignIn, SignInRequest};
 
 const USAGE: &str = "usage: mcp --config FILE [--sign-ins DIR] COMMAND
+       mcp --help
 commands:
   list                               every tool of every server
   call SERVER__TOOL [JSON-ARGUMENTS] call one tool
@@ -28,6 +29,10 @@ commands:
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|arg| arg == "--help" || arg == "-h") {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
     match run(&args) {
         Ok(code) => code,
         Err(message) => {
@@ -80,13 +85,14 @@ fn default_sign_ins() -> Result<PathBuf, String> {
     Ok(PathBuf::from(home).join(".config/mcp-dispatch/sign-ins"))
 }
 
-/// Shows the user where to sign in, and opens it with `$BROWSER` if that is set.
+/// Shows the user where to sign in, and opens it with `$BROWSER` if that is set and not
+/// empty (an empty one, as `BROWSER= mcp ...` leaves it, means none).
 fn show_sign_in(request: &SignInRequest) -> Result<(), String> {
     eprintln!(
         "mcp: server `{}` requires sign-in. Open this address in a browser:\n{}",
         request.server, request.authorization_url
     );
-    if let Some(browser) = std::env::var_os("BROWSER") {
+    if let Some(browser) = std::env::var_os("BROWSER").filter(|browser| !browser.is_empty()) {
         std::process::Command::new(&browser)
             .arg(&request.authorization_url)
             .spawn()

@@ -30,10 +30,46 @@ use crate::oauth::OAuth;
 /// let remote = ServerConfig::http("http://127.0.0.1:8000/mcp").header("Authorization", "Bearer t");
 /// assert_eq!(remote.server_name(), "127.0.0.1:8000");
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ServerConfig {
     name: Option<String>,
     pub(crate) transport: TransportConfig,
+}
+
+/// Shows the config without its secrets, so that it can be logged.
+///
+/// - Environment variables of a stdio server: their names, never their values.
+/// - Arguments: each one, but not what looks like a secret in it. These are shown as
+///   `<redacted>`: the argument after a flag whose name has `key`, `token`, `secret`,
+///   `passw`, `pwd`, `auth`, `credential`, `cookie`, `session` or `private` in it, in any case
+///   (`--api-key sk-1`); the value of `NAME=value` or `Name: value` when the name has one of
+///   those (`--api-key=sk-1`, `GITHUB_TOKEN=ghp_1`, `Authorization: Bearer t`); and what
+///   follows `Bearer ` or `Basic `. URLs lose their query, fragment and user credentials
+///   (`postgresql://user:pw@db/app` shows as `postgresql://db/app`). A secret passed as a
+///   bare argument, with nothing to say what it is, is shown: pass secrets in `env`.
+/// - Headers of an HTTP server: their names, never their values; its URL without query,
+///   fragment or user credentials; its [`OAuth`] client secret never.
+///
+/// ```
+/// use mcp_dispatch::ServerConfig;
+///
+/// let config = ServerConfig::stdio("npx")
+///     .args(["-y", "github-server", "--api-key=sk-123", "--token", "t0k"])
+///     .env("GITHUB_TOKEN", "ghp_456");
+/// let shown = format!("{config:?}");
+/// assert!(shown.contains(r#""--api-key=<redacted>", "--token", "<redacted>""#), "{shown}");
+/// assert!(shown.contains("GITHUB_TOKEN"), "{shown}");
+/// for secret in ["sk-123", "t0k", "ghp_456"] {
+///     assert!(!shown.contains(secret), "{shown}");
+/// }
+/// ```
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("name", &self.name)
+            .field("transport", &self.transport)
+            .finish()
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -112,14 +148,163 @@ mod tests {
             "http://127.0.0.1:8/mcp"
         );
     }
+
+    #[test]
+    fn stdio_env_values_and_secret_arguments_stay_out_of_debug_strings() {
+        let config = ServerConfig::stdio("node")
+            .args([
+                "server.js",
+                "--api-key=<key>",
+                "--token",
+                "tok3n",
+                "--Client-Secret",
+                "s3cr3t",
+                "--header",
+                "Authorization: Bearer b3arer",
+                "-e",
+                "GITHUB_TOKEN=ghp_1",
+                "postgresql://user:pa55@db.example/app?sslkey=k3y",
+                "X-Trace: Basic ba51c",
+                "--port",
+                "8080",
+                "--url=https://h.example/mcp?sig=s1g",
+                "--verbose",
+            ])
+            .env("GITHUB_TOKEN", "<token>")
+            .env("LOG_LEVEL", "debug-level");
+        let builder = crate::Client::builder(config.clone());
+        for shown in [format!("{config:?}"), format!("{builder:?}")] {
+            for secret in [
+                "<key>",
+                "tok3n",
+                "s3cr3t",
+                "b3arer",
+                "ghp_1",
+                "pa55",
+                "user",
+                "k3y",
+                "ba51c",
+                "<token>",
+                "debug-level",
+            ] {
+                assert!(!shown.contains(secret), "{secret} in {shown}");
+            }
+            assert!(
+                shown.contains(
+                    r#"args: ["server.js", "--api-key=<redacted>", "--token", "<redacted>", "--Client-Secret", "<redacted>", "--header", "Authorization: <redacted>", "-e", "GITHUB_TOKEN=<redacted>", "postgresql://db.example/app", "X-Trace: Basic <redacted>", "--port", "8080", "--url=https://h.example/mcp", "--verbose"]"#
+                ),
+                "{shown}"
+            );
+            assert!(
+                shown.contains(r#"env: ["GITHUB_TOKEN", "LOG_LEVEL"]"#),
+                "{shown}"
+            );
+            assert!(shown.contains(r#"command: "node""#), "{shown}");
+        }
+    }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub(crate) struct StdioConfig {
     pub(crate) command: OsString,
     pub(crate) args: Vec<OsString>,
     pub(crate) env: Vec<(OsString, OsString)>,
     pub(crate) cwd: Option<PathBuf>,
+}
+
+/// Environment values never appear in a Debug string, and arguments only with what looks
+/// like a secret redacted (see [`redact_args`]).
+impl std::fmt::Debug for StdioConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let env: Vec<&std::ffi::OsStr> =
+            self.env.iter().map(|(name, _)| name.as_os_str()).collect();
+        f.debug_struct("StdioConfig")
+            .field("command", &self.command)
+            .field("args", &redact_args(&self.args))
+            .field("env", &env)
+            .field("cwd", &self.cwd)
+            .finish()
+    }
+}
+
+/// What marks a flag or a name as one whose value is a secret, found in its lowercase form.
+const SECRET_WORDS: [&str; 10] = [
+    "key",
+    "token",
+    "secret",
+    "passw",
+    "pwd",
+    "auth",
+    "credential",
+    "cookie",
+    "session",
+    "private",
+];
+
+/// Shown instead of a secret.
+const REDACTED: &str = "<redacted>";
+
+/// `args` for a Debug string, without what looks like a secret: the argument after a flag
+/// with a [`SECRET_WORDS`] name, the value of `NAME=value` or `Name: value` with such a name,
+/// what follows `Bearer ` or `Basic `, and the query, fragment and credentials of a URL.
+fn redact_args(args: &[OsString]) -> Vec<String> {
+    let mut shown = Vec::with_capacity(args.len());
+    let mut secret_next = false;
+    for arg in args {
+        let arg = arg.to_string_lossy();
+        if std::mem::take(&mut secret_next) {
+            shown.push(REDACTED.to_owned());
+            continue;
+        }
+        let flag = arg.starts_with('-') && !arg.contains('=');
+        secret_next = flag && names_a_secret(&arg);
+        shown.push(redact_arg(&arg));
+    }
+    shown
+}
+
+/// One argument without what looks like a secret in it (see [`redact_args`]).
+fn redact_arg(arg: &str) -> String {
+    match arg.split_once('=') {
+        Some((name, _)) if is_name(name) && names_a_secret(name) => format!("{name}={REDACTED}"),
+        Some((name, value)) if is_name(name) => format!("{name}={}", redact_value(value)),
+        _ => redact_value(arg),
+    }
+}
+
+/// An argument, or the value of a `NAME=value` one, without what looks like a secret.
+fn redact_value(value: &str) -> String {
+    if value.contains("://") && !value.contains(char::is_whitespace) {
+        return redact_url(value);
+    }
+    if let Some((name, _)) = value.split_once(':')
+        && is_name(name)
+        && names_a_secret(name)
+    {
+        return format!("{name}: {REDACTED}");
+    }
+    let lower = value.to_ascii_lowercase();
+    for scheme in ["bearer ", "basic "] {
+        if let Some(at) = lower.find(scheme) {
+            return format!("{}{REDACTED}", &value[..at + scheme.len()]);
+        }
+    }
+    value.to_owned()
+}
+
+/// Whether `name` can be a flag's, a variable's or a header's name: letters, digits, `-`,
+/// `_` and `.`, at least one.
+fn is_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// Whether a flag or name (`--api-key`, `GITHUB_TOKEN`) says its value is a secret.
+fn names_a_secret(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    SECRET_WORDS.iter().any(|word| name.contains(word))
 }
 
 impl ServerConfig {

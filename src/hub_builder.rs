@@ -1,12 +1,13 @@
 //! `HubBuilder`: a hub's servers, their filters and handlers, and the settings they share.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::client::ClientBuilder;
 use crate::config::ServerConfig;
+use crate::config_file::SecretTakers;
 use crate::dispatcher::Dispatcher;
 use crate::error::{Error, Result};
 use crate::executor::Executor;
@@ -131,6 +132,9 @@ pub struct HubBuilder {
     filters: BTreeMap<String, ToolFilter>,
     /// Handlers given by name, applied at [`build`](HubBuilder::build).
     handlers: BTreeMap<String, Handlers>,
+    /// The config file entries that take `MCP_CLIENT_SECRET`, from every file read; refused
+    /// at [`build`](HubBuilder::build) if there are several.
+    secret_takers: SecretTakers,
 }
 
 impl std::fmt::Debug for HubBuilder {
@@ -161,6 +165,7 @@ impl HubBuilder {
             servers: Vec::new(),
             filters: BTreeMap::new(),
             handlers: BTreeMap::new(),
+            secret_takers: SecretTakers::default(),
         }
     }
 
@@ -363,22 +368,16 @@ impl HubBuilder {
     /// "authServerMetadataUrl", "scopes": "read write"}`, or Cursor's `"auth": {"CLIENT_ID",
     /// "CLIENT_SECRET", "scopes": ["read", "write"]}`. An `oauth` with a `clientId` and no
     /// `clientSecret` takes the secret from the `MCP_CLIENT_SECRET` environment variable if
-    /// it is set, as `claude mcp add --client-secret` does, unless several entries would.
+    /// it is set, as `claude mcp add --client-secret` does, unless several entries of the
+    /// hub would (from this file or another): then [`build`](HubBuilder::build) makes each
+    /// of them fail with [`Error::Config`], naming the others.
     ///
     /// # Errors
     ///
     /// [`Error::Config`] for a file that is not valid at all (bad JSON, no server list, a
     /// server listed twice), with the line and column.
-    pub fn servers_from_json_str(mut self, text: &str) -> Result<HubBuilder> {
-        let entries = crate::config_file::parse(text, &|name| std::env::var(name).ok())?;
-        for entry in entries {
-            self.servers.push(ServerSetup::new(
-                entry.name,
-                entry.config,
-                ToolFilter::all(),
-            ));
-        }
-        Ok(self)
+    pub fn servers_from_json_str(self, text: &str) -> Result<HubBuilder> {
+        self.servers_from_text(text, None, &environment)
     }
 
     /// [`servers_from_json_str`](HubBuilder::servers_from_json_str) on a file's contents.
@@ -389,7 +388,15 @@ impl HubBuilder {
     /// [`Error::Config`] naming the path if it cannot be read, or at the first byte that is
     /// not UTF-8.
     pub fn servers_from_path(self, path: impl AsRef<Path>) -> Result<HubBuilder> {
-        let path = path.as_ref();
+        self.servers_from_file(path.as_ref(), &environment)
+    }
+
+    /// [`servers_from_path`](HubBuilder::servers_from_path), with variables read by `lookup`.
+    pub(crate) fn servers_from_file(
+        self,
+        path: &Path,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<HubBuilder> {
         let bytes = std::fs::read(path).map_err(|error| Error::Config {
             server: None,
             field: None,
@@ -398,7 +405,7 @@ impl HubBuilder {
             message: format!("cannot read {}: {error}", path.display()),
         })?;
         crate::config_file::text(&bytes)
-            .and_then(|text| self.servers_from_json_str(text))
+            .and_then(|text| self.servers_from_text(text, Some(path), lookup))
             .map_err(|error| match error {
                 Error::Config {
                     server,
@@ -417,6 +424,26 @@ impl HubBuilder {
             })
     }
 
+    /// Adds the servers of a config file's `text`, read from `file` if it was, with variables
+    /// read by `lookup`.
+    fn servers_from_text(
+        mut self,
+        text: &str,
+        file: Option<&Path>,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<HubBuilder> {
+        let entries = crate::config_file::parse(text, lookup)?;
+        self.secret_takers.add(&entries, file);
+        for entry in entries {
+            self.servers.push(ServerSetup::new(
+                entry.name,
+                entry.config,
+                ToolFilter::all(),
+            ));
+        }
+        Ok(self)
+    }
+
     /// Builds the hub. No server is started until it is first used.
     ///
     /// As with [`ClientBuilder::build`](crate::ClientBuilder::build), the library's threads
@@ -427,7 +454,9 @@ impl HubBuilder {
     ///
     /// [`Error::Config`] if the separator is invalid, two servers share a name, or a
     /// [`filter`](HubBuilder::filter) or [`handlers_for`](HubBuilder::handlers_for) names a
-    /// server that was not added (`field` is `"filter"` or `"handlers"`).
+    /// server that was not added (`field` is `"filter"` or `"handlers"`). Config file entries
+    /// that would share `MCP_CLIENT_SECRET` are not an error here: each of those servers
+    /// fails on its own (see [`servers_from_json_str`](HubBuilder::servers_from_json_str)).
     pub fn build(mut self) -> Result<Hub> {
         if !is_valid_separator(&self.defaults.separator) {
             return Err(config_error(
@@ -453,7 +482,11 @@ impl HubBuilder {
         }
         only_known(&names, "filter", self.filters.keys())?;
         only_known(&names, "handlers", self.handlers.keys())?;
+        let mut refusals: HashMap<&str, Error> = self.secret_takers.refusals().collect();
         for setup in &mut self.servers {
+            if let Some(refusal) = refusals.remove(setup.name.as_str()) {
+                setup.config = Err(refusal);
+            }
             if let Some(filter) = self.filters.remove(&setup.name) {
                 setup.filter = filter;
             }
@@ -482,6 +515,11 @@ fn only_known<'a>(
         )),
         None => Ok(()),
     }
+}
+
+/// Reads an environment variable for a config file.
+fn environment(name: &str) -> Option<String> {
+    std::env::var(name).ok()
 }
 
 fn config_error(server: Option<String>, field: &str, message: String) -> Error {

@@ -88,6 +88,18 @@ fn call_prints_the_result_and_fails_with_a_message_on_errors() {
     assert_eq!(output.status.code(), Some(2));
 }
 
+#[test]
+fn help_prints_the_usage_to_stdout_and_succeeds() {
+    for flag in ["--help", "-h"] {
+        let output = mcp(&[flag]);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(stdout.starts_with("usage: mcp --config FILE"), "{stdout}");
+        assert!(stdout.contains("logout SERVER"), "{stdout}");
+        assert!(output.stderr.is_empty(), "{output:?}");
+        assert_eq!(output.status.code(), Some(0));
+    }
+}
+
 /// Runs `mcp` to its end, failing the test if it takes longer than `bound`.
 fn finish(mut child: std::process::Child, bound: std::time::Duration) -> std::process::Output {
     let deadline = std::time::Instant::now() + bound;
@@ -125,7 +137,8 @@ fn login_signs_in_through_the_browser_and_later_runs_reuse_the_kept_sign_in() {
         Command::new(common::example_path("mcp"))
             .args(["--config", config, "--sign-ins", sign_ins])
             .args(args)
-            .env_remove("BROWSER")
+            // Set but empty, as `BROWSER= mcp ...` leaves it: no browser, as when unset.
+            .env("BROWSER", "")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

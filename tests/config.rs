@@ -87,9 +87,9 @@ fn one_bad_entry_is_reported_for_its_server_alone() {
                 message,
             } => {
                 assert_eq!(server.as_deref(), Some("typo"));
-                assert_eq!(field.as_deref(), Some("command"));
-                assert_eq!((*line, *column), (Some(5), Some(5)));
-                assert!(message.contains("missing `command`"), "{message}");
+                assert_eq!(field.as_deref(), Some("comand"));
+                assert_eq!((*line, *column), (Some(5), Some(15)));
+                assert!(message.contains("did you mean `command`?"), "{message}");
             }
             other => panic!("unexpected error {other:?}"),
         }

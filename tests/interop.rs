@@ -1,25 +1,30 @@
 //! Interoperability: the client against MCP servers written by others, with other SDKs, not
 //! just the rmcp-based test server bundled with the crate.
 //!
-//! - `tests/interop/python_server.py`, written with the official Python SDK (`mcp` on PyPI);
-//! - `@modelcontextprotocol/server-everything`, the reference Node server, installed into
-//!   `tests/interop/node_modules` from `tests/interop/package-lock.json`.
+//! - `tests/interop/python_server.py`, written with the official Python SDK (`mcp` on PyPI,
+//!   pinned to 2.3.0);
+//! - `@modelcontextprotocol/server-everything`, the reference Node server, at the version of
+//!   `tests/interop/package-lock.json`.
 //!
-//! Install both from the crate root (`.ci/run` does the same):
+//! The tests install both themselves on first use, under the target directory
+//! (`target/tmp/interop/`; see `tests/interop/install.rs`), with `python3 -m pip` and `npm`
+//! from PyPI and npm, so they need `python3` (with pip) and Node on `PATH` and, the first
+//! time, the network. Later runs find them installed and use no network. The Python server
+//! always runs with that install on `PYTHONPATH` (and without the user's site packages), never
+//! with an `mcp` installed elsewhere on the machine.
 //!
-//! ```sh
-//! python3 -m pip install mcp==2.3.0
-//! npm ci --prefix tests/interop
-//! ```
-//!
-//! A test whose server is not installed fails and says how to install it. To skip those tests
-//! instead, set `MCP_DISPATCH_SKIP_INTEROP=1`. The tests never touch the network.
+//! When a server cannot be installed (no network, no `python3`, no `npm`), its tests print
+//! `skipping: ...` to stderr and pass, unless `MCP_DISPATCH_REQUIRE_INTEROP=1` is set (as
+//! `.ci/run` does): then they fail with the installer's error and the end of its stderr.
+//! `MCP_DISPATCH_SKIP_INTEROP=1` skips them without trying to install anything, unless
+//! `MCP_DISPATCH_REQUIRE_INTEROP=1` is set too.
 
 mod common;
+#[path = "interop/install.rs"]
+mod install;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Barrier};
 
 use common::text;
@@ -27,75 +32,64 @@ use mcp_dispatch::model::{CallToolResult, Tool};
 use mcp_dispatch::{Client, Error, ServerConfig};
 use serde_json::json;
 
-/// The Python SDK release the tests are pinned to (also in `.ci/run`).
-const PYTHON_INSTALL: &str = "python3 -m pip install mcp==2.3.0";
-/// Installs the pinned Node server (version in `tests/interop/package.json`).
-const NODE_INSTALL: &str = "npm ci --prefix tests/interop";
+/// Whether `variable` is set to something other than the empty string.
+fn set(variable: &str) -> bool {
+    std::env::var_os(variable).is_some_and(|value| !value.is_empty())
+}
+
+/// The installed server `what`, or `None` after saying why its test is skipped. Fails the
+/// test instead if `MCP_DISPATCH_REQUIRE_INTEROP` is set.
+fn installed<T>(what: &str, install: impl FnOnce() -> Result<T, String>) -> Option<T> {
+    let required = set("MCP_DISPATCH_REQUIRE_INTEROP");
+    let why = if set("MCP_DISPATCH_SKIP_INTEROP") && !required {
+        "MCP_DISPATCH_SKIP_INTEROP is set".to_owned()
+    } else {
+        match install() {
+            Ok(installed) => return Some(installed),
+            Err(error) => error,
+        }
+    };
+    assert!(
+        !required,
+        "{what} could not be installed (MCP_DISPATCH_REQUIRE_INTEROP is set): {why}"
+    );
+    // Straight to fd 2: libtest captures `eprintln!` output of passing tests.
+    let _ = writeln!(
+        std::io::stderr(),
+        "skipping: {what} could not be installed (set MCP_DISPATCH_REQUIRE_INTEROP=1 to fail \
+         instead): {why}"
+    );
+    None
+}
 
 fn interop_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop")
 }
 
-/// Reports a server that is not installed: fails the test and says how to install it, unless
-/// `MCP_DISPATCH_SKIP_INTEROP` is set, when the caller skips.
-fn not_installed(what: &str, install: &str) {
-    let message =
-        format!("{what} is not installed; install it from the crate root with `{install}`");
-    assert!(
-        std::env::var_os("MCP_DISPATCH_SKIP_INTEROP").is_some_and(|skip| !skip.is_empty()),
-        "{message}, or set MCP_DISPATCH_SKIP_INTEROP=1 to skip this test"
-    );
-    // Straight to fd 2: libtest captures `eprintln!` output of passing tests.
-    let _ = writeln!(std::io::stderr(), "skipping: {message}");
-}
-
-/// True if `command args..` runs and exits successfully.
-fn runs(command: &str, args: &[&str]) -> bool {
-    Command::new(command)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success())
-}
-
-/// The Python SDK server, or `None` (after [`not_installed`]) if the SDK is missing.
+/// The Python SDK server, or `None` (after [`installed`] said why) if the SDK is missing.
 fn python_server() -> Option<ServerConfig> {
-    if !runs("python3", &["-c", "import mcp"]) {
-        not_installed("the Python MCP SDK (python3 module `mcp`)", PYTHON_INSTALL);
-        return None;
-    }
+    let sdk = installed(
+        &format!("the Python MCP SDK ({})", install::PYTHON_SDK),
+        install::python_sdk,
+    )?;
     let script = interop_dir().join("python_server.py");
     assert!(script.exists(), "{} is missing", script.display());
     Some(
         ServerConfig::stdio("python3")
+            // Without the user's site packages; `PYTHONPATH` comes before the system's.
+            .arg("-s")
             .arg(script)
+            .env("PYTHONPATH", sdk)
             .name("python-sdk"),
     )
 }
 
-/// The reference Node server, or `None` (after [`not_installed`]) if it is missing.
+/// The reference Node server, or `None` (after [`installed`] said why) if it is missing.
 fn everything_server() -> Option<ServerConfig> {
-    let entry =
-        interop_dir().join("node_modules/@modelcontextprotocol/server-everything/dist/index.js");
-    if !entry.exists() {
-        not_installed(
-            &format!(
-                "@modelcontextprotocol/server-everything ({})",
-                entry.display()
-            ),
-            NODE_INSTALL,
-        );
-        return None;
-    }
-    if !runs("node", &["--version"]) {
-        not_installed(
-            "node (needed by @modelcontextprotocol/server-everything)",
-            "apt-get install nodejs",
-        );
-        return None;
-    }
+    let entry = installed(
+        "@modelcontextprotocol/server-everything",
+        install::everything_server,
+    )?;
     Some(
         ServerConfig::stdio("node")
             .arg(entry)

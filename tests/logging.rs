@@ -54,6 +54,37 @@ fn records_with(text: &str) -> Vec<(String, log::Level, String)> {
         .collect()
 }
 
+/// The messages captured so far that contain `text`.
+fn captured(text: &str) -> Vec<String> {
+    records_with(text)
+        .into_iter()
+        .map(|(_, _, message)| message)
+        .collect()
+}
+
+#[test]
+fn unknown_config_fields_are_logged_once_per_name_and_file() {
+    capture();
+    let config = r#"{"mcpServers": {
+      "one": { "command": "x", "autoApprove": [], "timeout": 5 },
+      "two": { "command": "y", "autoApprove": ["t"] }
+    }}"#;
+    let hub = mcp_dispatch::Hub::from_json_str(config).unwrap();
+    let logged = captured("field `autoApprove`");
+    assert_eq!(
+        logged,
+        [
+            "mcp-dispatch: config line 2 column 32: server `one`: field `autoApprove` is not \
+          one mcp-dispatch reads; ignored"
+        ]
+    );
+    assert_eq!(captured("field `timeout`").len(), 1);
+    // Each file is logged on its own.
+    let _again = mcp_dispatch::Hub::from_json_str(config).unwrap();
+    assert_eq!(captured("field `autoApprove`").len(), 2);
+    hub.close_blocking().unwrap();
+}
+
 #[test]
 fn a_server_flooding_its_event_stream_with_junk_gets_a_few_lines_and_a_count() {
     capture();

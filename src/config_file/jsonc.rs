@@ -7,6 +7,7 @@
 //! and control characters inside strings, and bounds nesting at 512 levels (256 for objects)
 //! rather than 128.
 
+use super::position::Positions;
 use crate::error::Error;
 
 /// Reads a config file's text into its value.
@@ -15,37 +16,20 @@ use crate::error::Error;
 /// the syntax and bounds the nesting depth, and the reader keeps what its `Value` loses:
 /// order, duplicates and positions. The reader bounds its recursion itself too, so that it is
 /// safe whatever serde_json accepts.
-pub(super) fn read(text: &str) -> Result<Node, Error> {
-    let clean = blank_jsonc(text);
+pub(super) fn read(positions: &Positions<'_>) -> Result<Node, Error> {
+    let clean = blank_jsonc(positions.text());
     if let Err(error) = serde_json::from_str::<serde_json::Value>(&clean) {
-        return Err(json_error(text, &error));
+        return Err(json_error(positions, &error));
     }
     Reader::new(&clean)
         .document()
-        .map_err(|(at, message)| error_at(text, at, None, None, message))
-}
-
-/// An [`Error::Config`] located at byte `at` of `text`.
-pub(super) fn error_at(
-    text: &str,
-    at: usize,
-    server: Option<&str>,
-    field: Option<&str>,
-    message: impl Into<String>,
-) -> Error {
-    let (line, column) = line_column(text, at);
-    Error::Config {
-        server: server.map(str::to_owned),
-        field: field.map(str::to_owned),
-        line: Some(line),
-        column: Some(column),
-        message: message.into(),
-    }
+        .map_err(|(at, message)| positions.error_at(at, None, None, message))
 }
 
 /// Turns serde_json's syntax error into [`Error::Config`], with the column counted in
 /// characters rather than bytes.
-fn json_error(text: &str, error: &serde_json::Error) -> Error {
+fn json_error(positions: &Positions<'_>, error: &serde_json::Error) -> Error {
+    let text = positions.text();
     let (line, byte_column) = (error.line(), error.column());
     let full = error.to_string();
     let message = full
@@ -60,37 +44,7 @@ fn json_error(text: &str, error: &serde_json::Error) -> Error {
     // that byte is the newline ending the line before: either way, the byte before
     // `line_start + byte_column`.
     let at = line_start.map_or(text.len(), |start| (start + byte_column).saturating_sub(1));
-    error_at(text, at, None, None, format!("invalid JSON: {message}"))
-}
-
-/// Where byte `at` of `text` is, for messages: `line 3 column 5`.
-pub(super) fn place(text: &str, at: usize) -> String {
-    let (line, column) = line_column(text, at);
-    format!("line {line} column {column}")
-}
-
-/// The 1-based line and character column of byte `at` of `text` (past its end: of the end).
-/// A newline belongs to the line it ends, at the column just past that line's last character.
-pub(super) fn line_column(text: &str, at: usize) -> (usize, usize) {
-    let mut at = at.min(text.len());
-    while !text.is_char_boundary(at) {
-        at -= 1;
-    }
-    let before = &text[..at];
-    let line = before.matches('\n').count() + 1;
-    let start = before.rfind('\n').map_or(0, |i| i + 1);
-    (line, chars_on_line(text, start, at) + 1)
-}
-
-/// How many characters `text[start..end]` holds, not counting a byte-order mark.
-fn chars_on_line(text: &str, start: usize, end: usize) -> usize {
-    let part = text.get(start..end).unwrap_or_default();
-    let part = if start == 0 {
-        part.strip_prefix('\u{feff}').unwrap_or(part)
-    } else {
-        part
-    };
-    part.chars().count()
+    positions.error_at(at, None, None, format!("invalid JSON: {message}"))
 }
 
 /// Replaces comments, trailing commas and a byte-order mark with spaces, keeping every other
@@ -415,10 +369,6 @@ mod tests {
         assert_config(&parse_err("\n\n"), None, None, (2, 1), "EOF");
         // EOF is reported at the last byte read.
         assert_config(&parse_err("\u{feff}{"), None, None, (1, 1), "EOF");
-        assert_eq!(line_column("ab\ncd", 2), (1, 3));
-        assert_eq!(line_column("ab\ncd", 3), (2, 1));
-        assert_eq!(line_column("ab\ncd", 99), (2, 3));
-        assert_eq!(line_column("é", 1), (1, 1));
     }
 
     #[test]

@@ -39,9 +39,19 @@
 //!
 //! Without `type`, an entry with both `command` and `url`, or neither, is an error. With a
 //! `type`, the fields of the other transport are ignored. A field set to `null` counts as
-//! absent. Unknown fields (`envFile`, `autoApprove`, `timeout`, ...) are ignored. A known
-//! field given twice in one entry (or a key given twice in `env` or `headers`) is an error
-//! rather than silently dropping one of them.
+//! absent. A known field given twice in one entry (or a key given twice in `env` or
+//! `headers`) is an error rather than silently dropping one of them.
+//!
+//! Fields of other tools (`envFile`, `autoApprove`, `timeout`, ...) are ignored, and logged
+//! at info level, once per name and file. But a field that looks like a misspelling of one
+//! of the above is an error, because the server would start without what it meant:
+//! `"arg": [...]` instead of `"args"` started `node` with no script, which then waited
+//! forever. A misspelling is the same as a field but for case (`URL`) or a trailing `s`
+//! (`arg`, `header`), or within one edit (a letter inserted, deleted or replaced, or two
+//! neighbours swapped) of a field of up to five letters (`evn`, `uri`), two of a longer one
+//! (`comand`, `disable`). The error is at the misspelt key and names the field it resembles
+//! (``unknown field `arg`; did you mean `args`?``). VS Code's `dev`, one letter from `env`,
+//! is ignored as other tools' fields are. A disabled entry is not checked.
 //!
 //! # Sign-in (OAuth)
 //!
@@ -75,8 +85,9 @@
 //! reads it from `MCP_CLIENT_SECRET` and stores it in the system keychain). So an `oauth`
 //! with a `clientId` and no `clientSecret` takes its secret from the environment variable
 //! `MCP_CLIENT_SECRET` if that is set and not empty. One secret must not go to several
-//! authorization servers: when more than one entry would take it, each of them fails with
-//! an error naming them all; give each its own `clientSecret` (`"${A_SECRET}"`).
+//! authorization servers: when more than one entry of a hub would take it, from one file or
+//! from several, each of them fails with an error naming the others (the first three, and
+//! how many more); give each its own `clientSecret` (`"${A_SECRET}"`).
 //!
 //! `auth`, as Cursor writes it in `.cursor/mcp.json`:
 //!
@@ -124,6 +135,8 @@
 
 mod expand;
 mod jsonc;
+mod position;
+mod shared_secret;
 #[cfg(test)]
 mod test_support;
 mod validate;
@@ -132,7 +145,9 @@ use std::collections::HashMap;
 
 use crate::config::ServerConfig;
 use crate::error::Error;
-use jsonc::{Kind, Member, error_at, place};
+use jsonc::{Kind, Member};
+use position::Positions;
+pub(crate) use shared_secret::SecretTakers;
 use validate::must_be;
 
 /// One server entry of a config file.
@@ -142,6 +157,9 @@ pub(crate) struct ServerEntry {
     pub(crate) name: String,
     /// The server's config, or what is wrong with this entry alone.
     pub(crate) config: Result<ServerConfig, Error>,
+    /// The line and column of the entry's `oauth` key if its client secret comes from
+    /// `MCP_CLIENT_SECRET`; see [`SecretTakers`].
+    pub(crate) client_secret_from_env: Option<(usize, usize)>,
 }
 
 /// Parses a config file's text. `lookup` reads environment variables.
@@ -154,10 +172,10 @@ pub(crate) fn parse(
     text: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<ServerEntry>, Error> {
-    let root = jsonc::read(text)?;
+    let positions = Positions::new(text);
+    let root = jsonc::read(&positions)?;
     let Kind::Object(top) = &root.kind else {
-        return Err(error_at(
-            text,
+        return Err(positions.error_at(
             root.at,
             None,
             None,
@@ -172,25 +190,26 @@ pub(crate) fn parse(
     // Each server name seen so far, with its member and section.
     let mut names: HashMap<&str, (&Member, &str)> = HashMap::new();
     let mut entries = Vec::new();
-    let secret_takers = std::cell::RefCell::new(Vec::new());
+    let unknown_fields = std::cell::RefCell::new(std::collections::HashSet::new());
     for section in top {
         let key = section.key.as_str();
         if key != "mcpServers" && key != "servers" {
             continue;
         }
         if let Some(first) = sections.iter().find(|first| first.key == key) {
-            return Err(error_at(
-                text,
+            return Err(positions.error_at(
                 section.at,
                 None,
                 Some(key),
-                format!("`{key}` appears twice (first at {})", place(text, first.at)),
+                format!(
+                    "`{key}` appears twice (first at {})",
+                    positions.place(first.at)
+                ),
             ));
         }
         sections.push(section);
         let Kind::Object(servers) = &section.value.kind else {
-            return Err(error_at(
-                text,
+            return Err(positions.error_at(
                 section.at,
                 None,
                 Some(key),
@@ -200,58 +219,41 @@ pub(crate) fn parse(
         for server in servers {
             if let Some((first, first_section)) = names.insert(&server.key, (server, key)) {
                 let message = if first_section == key {
-                    format!("listed twice (first at {})", place(text, first.at))
+                    format!("listed twice (first at {})", positions.place(first.at))
                 } else {
                     "listed in both `mcpServers` and `servers`".to_owned()
                 };
-                return Err(error_at(text, server.at, Some(&server.key), None, message));
+                return Err(positions.error_at(server.at, Some(&server.key), None, message));
             }
             let entry = validate::Entry {
                 name: &server.key,
                 at: server.at,
-                text,
+                positions: &positions,
                 lookup,
-                secret_takers: &secret_takers,
+                took_client_secret: std::cell::Cell::new(None),
+                unknown_fields: &unknown_fields,
             };
             if let Some(config) = entry.config(&server.value) {
                 entries.push(ServerEntry {
                     name: server.key.clone(),
                     config: config.map(|config| config.name(&server.key)),
+                    client_secret_from_env: entry
+                        .took_client_secret
+                        .get()
+                        .map(|at| positions.line_column(at)),
                 });
             }
         }
     }
     if sections.is_empty() {
-        return Err(error_at(
-            text,
+        return Err(positions.error_at(
             root.at,
             None,
             None,
             "no `mcpServers` or `servers` object found",
         ));
     }
-    refuse_shared_secret(text, &mut entries, &secret_takers.into_inner());
     Ok(entries)
-}
-
-/// Fails every entry that took its client secret from `MCP_CLIENT_SECRET` when there are
-/// several: the one secret would go to each of their authorization servers.
-fn refuse_shared_secret(text: &str, entries: &mut [ServerEntry], takers: &[(String, usize)]) {
-    if takers.len() < 2 {
-        return;
-    }
-    let names: Vec<String> = takers.iter().map(|(name, _)| format!("`{name}`")).collect();
-    for (name, at) in takers {
-        let message = format!(
-            "`MCP_CLIENT_SECRET` would be sent to the authorization servers of {} entries \
-             ({}); give each its own `clientSecret` (\"${{A_SECRET}}\")",
-            takers.len(),
-            names.join(", ")
-        );
-        if let Some(entry) = entries.iter_mut().find(|entry| entry.name == *name) {
-            entry.config = Err(error_at(text, *at, Some(name), Some("oauth"), message));
-        }
-    }
 }
 
 /// The text of a config file's bytes, or an [`Error::Config`] at the first byte that is not
@@ -260,8 +262,7 @@ pub(crate) fn text(bytes: &[u8]) -> Result<&str, Error> {
     std::str::from_utf8(bytes).map_err(|error| {
         let valid = error.valid_up_to();
         let before = std::str::from_utf8(&bytes[..valid]).unwrap_or_default();
-        error_at(
-            before,
+        Positions::new(before).error_at(
             valid,
             None,
             None,
@@ -412,6 +413,28 @@ mod tests {
             Some("servers"),
             (2, 2),
             "`servers` appears twice (first at line 1 column 2)",
+        );
+    }
+
+    #[test]
+    fn fifty_thousand_wrong_entries_on_one_line_are_located_within_the_bound() {
+        // 5 MB on one line, an error in each entry: each used to be located by counting from
+        // the start of the file, which took about a minute.
+        let entry = r#""s{i}": {"command": "", "args": ["/srv/mcp/servers/some-server/dist/index.js", "--stdio", "--verbose"]}"#;
+        let entries: Vec<String> = (0..50_000)
+            .map(|i| entry.replace("{i}", &format!("{i:06}")))
+            .collect();
+        let text = format!(r#"{{"mcpServers": {{{}}}}}"#, entries.join(", "));
+        assert!(text.len() > 5_000_000);
+        let last_key = text.rfind(r#""command""#).unwrap();
+        let entries = parse_within(text, std::time::Duration::from_secs(10));
+        assert_eq!(entries.len(), 50_000);
+        assert_config(
+            entry_error(&entries, "s049999"),
+            Some("s049999"),
+            Some("command"),
+            (1, last_key + 1),
+            "`command` is empty",
         );
     }
 

@@ -124,3 +124,19 @@ pub(super) fn assert_config(
         other => panic!("expected a config error, got {other:?}"),
     }
 }
+
+/// [`parse_ok`] on a thread of its own with a 2 MiB stack (a stack overflow would abort the
+/// test process), failing if it takes longer than `bound`. A slow parse is left running; the
+/// test process ends without it.
+pub(super) fn parse_within(text: String, bound: std::time::Duration) -> Vec<ServerEntry> {
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || {
+            let _ = done.send(parse_ok(&text));
+        })
+        .unwrap();
+    finished
+        .recv_timeout(bound)
+        .unwrap_or_else(|error| panic!("not parsed within {bound:?}: {error}"))
+}

@@ -3,7 +3,8 @@
 use std::collections::HashMap;
 
 use super::expand::{expand, expand_secret};
-use super::jsonc::{Kind, Member, Node, error_at, place};
+use super::jsonc::{Kind, Member, Node};
+use super::position::Positions;
 use crate::config::ServerConfig;
 use crate::error::Error;
 
@@ -23,22 +24,25 @@ pub(super) struct Entry<'a> {
     pub(super) name: &'a str,
     /// Byte offset of the server's key.
     pub(super) at: usize,
-    pub(super) text: &'a str,
+    /// The file's text, to locate errors.
+    pub(super) positions: &'a Positions<'a>,
     pub(super) lookup: &'a dyn Fn(&str) -> Option<String>,
-    /// The entries (name, offset of their `oauth` key) that took their client secret from
-    /// `MCP_CLIENT_SECRET`: one variable must not go to several authorization servers.
-    pub(super) secret_takers: &'a std::cell::RefCell<Vec<(String, usize)>>,
+    /// The offset of the entry's `oauth` key if it took its client secret from
+    /// `MCP_CLIENT_SECRET`, which must not go to several authorization servers.
+    pub(super) took_client_secret: std::cell::Cell<Option<usize>>,
+    /// The unknown fields logged so far while reading this file: each is logged once.
+    pub(super) unknown_fields: &'a std::cell::RefCell<std::collections::HashSet<String>>,
 }
 
 impl Entry<'_> {
     /// Where `member`'s key is, for messages.
     fn place(&self, member: &Member) -> String {
-        place(self.text, member.at)
+        self.positions.place(member.at)
     }
 
     /// An [`Error::Config`] about `field` of this entry, located at byte `at`.
     fn error(&self, field: Option<&str>, at: usize, message: impl Into<String>) -> Error {
-        error_at(self.text, at, Some(self.name), field, message)
+        self.positions.error_at(at, Some(self.name), field, message)
     }
 
     /// An [`Error::Config`] saying that `field`, whose key is at byte `at`, must be `expected`
@@ -80,6 +84,7 @@ impl Entry<'_> {
         if self.name.is_empty() {
             return Err(self.error(None, self.at, "the server name is empty"));
         }
+        self.unknown_fields(fields)?;
         let (transport, type_name) = match self.field(fields, "type")? {
             Some(member) => {
                 let Kind::String(name) = &member.value.kind else {
@@ -219,7 +224,10 @@ impl Entry<'_> {
             return Err(self.error(
                 Some("url"),
                 at,
-                format!("`url` must start with http:// or https://, found `{url}`"),
+                format!(
+                    "`url` must start with http:// or https://, found `{}`",
+                    crate::config::redact_url(&url)
+                ),
             ));
         }
         let mut config = remote(url);
@@ -260,6 +268,34 @@ impl Entry<'_> {
                      (it has a line break, NUL or other control character)"
                 ),
             ));
+        }
+        Ok(())
+    }
+
+    /// Refuses a field that looks like a misspelling of one of [`FIELDS`] (it would be
+    /// ignored, and the server started without it), and logs each other unknown field, once
+    /// per name and file.
+    fn unknown_fields(&self, fields: &[Member]) -> Result<(), Error> {
+        for member in fields {
+            let key = member.key.as_str();
+            if FIELDS.contains(&key) {
+                continue;
+            }
+            if let Some(meant) = misspelt(key) {
+                return Err(self.error(
+                    Some(key),
+                    member.at,
+                    format!("unknown field `{key}`; did you mean `{meant}`?"),
+                ));
+            }
+            if self.unknown_fields.borrow_mut().insert(key.to_owned()) {
+                log::info!(
+                    "mcp-dispatch: config {}: server `{}`: field `{key}` is not one mcp-dispatch \
+                     reads; ignored",
+                    self.place(member),
+                    self.name
+                );
+            }
         }
         Ok(())
     }
@@ -364,6 +400,68 @@ impl Entry<'_> {
     fn expand_secret(&self, value: &str, field: &str, at: usize) -> Result<String, Error> {
         expand_secret(value, self.lookup).map_err(|message| self.error(Some(field), at, message))
     }
+}
+
+/// The fields of a server entry that this crate reads.
+const FIELDS: [&str; 10] = [
+    "type", "command", "args", "env", "cwd", "url", "headers", "oauth", "auth", "disabled",
+];
+
+/// Fields of other tools that [`misspelt`] would take for one of [`FIELDS`]: VS Code's `dev`
+/// (its watch and debug settings) is one letter from `env`.
+const OTHER_TOOLS_FIELDS: [&str; 1] = ["dev"];
+
+/// The field of [`FIELDS`] that `key` (not one of them) looks like a misspelling of: the
+/// same but for case, or for a trailing `s`, or within one edit (a letter inserted, deleted
+/// or replaced, or two neighbours swapped) of a field of up to five letters, two of a longer
+/// one; the closest, if several are. Fields of other tools that are that close are not
+/// misspellings ([`OTHER_TOOLS_FIELDS`]).
+fn misspelt(key: &str) -> Option<&'static str> {
+    if OTHER_TOOLS_FIELDS.contains(&key) {
+        return None;
+    }
+    let key = key.to_lowercase();
+    let edits = |field: &str| {
+        if key.strip_suffix('s') == Some(field) || field.strip_suffix('s') == Some(key.as_str()) {
+            return Some(1);
+        }
+        edits_within(
+            key.as_bytes(),
+            field.as_bytes(),
+            if field.len() <= 5 { 1 } else { 2 },
+        )
+    };
+    FIELDS
+        .into_iter()
+        .filter_map(|field| Some((edits(field)?, field)))
+        .min_by_key(|&(edits, _)| edits)
+        .map(|(_, field)| field)
+}
+
+/// How many edits turn `a` into `b`, if at most `most`: a byte inserted, deleted or
+/// replaced, or two neighbouring bytes swapped (the optimal string alignment distance). Time
+/// linear in `a` for a short `b`, and none when the lengths differ by more than `most`.
+fn edits_within(a: &[u8], b: &[u8], most: usize) -> Option<usize> {
+    if a.len().abs_diff(b.len()) > most {
+        return None;
+    }
+    // Three rows of the distance table: the one before last, the last, and this one.
+    let mut before: Vec<usize> = vec![0; b.len() + 1];
+    let mut last: Vec<usize> = (0..=b.len()).collect();
+    let mut row = vec![0; b.len() + 1];
+    for i in 1..=a.len() {
+        row[0] = i;
+        for j in 1..=b.len() {
+            let replace = usize::from(a[i - 1] != b[j - 1]);
+            row[j] = (last[j] + 1).min(row[j - 1] + 1).min(last[j - 1] + replace);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                row[j] = row[j].min(before[j - 2] + 1);
+            }
+        }
+        std::mem::swap(&mut before, &mut last);
+        std::mem::swap(&mut last, &mut row);
+    }
+    Some(last[b.len()]).filter(|&edits| edits <= most)
 }
 
 /// Whether `url` starts with `http://` or `https://`, in any case.

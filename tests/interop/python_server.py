@@ -1,7 +1,8 @@
 """An MCP server written with the official Python SDK, for tests/interop.rs.
 
-Install the SDK with `python3 -m pip install mcp==2.3.0` (the version .ci/run pins), then
-run `python3 tests/interop/python_server.py`: it speaks MCP over stdio.
+tests/interop.rs installs the SDK it is pinned to (mcp==2.3.0) under
+target/tmp/interop/python3.X-mcp-2.3.0/ and runs this file with that directory on
+PYTHONPATH; it speaks MCP over stdio.
 """
 
 try:  # mcp 2.x renamed FastMCP to MCPServer.

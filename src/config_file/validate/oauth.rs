@@ -47,9 +47,7 @@ impl Entry<'_> {
             && let Some(secret) = (self.lookup)(CLIENT_SECRET_VARIABLE).filter(|s| !s.is_empty())
         {
             oauth = oauth.client_secret(secret);
-            self.secret_takers
-                .borrow_mut()
-                .push((self.name.to_owned(), member.at));
+            self.took_client_secret.set(Some(member.at));
         }
 
         let path = "oauth.callbackPort";

@@ -95,6 +95,95 @@ fn unknown_fields_and_nulls_are_ignored() {
 }
 
 #[test]
+fn a_misspelt_args_is_an_error_not_a_server_started_without_its_script() {
+    let text =
+        "{\"mcpServers\": {\n  \"app\": {\"command\": \"node\", \"arg\": [\"server.js\"]}\n}}";
+    let entries = parse_ok(text);
+    assert_config(
+        entry_error(&entries, "app"),
+        Some("app"),
+        Some("arg"),
+        (2, 30),
+        "unknown field `arg`; did you mean `args`?",
+    );
+}
+
+#[test]
+fn near_misses_of_each_field_name_the_field_they_resemble() {
+    for (key, meant) in [
+        ("arg", "args"),
+        ("Args", "args"),
+        ("argv", "args"),
+        ("evn", "env"),
+        ("envs", "env"),
+        ("ENV", "env"),
+        ("header", "headers"),
+        ("heders", "headers"),
+        ("comand", "command"),
+        ("commands", "command"),
+        ("Command", "command"),
+        ("cdw", "cwd"),
+        ("URL", "url"),
+        ("uri", "url"),
+        ("urls", "url"),
+        ("tpye", "type"),
+        ("types", "type"),
+        ("oath", "oauth"),
+        ("Auth", "auth"),
+        ("disable", "disabled"),
+        ("Disabled", "disabled"),
+    ] {
+        let text = format!(r#"{{"mcpServers": {{"s": {{"command": "x", "{key}": 1}}}}}}"#);
+        let entries = parse_ok(&text);
+        assert_config(
+            entry_error(&entries, "s"),
+            Some("s"),
+            Some(key),
+            (1, 39),
+            &format!("unknown field `{key}`; did you mean `{meant}`?"),
+        );
+    }
+}
+
+#[test]
+fn fields_of_other_tools_are_not_taken_for_misspellings() {
+    // Claude Code, VS Code, Cursor, Cline, Roo, Windsurf, Gemini CLI and others.
+    let others = [
+        "envFile",
+        "dev",
+        "autoApprove",
+        "alwaysAllow",
+        "timeout",
+        "transportType",
+        "disabledTools",
+        "watchPaths",
+        "serverUrl",
+        "httpUrl",
+        "trust",
+        "description",
+        "includeTools",
+        "excludeTools",
+        "headersHelper",
+        "enabled",
+        "name",
+        "id",
+        "tools",
+        "path",
+        "environment",
+        "version",
+    ];
+    let fields: Vec<String> = others.iter().map(|key| format!(r#""{key}": 1"#)).collect();
+    let text = format!(
+        r#"{{"mcpServers": {{"s": {{"command": "x", {}}}}}}}"#,
+        fields.join(", ")
+    );
+    assert_eq!(stdio(&parse_ok(&text), "s").command, "x");
+    // Disabled entries are not checked at all.
+    let entries = parse_ok(r#"{"mcpServers": {"s": {"comand": "x", "disabled": true}}}"#);
+    assert!(entries.is_empty());
+}
+
+#[test]
 fn env_numbers_and_booleans_are_used_as_written() {
     let entries = parse_ok(
         r#"{"mcpServers": {"a": {"command": "x",
@@ -511,38 +600,33 @@ fn the_client_secret_comes_from_the_file_or_else_mcp_client_secret() {
 }
 
 #[test]
-fn mcp_client_secret_is_not_sent_to_several_authorization_servers() {
+fn entries_that_take_mcp_client_secret_are_noted_at_their_oauth_key() {
+    // Several of them are refused by the hub, which sees every file (see `shared_secret`).
     let text = r#"{"mcpServers": {
       "first": { "url": "https://a/mcp", "oauth": { "clientId": "a" } },
       "second": { "url": "https://b/mcp", "oauth": { "clientId": "b" } },
       "own": { "url": "https://c/mcp", "oauth": { "clientId": "c", "clientSecret": "own" } }
     }}"#;
     let entries = parse_with(text, &[("MCP_CLIENT_SECRET", "from-env")]);
-    for name in ["first", "second"] {
-        match entry_error(&entries, name) {
-            Error::Config {
-                server,
-                field,
-                message,
-                line,
-                ..
-            } => {
-                assert_eq!(server.as_deref(), Some(name));
-                assert_eq!(field.as_deref(), Some("oauth"));
-                assert!(
-                    message.contains("2 entries (`first`, `second`)"),
-                    "{message}"
-                );
-                assert!(!message.contains("from-env"), "{message}");
-                assert_eq!(*line, Some(if name == "first" { 2 } else { 3 }));
-            }
-            other => panic!("expected a config error, got {other:?}"),
-        }
-    }
+    assert_eq!(
+        entry(&entries, "first").client_secret_from_env,
+        Some((2, 42))
+    );
+    assert_eq!(
+        entry(&entries, "second").client_secret_from_env,
+        Some((3, 43))
+    );
+    assert_eq!(entry(&entries, "own").client_secret_from_env, None);
+    assert_eq!(
+        oauth(&entries, "second").client_secret.as_deref(),
+        Some("from-env")
+    );
     assert_eq!(
         *oauth(&entries, "own"),
         OAuth::new().client_id("c").client_secret("own")
     );
+    let entries = parse_ok(text);
+    assert_eq!(entry(&entries, "first").client_secret_from_env, None);
 }
 
 #[test]
@@ -739,6 +823,35 @@ fn bad_oauth_settings_name_the_field_and_position() {
         (24, 58),
         "`oauth.authServerMetadataUrl` must start with https://",
     );
+}
+
+#[test]
+fn a_url_that_is_not_http_is_quoted_without_its_query_or_credentials() {
+    let entries = parse_with(
+        r#"{"mcpServers": {
+          "ws": { "url": "ws://h.example/mcp?token=${WS_TOKEN}" },
+          "creds": { "type": "sse", "url": "ftp://me:pa55@h.example/sse#frag" }
+        }}"#,
+        &[("WS_TOKEN", "t0ken-value")],
+    );
+    assert_config(
+        entry_error(&entries, "ws"),
+        Some("ws"),
+        Some("url"),
+        (2, 19),
+        "`url` must start with http:// or https://, found `ws://h.example/mcp`",
+    );
+    assert_config(
+        entry_error(&entries, "creds"),
+        Some("creds"),
+        Some("url"),
+        (3, 37),
+        "found `ftp://h.example/sse`",
+    );
+    let shown = format!("{entries:?}");
+    for secret in ["t0ken-value", "pa55", "frag"] {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
 }
 
 #[test]
