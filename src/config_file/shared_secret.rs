@@ -227,8 +227,8 @@ mod tests {
 
     #[test]
     fn fifty_thousand_takers_each_name_three_others() {
-        // 4.6 MB. Each error used to name every other entry: 8 000 took 13 s and 600 MB, and
-        // 50 000 did not finish.
+        // 4.6 MB. Each error used to name every other entry: in a release build, 8 000 took
+        // 1.9 s and 1.5 GB, and 50 000 ran out of memory past 24 GB; now 0.3 s.
         let mut text = String::from("{\"mcpServers\": {\n");
         for index in 0..50_000 {
             let comma = if index == 0 { "" } else { ",\n" };
