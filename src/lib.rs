@@ -211,6 +211,7 @@ mod process;
 mod request;
 mod runtime;
 mod session;
+mod similar;
 mod single_flight;
 #[cfg(feature = "http")]
 mod sse;

@@ -191,8 +191,9 @@ impl ToolNames {
     }
 
     /// Qualified names probably meant by `name`, which is not one: those of the tools named
-    /// `name` itself (given without its server), else those equal to it but for case; at
-    /// most three, in order.
+    /// `name` itself (given without its server), else those equal to it but for case, else
+    /// those within an edit of it (or whose tool's own name is within one or two); at most three, in
+    /// order.
     pub(crate) fn similar(&self, name: &str) -> Vec<String> {
         const MOST: usize = 3;
         let mut meant: Vec<String> = self
@@ -206,6 +207,21 @@ impl ToolNames {
                 .iter()
                 .filter(|(qualified, _, tool)| {
                     qualified.eq_ignore_ascii_case(name) || tool.eq_ignore_ascii_case(name)
+                })
+                .map(|(qualified, _, _)| qualified.to_owned())
+                .take(MOST)
+                .collect();
+        }
+        if meant.is_empty() && name.len() >= 4 {
+            // A slip: of one letter in the qualified name, or of a letter (two in a name
+            // longer than five) in the tool's own name.
+            let close = |other: &str, most: usize| {
+                crate::similar::edits_within(name.as_bytes(), other.as_bytes(), most).is_some()
+            };
+            meant = self
+                .iter()
+                .filter(|(qualified, _, tool)| {
+                    close(qualified, 1) || close(tool, if tool.len() <= 5 { 1 } else { 2 })
                 })
                 .map(|(qualified, _, _)| qualified.to_owned())
                 .take(MOST)

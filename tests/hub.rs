@@ -86,6 +86,12 @@ fn call_tool_routes_by_qualified_name_and_refuses_unknown_or_filtered_names() {
         }
         other => panic!("an unqualified name must be unknown, got {other:?}"),
     }
+    match hub.call_tool_blocking("alpha__ecoh", json!({})) {
+        Err(Error::UnknownTool { did_you_mean, .. }) => {
+            assert_eq!(did_you_mean, ["alpha__echo"]);
+        }
+        other => panic!("a misspelt name must be unknown, got {other:?}"),
+    }
     match hub.call_tool_blocking("Beta__Echo", json!({})) {
         Err(Error::UnknownTool { did_you_mean, .. }) => {
             assert_eq!(did_you_mean, ["beta__echo"]);

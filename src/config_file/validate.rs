@@ -425,7 +425,7 @@ fn misspelt(key: &str) -> Option<&'static str> {
         if key.strip_suffix('s') == Some(field) || field.strip_suffix('s') == Some(key.as_str()) {
             return Some(1);
         }
-        edits_within(
+        crate::similar::edits_within(
             key.as_bytes(),
             field.as_bytes(),
             if field.len() <= 5 { 1 } else { 2 },
@@ -436,32 +436,6 @@ fn misspelt(key: &str) -> Option<&'static str> {
         .filter_map(|field| Some((edits(field)?, field)))
         .min_by_key(|&(edits, _)| edits)
         .map(|(_, field)| field)
-}
-
-/// How many edits turn `a` into `b`, if at most `most`: a byte inserted, deleted or
-/// replaced, or two neighbouring bytes swapped (the optimal string alignment distance). Time
-/// linear in `a` for a short `b`, and none when the lengths differ by more than `most`.
-fn edits_within(a: &[u8], b: &[u8], most: usize) -> Option<usize> {
-    if a.len().abs_diff(b.len()) > most {
-        return None;
-    }
-    // Three rows of the distance table: the one before last, the last, and this one.
-    let mut before: Vec<usize> = vec![0; b.len() + 1];
-    let mut last: Vec<usize> = (0..=b.len()).collect();
-    let mut row = vec![0; b.len() + 1];
-    for i in 1..=a.len() {
-        row[0] = i;
-        for j in 1..=b.len() {
-            let replace = usize::from(a[i - 1] != b[j - 1]);
-            row[j] = (last[j] + 1).min(row[j - 1] + 1).min(last[j - 1] + replace);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                row[j] = row[j].min(before[j - 2] + 1);
-            }
-        }
-        std::mem::swap(&mut before, &mut last);
-        std::mem::swap(&mut last, &mut row);
-    }
-    Some(last[b.len()]).filter(|&edits| edits <= most)
 }
 
 /// Whether `url` starts with `http://` or `https://`, in any case.
