@@ -440,24 +440,39 @@ impl ServerConfig {
         self
     }
 
-    /// Names the server in errors and logs. Defaults to the command's file name.
+    /// Names the server in errors and logs. Defaults to the package or script the command
+    /// runs (`npx -y @modelcontextprotocol/server-everything` is `server-everything`, and
+    /// `node .../server-everything/dist/index.js` too), else the command's file name; see
+    /// [`server_name`](ServerConfig::server_name).
     pub fn name(mut self, name: impl Into<String>) -> ServerConfig {
         self.name = Some(name.into());
         self
     }
 
     /// The name used in errors and logs: the one given to [`name`](ServerConfig::name), else
-    /// the command's file name, or the URL's host and port.
+    /// for a stdio server the package a runner runs (`npx`, `uvx`, `pipx`), the script an
+    /// interpreter runs (`node`, `python`, `deno`; a generic `dist/index.js` is named by its
+    /// folder), the module of `python -m`, or the command's file name; for a remote server,
+    /// the URL's host and port.
+    ///
+    /// ```
+    /// use mcp_dispatch::ServerConfig;
+    ///
+    /// let npx = ServerConfig::stdio("npx").args(["-y", "@modelcontextprotocol/server-everything"]);
+    /// assert_eq!(npx.server_name(), "server-everything");
+    /// let node = ServerConfig::stdio("node").arg("/opt/server-filesystem/dist/index.js");
+    /// assert_eq!(node.server_name(), "server-filesystem");
+    /// assert_eq!(ServerConfig::stdio("/usr/bin/my-server").server_name(), "my-server");
+    /// assert_eq!(ServerConfig::http("https://mcp.example.com:8443/mcp").server_name(), "mcp.example.com:8443");
+    /// ```
     pub fn server_name(&self) -> String {
         if let Some(name) = &self.name {
             return name.clone();
         }
         match &self.transport {
-            TransportConfig::Stdio(stdio) => Path::new(&stdio.command)
-                .file_name()
-                .unwrap_or(stdio.command.as_os_str())
-                .to_string_lossy()
-                .into_owned(),
+            TransportConfig::Stdio(stdio) => {
+                crate::default_name::default_name(&stdio.command, &stdio.args)
+            }
             TransportConfig::Http(http) => {
                 let rest = http
                     .url

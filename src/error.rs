@@ -307,7 +307,22 @@ impl fmt::Display for Error {
                 server,
                 command,
                 source,
-            } => write!(f, "server `{server}`: cannot start `{command}`: {source}"),
+            } => {
+                write!(f, "server `{server}`: cannot start `{command}`: {source}")?;
+                // A whole command line given as the program's name.
+                let mut words = command.split_whitespace();
+                if let (Some(program), true) = (words.next(), command.contains(' ')) {
+                    let args: Vec<String> = words.map(|word| format!("{word:?}")).collect();
+                    if source.kind() == std::io::ErrorKind::NotFound && !args.is_empty() {
+                        write!(
+                            f,
+                            "; did you mean `ServerConfig::stdio({program:?}).args([{}])`?",
+                            args.join(", ")
+                        )?;
+                    }
+                }
+                Ok(())
+            }
             Error::Initialize {
                 server,
                 message,

@@ -189,6 +189,7 @@ mod client;
 mod config;
 mod config_file;
 mod connect;
+mod default_name;
 mod dispatcher;
 mod error;
 mod executor;

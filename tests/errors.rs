@@ -51,6 +51,36 @@ fn a_missing_command_fails_at_once_with_a_spawn_error_naming_it() {
 }
 
 #[test]
+fn a_command_line_given_as_the_command_is_named_by_its_script_and_hints_at_args() {
+    let client = Client::new(ServerConfig::stdio("node /opt/weather/dist/index.js"));
+    let error = client.list_tools_blocking().unwrap_err();
+    assert!(
+        matches!(&error, Error::Spawn { server, .. } if server == "weather"),
+        "{error:?}"
+    );
+    assert_eq!(
+        error.to_string(),
+        "server `weather`: cannot start `node /opt/weather/dist/index.js`: No such file or \
+         directory (os error 2); did you mean \
+         `ServerConfig::stdio(\"node\").args([\"/opt/weather/dist/index.js\"])`?"
+    );
+}
+
+#[test]
+fn a_server_started_by_a_launcher_is_named_by_its_package() {
+    let config = ServerConfig::stdio("npx").args(["-y", "@modelcontextprotocol/server-everything"]);
+    assert_eq!(config.server_name(), "server-everything");
+    let client = Client::new(config.env("PATH", "/nonexistent"));
+    let error = client.list_tools_blocking().unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .starts_with("server `server-everything`: cannot start `npx`"),
+        "{error}"
+    );
+}
+
+#[test]
 fn a_missing_working_directory_is_named() {
     let client = Client::new(common::server("nowhere").cwd("/nonexistent/dir"));
     let error = client.list_tools_blocking().unwrap_err();
