@@ -307,6 +307,8 @@ fn http_headers(server: &str, config: &HttpConfig) -> Result<HashMap<HeaderName,
         line: None,
         column: None,
         message,
+        path: None,
+        source: None,
     };
     let mut headers = HashMap::new();
     for (name, value) in &config.headers {

@@ -255,6 +255,10 @@ pub enum Error {
         column: Option<usize>,
         /// What is wrong.
         message: String,
+        /// The file, when the configuration was read from one.
+        path: Option<Arc<std::path::PathBuf>>,
+        /// Why the file could not be read, when it could not.
+        source: Option<Arc<std::io::Error>>,
     },
     /// The server's configuration asks for something this build does not support (for
     /// example a remote server without the `http` feature).
@@ -490,13 +494,20 @@ impl fmt::Display for Error {
                 line,
                 column,
                 message,
+                path,
+                ..
             } => {
-                write!(f, "config")?;
-                if let Some(line) = line {
-                    write!(f, " line {line}")?;
-                }
-                if let Some(column) = column {
-                    write!(f, " column {column}")?;
+                // `path:line:column:`, as compilers say it, which editors and terminals link.
+                match (path, line) {
+                    (Some(path), Some(line)) => {
+                        write!(f, "{}:{line}:{}", path.display(), column.unwrap_or(1))?
+                    }
+                    (Some(path), None) => write!(f, "{}", path.display())?,
+                    (None, Some(line)) => match column {
+                        Some(column) => write!(f, "config line {line} column {column}")?,
+                        None => write!(f, "config line {line}")?,
+                    },
+                    (None, None) => write!(f, "config")?,
                 }
                 if let Some(server) = server {
                     write!(f, ": server `{server}`")?;
@@ -538,6 +549,10 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Spawn { source, .. } | Error::Runtime { source } => Some(&**source),
+            Error::Config {
+                source: Some(source),
+                ..
+            } => Some(&**source),
             Error::Initialize { source, .. } | Error::Protocol { source, .. } => {
                 source.as_deref().map(|source| source as _)
             }

@@ -359,6 +359,9 @@ impl HubBuilder {
 
     /// Adds the servers of an `mcpServers` / `servers` config file's text.
     ///
+    /// The text is JSON, or JSONC as VS Code writes it: `//` and `/* */` comments and
+    /// trailing commas are accepted.
+    ///
     /// `${VAR}` and `${VAR:-default}` are expanded from the environment. A server whose
     /// entry is wrong (or asks for an unsupported transport) is still added: its error is
     /// reported by [`Hub::list_tools`] and by calls to it, and the other servers work.
@@ -384,9 +387,10 @@ impl HubBuilder {
     ///
     /// # Errors
     ///
-    /// As [`servers_from_json_str`](HubBuilder::servers_from_json_str), and
-    /// [`Error::Config`] naming the path if it cannot be read, or at the first byte that is
-    /// not UTF-8.
+    /// As [`servers_from_json_str`](HubBuilder::servers_from_json_str), with the file's
+    /// `path` in each [`Error::Config`] (shown as `path:line:column: message`), and
+    /// [`Error::Config`] if it cannot be read (its `source` is the io error), or at the first
+    /// byte that is not UTF-8.
     pub fn servers_from_path(self, path: impl AsRef<Path>) -> Result<HubBuilder> {
         self.servers_from_file(path.as_ref(), &environment)
     }
@@ -402,7 +406,9 @@ impl HubBuilder {
             field: None,
             line: None,
             column: None,
-            message: format!("cannot read {}: {error}", path.display()),
+            message: "cannot read the file".to_owned(),
+            path: Some(std::sync::Arc::new(path.to_owned())),
+            source: Some(std::sync::Arc::new(error)),
         })?;
         crate::config_file::text(&bytes)
             .and_then(|text| self.servers_from_text(text, Some(path), lookup))
@@ -413,12 +419,16 @@ impl HubBuilder {
                     line,
                     column,
                     message,
+                    path: None,
+                    source,
                 } => Error::Config {
                     server,
                     field,
                     line,
                     column,
-                    message: format!("{}: {message}", path.display()),
+                    message,
+                    path: Some(std::sync::Arc::new(path.to_owned())),
+                    source,
                 },
                 other => other,
             })
@@ -477,6 +487,8 @@ impl HubBuilder {
                     line: None,
                     column: None,
                     message: "a server with this name was added twice".to_owned(),
+                    path: None,
+                    source: None,
                 });
             }
         }
@@ -529,5 +541,7 @@ fn config_error(server: Option<String>, field: &str, message: String) -> Error {
         line: None,
         column: None,
         message,
+        path: None,
+        source: None,
     }
 }

@@ -85,6 +85,7 @@ fn one_bad_entry_is_reported_for_its_server_alone() {
                 line,
                 column,
                 message,
+                ..
             } => {
                 assert_eq!(server.as_deref(), Some("typo"));
                 assert_eq!(field.as_deref(), Some("comand"));
@@ -120,8 +121,37 @@ fn a_broken_file_is_an_error_with_line_and_column() {
     );
 
     let error = Hub::from_path("/nonexistent/dir/mcp.json").unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "/nonexistent/dir/mcp.json: cannot read the file"
+    );
+    let cause = std::error::Error::source(&error).expect("the io error is the source");
+    let io = cause.downcast_ref::<std::io::Error>().unwrap();
+    assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+}
+
+#[test]
+fn an_error_in_a_file_is_located_as_path_line_column() {
+    let folder = common::temp_dir("config-path-line-column");
+    let path = folder.join("mcp.json");
+    std::fs::write(
+        &path,
+        "{\n  \"mcpServers\": {\n    \"a\": { \"command\": }\n  }\n}",
+    )
+    .unwrap();
+    let error = Hub::from_path(&path).unwrap_err();
+    match &error {
+        Error::Config {
+            path: Some(at),
+            line: Some(3),
+            column: Some(23),
+            ..
+        } => assert_eq!(at.as_path(), path),
+        other => panic!("expected Error::Config at its place, got {other:?}"),
+    }
+    let shown = error.to_string();
     assert!(
-        error.to_string().contains("/nonexistent/dir/mcp.json"),
-        "{error}"
+        shown.starts_with(&format!("{}:3:23: ", path.display())),
+        "{shown}"
     );
 }

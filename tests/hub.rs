@@ -364,7 +364,10 @@ fn filter_or_handlers_for_a_server_never_added_fail_the_build() {
                 line,
                 column,
                 message,
+                path,
+                ..
             }) => {
+                assert!(path.is_none());
                 assert_eq!(server.as_deref(), Some("flies"));
                 assert_eq!(field.as_deref(), Some(expected_field));
                 assert_eq!((line, column), (None, None));

@@ -78,6 +78,8 @@ impl<'a> Positions<'a> {
             line: Some(line),
             column: Some(column),
             message: message.into(),
+            path: None,
+            source: None,
         }
     }
 }

@@ -83,6 +83,8 @@ impl SecretTakers {
                 line: Some(taker.at.0),
                 column: Some(taker.at.1),
                 message,
+                path: None,
+                source: None,
             };
             (taker.server.as_str(), error)
         })

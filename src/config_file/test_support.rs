@@ -115,6 +115,7 @@ pub(super) fn assert_config(
             line: Some(line),
             column: Some(column),
             message,
+            ..
         } => {
             assert_eq!(s.as_deref(), server, "server of {error}");
             assert_eq!(f.as_deref(), field, "field of {error}");
