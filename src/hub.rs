@@ -460,12 +460,17 @@ impl Hub {
 
     /// Blocking form of [`list_tools`](Hub::list_tools).
     ///
+    /// Unlike [`Client::list_tools_blocking`], this does not return a `Result`: one server
+    /// failing does not fail the others, so the [`HubTools`] holds the tools of those that
+    /// answered and an error for each that did not. For `?`, use
+    /// [`HubTools::into_result`], which fails on the first error.
+    ///
     /// # Blocking
     ///
     /// Waits on the calling thread, bounded by the connect and call timeouts (plus a few
-    /// seconds). On a thread that runs this library's jobs (the library's thread, or inside a
-    /// job on any dispatcher) it returns at once, every server reporting
-    /// [`Error::WouldDeadlock`]; past the bound, every server reports [`Error::Timeout`].
+    /// seconds). Where a blocking call would deadlock (as for [`Client::list_tools_blocking`])
+    /// it returns at once, every server reporting [`Error::WouldDeadlock`]; past the bound,
+    /// every server reports [`Error::Timeout`].
     ///
     /// # Example
     ///
@@ -474,7 +479,12 @@ impl Hub {
     ///
     /// let hub = Hub::from_path("mcp.json")?;
     /// let listed = hub.list_tools_blocking();
-    /// assert!(listed.errors.is_empty(), "{:?}", listed.errors);
+    /// for error in &listed.errors {
+    ///     eprintln!("{error}"); // each names its server
+    /// }
+    /// // Or: every server must answer.
+    /// let tools = hub.list_tools_blocking().into_result()?;
+    /// # drop(tools);
     /// # Ok::<(), mcp_dispatch::Error>(())
     /// ```
     pub fn list_tools_blocking(&self) -> HubTools {

@@ -2,7 +2,7 @@
 
 use rmcp::model::Tool;
 
-use crate::error::Error;
+use crate::error::{Error, Result};
 
 /// One tool offered by a [`Hub`](crate::Hub).
 ///
@@ -83,4 +83,27 @@ pub struct HubTools {
     pub tools: Vec<HubTool>,
     /// One error per server that could not be listed; each names its server.
     pub errors: Vec<Error>,
+}
+
+impl HubTools {
+    /// The tools, or the first server's error if any server could not be listed: for `?`
+    /// where every server must answer.
+    ///
+    /// ```
+    /// use mcp_dispatch::{Error, HubTools};
+    ///
+    /// let listed = HubTools::default();
+    /// assert!(listed.into_result()?.is_empty());
+    /// # Ok::<(), Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The first of [`errors`](HubTools::errors), which names its server.
+    pub fn into_result(self) -> Result<Vec<HubTool>> {
+        match self.errors.into_iter().next() {
+            Some(error) => Err(error),
+            None => Ok(self.tools),
+        }
+    }
 }

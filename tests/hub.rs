@@ -55,6 +55,11 @@ fn list_tools_spans_servers_and_reports_the_broken_one_by_name() {
     let mut sorted = names.clone();
     sorted.sort();
     assert_eq!(names, sorted, "tools come sorted by qualified name");
+    // With `?`, the broken server's error stops the listing.
+    match hub.list_tools_blocking().into_result() {
+        Err(Error::Spawn { server, .. }) => assert_eq!(server, "broken"),
+        other => panic!("expected the broken server's spawn error, got {other:?}"),
+    }
     hub.close_blocking().unwrap();
 }
 
