@@ -88,12 +88,14 @@ pub struct Progress {
     pub message: Option<String>,
 }
 
-/// A subscription to [`Notification`]s: a [`Stream`], with blocking and non-blocking
+/// A subscription to [`Notification`]s: a [`Stream`][stream], with blocking and non-blocking
 /// receives for code without an executor.
 ///
 /// It buffers up to 1024 notifications; when a slow reader lets it fill up, newer ones are
 /// dropped (and counted by [`dropped`](Notifications::dropped)) rather than ever blocking a
 /// server. Dropping it unsubscribes.
+///
+/// [stream]: https://docs.rs/futures/0.3/futures/stream/trait.Stream.html
 ///
 /// ```
 /// use mcp_dispatch::{Client, ServerConfig};
