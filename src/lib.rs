@@ -182,67 +182,36 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
-mod backoff;
-mod blocking;
-mod builder;
 mod client;
 mod config;
-mod config_file;
-mod connect;
-mod default_name;
-mod dispatcher;
 mod error;
-mod executor;
-mod handler;
-mod handlers;
 mod hub;
-mod hub_builder;
-mod hub_tool;
-mod inner;
-mod jobs;
-mod line_limit;
-mod listen;
-mod log_budget;
-mod mrtr;
-mod names;
-mod notify;
 mod oauth;
-mod options;
-mod process;
-mod request;
 mod runtime;
 mod session;
-mod similar;
-mod single_flight;
-#[cfg(feature = "http")]
-mod sse;
-mod stdio;
-mod sync;
-mod text;
-mod tool_cache;
-mod tool_filter;
+mod transport;
 
-pub use builder::ClientBuilder;
-pub use client::Client;
-pub use config::ServerConfig;
-pub use dispatcher::{Dispatcher, Job};
+pub use client::builder::ClientBuilder;
+pub use client::handle::Client;
+pub use client::handlers::Handlers;
+pub use client::options::{CallOptions, Retry, Stats, TransportKind};
+pub use client::result_text::ResultText;
+pub use config::server::ServerConfig;
 pub use error::{Error, Result};
-pub use executor::Executor;
-pub use handlers::Handlers;
-pub use hub::Hub;
-pub use hub_builder::HubBuilder;
-pub use hub_tool::{HubTool, HubTools};
-pub use names::{ToolNames, is_valid_tool_name};
-pub use notify::{Notification, Notifications, Progress};
+pub use hub::builder::HubBuilder;
+pub use hub::filter::ToolFilter;
+pub use hub::handle::Hub;
+pub use hub::names::{ToolNames, is_valid_tool_name};
+pub use hub::tool::{HubTool, HubTools};
 #[cfg(feature = "http")]
 pub use oauth::LoopbackSignIn;
 pub use oauth::{
     CredentialStore, DEFAULT_REDIRECT_URI, EnterpriseLogin, FileCredentialStore, OAuth, SignIn,
     SignInRequest,
 };
-pub use options::{CallOptions, Retry, Stats, TransportKind};
-pub use text::ResultText;
-pub use tool_filter::ToolFilter;
+pub use runtime::dispatcher::{Dispatcher, Job};
+pub use runtime::executor::Executor;
+pub use session::notify::{Notification, Notifications, Progress};
 
 /// The MCP data model, re-exported from rmcp unchanged: [`CallToolResult`](model::CallToolResult),
 /// [`Tool`](model::Tool), [`ContentBlock`](model::ContentBlock),

@@ -239,7 +239,10 @@ fn refusal(server: &str, error: &ClientInitializeError) -> Option<Error> {
 
 /// The size and limit in an error response that stands for a message over the limit.
 fn oversized(data: &ErrorData) -> Option<(u64, u64)> {
-    let oversized = data.data.as_ref()?.get(crate::line_limit::OVERSIZED_KEY)?;
+    let oversized = data
+        .data
+        .as_ref()?
+        .get(crate::transport::line_limit::OVERSIZED_KEY)?;
     let field = |name: &str| oversized.get(name).and_then(serde_json::Value::as_u64);
     Some((field("size")?, field("limit")?))
 }

@@ -18,7 +18,7 @@ use super::{
     SignInRequest,
 };
 use crate::error::{Error, Result};
-use crate::sync::lock;
+use crate::runtime::sync::lock;
 
 /// A client's authorization, kept across its sessions: the host's [`SignIn`], and the HTTP
 /// client that adds (and refreshes) the access token once there is one.
@@ -30,8 +30,11 @@ pub(crate) struct Authorization {
     /// Bumped by every sign-in and step-up, so that callers refused with the same token
     /// cause one sign-in, not one each.
     generation: AtomicU64,
-    /// One sign-in or step-up at a time.
-    flight: tokio::sync::Mutex<()>,
+    /// One sign-in or step-up at a time. Not the crate's `SingleFlight`: waiters do not
+    /// share the outcome of the one in flight. A waiter that finds `generation` moved on
+    /// tries its request again with the new token. A waiter whose token was refused after
+    /// that sign-in (a step-up for another scope) needs a sign-in of its own.
+    flight: futures::lock::Mutex<()>,
     /// This authorization, among every client's: marks the thread of its sign-in step.
     id: u64,
     /// The redirect URI of the last sign-in, which a step-up must use again.
@@ -86,7 +89,7 @@ impl Authorization {
             timeout,
             client: Mutex::new(None),
             generation: AtomicU64::new(0),
-            flight: tokio::sync::Mutex::new(()),
+            flight: futures::lock::Mutex::new(()),
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             redirect_uri: Mutex::new(None),
             store,
@@ -111,7 +114,7 @@ impl Authorization {
 
     /// The right to sign in, one caller at a time; `None` if a sign-in or step-up completed
     /// since `seen`, so that the caller only has to try again with the new token.
-    async fn exclusive(&self, seen: u64) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+    async fn exclusive(&self, seen: u64) -> Option<futures::lock::MutexGuard<'_, ()>> {
         let flight = self.flight.lock().await;
         (self.generation() == seen).then_some(flight)
     }

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::{SignIn, SignInRequest};
-use crate::sync::lock;
+use crate::runtime::sync::lock;
 use turns::{NoTurn, Turn};
 
 /// How long a [`LoopbackSignIn`] waits for the redirect by default.
@@ -166,16 +166,13 @@ impl LoopbackSignIn {
     /// (a client calls [`redirect_uri`](SignIn::redirect_uri) on the library's). Elsewhere
     /// they expire at the next sign-in, or go when the step is dropped.
     fn expire_later(&self, limit: Duration) {
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
         let parked = Arc::downgrade(&self.parked);
-        drop(runtime.spawn(async move {
-            tokio::time::sleep(limit).await;
+        crate::runtime::spawn_if_in_context(async move {
+            crate::runtime::sleep(limit).await;
             if let Some(parked) = parked.upgrade() {
                 LoopbackSignIn::expire(&mut lock(&parked), limit);
             }
-        }));
+        });
     }
 
     /// The listener for `callback`: the port bound for its redirect URI, or else the address

@@ -257,7 +257,7 @@ mod kept {
     use serde_json::{Value, json};
 
     use super::CredentialStore;
-    use crate::sync::lock;
+    use crate::runtime::sync::lock;
 
     /// What is kept of a server's sign-in: enough to use and refresh its token in a later
     /// run without discovery.
@@ -348,9 +348,8 @@ mod kept {
         /// logged and left to be replaced by the next sign-in.
         pub(crate) async fn restore(&self) -> Option<Record> {
             let shared = self.inner.clone();
-            let loaded = tokio::task::spawn_blocking(move || shared.store.load(&shared.server))
-                .await
-                .unwrap_or_else(|error| Err(std::io::Error::other(error.to_string())));
+            let loaded =
+                crate::runtime::run_blocking(move || shared.store.load(&shared.server)).await;
             let server = &self.inner.server;
             let text = match loaded {
                 Ok(text) => text?,
@@ -411,12 +410,11 @@ mod kept {
                 }
                 None => None,
             };
-            let written = tokio::task::spawn_blocking(move || match text {
+            let written = crate::runtime::run_blocking(move || match text {
                 Some(text) => shared.store.save(&shared.server, &text),
                 None => shared.store.remove(&shared.server),
             })
-            .await
-            .unwrap_or_else(|error| Err(std::io::Error::other(error.to_string())));
+            .await;
             match written {
                 Err(error) if keeping => self.not_kept(&error.to_string()),
                 Err(error) => log::warn!(

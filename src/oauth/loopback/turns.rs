@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::sync::lock;
+use crate::runtime::sync::lock;
 
 /// The addresses a sign-in step of this process holds.
 static HELD: Mutex<Vec<SocketAddr>> = Mutex::new(Vec::new());
