@@ -216,6 +216,11 @@ pub use session::notify::{Notification, Notifications, Progress};
 /// The MCP data model, re-exported from rmcp unchanged: [`CallToolResult`](model::CallToolResult),
 /// [`Tool`](model::Tool), [`ContentBlock`](model::ContentBlock),
 /// [`ServerPeerInfo`](model::ServerPeerInfo) and the rest.
+///
+/// This is deliberate: the types are the protocol's, rmcp keeps them current with each
+/// protocol version, and a program that also uses rmcp gets the very same types. The cost is
+/// that this crate's semver follows rmcp's for them: a breaking change to rmcp's model is a
+/// breaking release of this crate too.
 pub mod model {
     pub use rmcp::model::*;
 }
@@ -232,8 +237,22 @@ fn assert_send_sync() {
     let client = Client::new(ServerConfig::stdio("x"));
     is_send_static(&client.list_tools());
     is_send_static(&client.call_tool("x", serde_json::Value::Null));
+    is_send_static(&client.call_tool_with("x", serde_json::Value::Null, CallOptions::new()));
+    is_send_static(&client.list_resources());
+    is_send_static(&client.list_resource_templates());
+    is_send_static(&client.read_resource("x"));
+    is_send_static(&client.subscribe_resource("x"));
+    is_send_static(&client.unsubscribe_resource("x"));
+    is_send_static(&client.list_prompts());
+    is_send_static(&client.get_prompt("x", serde_json::Value::Null));
     is_send_static(&client.server_info());
     is_send_static(&client.close());
+    is_send_sync::<ClientBuilder>();
+    is_send_sync::<CallOptions>();
+    is_send_sync::<HubTools>();
+    is_send_sync::<FileCredentialStore>();
+    #[cfg(feature = "http")]
+    is_send_sync::<LoopbackSignIn>();
     is_send_sync::<Hub>();
     is_send_sync::<HubBuilder>();
     is_send_sync::<Notifications>();
