@@ -82,6 +82,20 @@ fn run_example(name: &str) -> Run {
 }
 
 #[test]
+fn quickstart_calls_the_demo_server_from_4_threads_over_one_client() {
+    let run = run_example("quickstart");
+    let connected = run.line("connected to `demo` in ");
+    assert!(
+        connected.ends_with("it offers 5 tools: add, countdown, divide, echo, word_count"),
+        "{connected}"
+    );
+    run.assert_contains("echo -> hello, MCP");
+    run.line("1000 calls of `add` from 4 threads in ");
+    run.assert_contains("divide(1, 0) -> is_error = Some(true): cannot divide 1 by zero");
+    run.line("closed");
+}
+
+#[test]
 fn plain_threads_makes_40_blocking_calls_from_4_threads_over_one_session() {
     let run = run_example("plain_threads");
     assert_eq!(
@@ -99,7 +113,7 @@ fn async_std_app_awaits_calls_and_spawned_tasks_without_tokio() {
         "async_std_app: 11 calls OK (8 from spawned tasks), no tokio in the app"
     );
     run.assert_contains("add(2, 3) -> 5");
-    run.assert_contains("progress -> done 3 after reports [1.0, 2.0, 3.0]");
+    run.assert_contains("countdown -> 3, 2, 1, liftoff! after reports [1.0, 2.0, 3.0]");
     run.assert_contains("library threads: 1");
 }
 
@@ -128,8 +142,8 @@ fn event_loop_gets_every_result_as_a_message_without_blocking_a_frame() {
         ": echo -> hi, loop",
         ": add(2, 3) -> 5",
         ": add(5, 10) -> 15",
-        ": progress: 4 of 4",
-        ": progress -> done 4",
+        ": countdown: 1 (4 of 4)",
+        ": countdown -> 4, 3, 2, 1, liftoff!",
         ": closed",
     ] {
         run.assert_contains(result);
