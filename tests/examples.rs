@@ -168,14 +168,15 @@ fn tokio_app_runs_on_the_apps_runtime_and_starts_no_library_thread() {
 }
 
 #[test]
-fn tool_belt_lists_functions_and_routes_math_add_to_its_server() {
+fn tool_belt_lists_each_servers_filtered_tools_and_routes_calls_by_qualified_name() {
     let run = run_example("tool_belt");
-    let summary = run.line("tool_belt:");
-    assert!(
-        summary.starts_with("tool_belt: ")
-            && summary.contains(" tools from 2 servers; ")
-            && summary.ends_with(r#"math__add({"a":2,"b":3}) -> 5"#),
-        "{summary}"
+    assert_eq!(
+        run.line("tool_belt:"),
+        r#"tool_belt: 4 tools from 2 servers; math__add({"a":2,"b":3}) -> 5"#
+    );
+    assert_eq!(
+        run.line("tools for the model"),
+        "tools for the model (4), one per line:"
     );
     // The functions as an LLM API takes them, one per indented line, with qualified names.
     let add = run
@@ -186,11 +187,26 @@ fn tool_belt_lists_functions_and_routes_math_add_to_its_server() {
     let function: serde_json::Value = serde_json::from_str(add.trim()).expect("one JSON per line");
     assert_eq!(function["type"], "function");
     assert_eq!(function["function"]["parameters"]["type"], "object");
-    run.assert_contains(r#""name":"text__echo""#);
-    // The model's call comes back as a `tool` message.
-    let reply = run.line("reply: ").trim_start_matches("reply: ");
-    let reply: serde_json::Value = serde_json::from_str(reply).expect("one JSON object");
-    assert_eq!(reply["role"], "tool");
-    assert_eq!(reply["tool_call_id"], "call_1");
-    assert_eq!(reply["content"], "5");
+    run.assert_contains(r#""name":"text__word_count""#);
+    // Each of the model's calls comes back as a `tool` message; failures are text for the
+    // model too.
+    let replies: Vec<serde_json::Value> = run
+        .stdout
+        .lines()
+        .filter_map(|line| line.strip_prefix("reply: "))
+        .map(|reply| serde_json::from_str(reply).expect("one JSON object"))
+        .collect();
+    let contents: Vec<&str> = replies
+        .iter()
+        .map(|reply| reply["content"].as_str().expect("text content"))
+        .collect();
+    assert_eq!(
+        contents[..3],
+        ["5", "4", "error: cannot divide 1 by zero"],
+        "{}",
+        run.stdout
+    );
+    assert!(contents[3].contains("math__sqrt"), "{}", contents[3]);
+    assert_eq!(replies[0]["role"], "tool");
+    assert_eq!(replies[0]["tool_call_id"], "call_1");
 }
