@@ -70,8 +70,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let wall = wall.elapsed();
     timings.sort();
     let percentile = |p: f64| timings[((timings.len() as f64 - 1.0) * p).round() as usize];
+    let build = if cfg!(debug_assertions) {
+        "debug build"
+    } else {
+        "release build"
+    };
     println!(
-        "{} calls of `add` from {THREADS} threads in {wall:?}: {:.0} calls/s",
+        "{} calls of `add` from {THREADS} threads in {wall:?}: {:.0} calls/s ({build})",
         timings.len(),
         timings.len() as f64 / wall.as_secs_f64()
     );
@@ -82,6 +87,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         percentile(0.99),
         percentile(1.0)
     );
+    if cfg!(debug_assertions) {
+        println!(
+            "debug build: timings are not representative; \
+             add --release (cargo run --release --example quickstart)"
+        );
+    }
 
     // A tool that fails answers with an error result, not an `Err`: the call itself worked.
     let failed = client.call_tool_blocking("divide", json!({ "a": 1, "b": 0 }))?;

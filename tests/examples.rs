@@ -82,7 +82,7 @@ fn run_example(name: &str) -> Run {
 }
 
 #[test]
-fn quickstart_calls_the_demo_server_from_4_threads_over_one_client() {
+fn quickstart_calls_the_demo_server_from_4_threads_and_says_which_build_it_timed() {
     let run = run_example("quickstart");
     let connected = run.line("connected to `demo` in ");
     assert!(
@@ -90,7 +90,15 @@ fn quickstart_calls_the_demo_server_from_4_threads_over_one_client() {
         "{connected}"
     );
     run.assert_contains("echo -> hello, MCP");
-    run.line("1000 calls of `add` from 4 threads in ");
+    let timed = run.line("1000 calls of `add` from 4 threads in ");
+    let note = "debug build: timings are not representative; add --release";
+    if cfg!(debug_assertions) {
+        assert!(timed.ends_with(" calls/s (debug build)"), "{timed}");
+        run.assert_contains(note);
+    } else {
+        assert!(timed.ends_with(" calls/s (release build)"), "{timed}");
+        assert!(!run.stdout.contains(note), "{}", run.stdout);
+    }
     run.assert_contains("divide(1, 0) -> is_error = Some(true): cannot divide 1 by zero");
     run.line("closed");
 }
