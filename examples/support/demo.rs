@@ -104,10 +104,9 @@ impl Demo {
     }
 
     #[tool(
-        description = "Counts down from `from` to liftoff, waiting delay_ms before each \
-                       number, and reports each number as progress (progress 1 to `from`, \
-                       total `from`). Returns the numbers counted, such as \
-                       \"3, 2, 1, liftoff!\".",
+        description = "Counts down from `from` to liftoff, one number every delay_ms.\n\
+                       Reports each number as progress (progress 1 to `from`, total `from`) \
+                       and returns the numbers counted, such as \"3, 2, 1, liftoff!\".",
         annotations(read_only_hint = true, idempotent_hint = true)
     )]
     async fn countdown(
