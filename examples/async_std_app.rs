@@ -3,13 +3,14 @@
 //!
 //! Run: `cargo run --example async_std_app`
 //!
-//! The MCP server is the one bundled with the crate: this very program, re-run with `--serve`.
+//! The MCP server is the demo server (`examples/support/demo.rs`): this very program, re-run
+//! with `--serve`.
 //! The client's work runs on `Executor::async_std()`: as a task on async-std's own runtime,
 //! so the library adds no job thread, only the tokio thread that rmcp needs
 //! (`mcp-dispatch-rt`); the app only awaits `Send + 'static` futures, on async-std.
 
-#[path = "support/server.rs"]
-mod server;
+#[path = "support/demo.rs"]
+mod demo;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -24,7 +25,7 @@ const TASKS: u32 = 8;
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if std::env::args().any(|arg| arg == "--serve") {
         // The server side: blocks this thread until the client closes stdin.
-        server::run();
+        demo::run();
         return Ok(());
     }
     // Bounded: whatever happens, the program ends within a minute.
@@ -36,18 +37,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 async fn app() -> Result<(), Box<dyn std::error::Error>> {
     let config = ServerConfig::stdio(std::env::current_exe()?)
         .arg("--serve")
-        .name("bundled");
+        .name("demo");
     let executor = Executor::async_std()?;
     let client = Client::builder(config).executor(executor.clone()).build();
     let mut calls = 0;
 
     let tools = client.list_tools().await?;
     println!(
-        "`{}` offers {} tools, among them echo, add and progress",
+        "`{}` offers {} tools, among them echo, add and countdown",
         client.server_name(),
         tools.len()
     );
-    for name in ["echo", "add", "progress"] {
+    for name in ["echo", "add", "countdown"] {
         assert!(tools.iter().any(|tool| tool.name == name), "no `{name}`");
     }
 
@@ -68,17 +69,17 @@ async fn app() -> Result<(), Box<dyn std::error::Error>> {
     let seen = Arc::clone(&reports);
     let done = client
         .call_tool_with(
-            "progress",
-            json!({ "steps": 3, "delay_ms": 10 }),
+            "countdown",
+            json!({ "from": 3, "delay_ms": 10 }),
             CallOptions::new()
                 .on_progress(move |progress| seen.lock().expect("reports").push(progress.progress)),
         )
         .await?;
     calls += 1;
     let reports = reports.lock().expect("reports").clone();
-    assert_eq!(done.text(), "done 3");
+    assert_eq!(done.text(), "3, 2, 1, liftoff!");
     assert_eq!(reports, [1.0, 2.0, 3.0]);
-    println!("progress -> {} after reports {reports:?}", done.text());
+    println!("countdown -> {} after reports {reports:?}", done.text());
 
     // Tasks on async-std's own thread pool share the client; their calls run concurrently
     // over the one session.

@@ -5,10 +5,11 @@
 //!
 //! Run: `cargo run --example event_loop`
 //!
-//! The MCP server is the one bundled with the crate: this very program, re-run with `--serve`.
+//! The MCP server is the demo server (`examples/support/demo.rs`): this very program, re-run
+//! with `--serve`.
 
-#[path = "support/server.rs"]
-mod server;
+#[path = "support/demo.rs"]
+mod demo;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -53,7 +54,7 @@ type Task = Pin<Box<dyn Future<Output = ()>>>;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     if std::env::args().any(|arg| arg == "--serve") {
-        server::run();
+        demo::run();
         return Ok(());
     }
 
@@ -63,7 +64,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (job_tx, job_rx) = mpsc::channel::<Job>();
     let config = ServerConfig::stdio(std::env::current_exe()?)
         .arg("--serve")
-        .name("bundled");
+        .name("demo");
     let client = Client::builder(config)
         .dispatcher(move |job: Job| {
             let _ = job_tx.send(job);
@@ -95,14 +96,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "add(2, 3)",
         client.call_tool("add", json!({ "a": 2, "b": 3 })),
     ));
-    tasks.push(call(&msg_tx, "progress", {
+    tasks.push(call(&msg_tx, "countdown", {
         // Progress callbacks run while the call's future is polled: on the loop, too.
         let msg_tx = msg_tx.clone();
         client.call_tool_with(
-            "progress",
-            json!({ "steps": 4, "delay_ms": 25 }),
+            "countdown",
+            json!({ "from": 4, "delay_ms": 25 }),
             CallOptions::new().on_progress(move |progress| {
-                let label = "progress".to_owned();
+                let label = "countdown".to_owned();
                 let _ = msg_tx.send(Message::Progress { label, progress });
             }),
         )
@@ -142,7 +143,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 Message::Progress { label, progress } => {
                     progress_reports += 1;
                     println!(
-                        "frame {frame:5}: {label}: {} of {}",
+                        "frame {frame:5}: {label}: {} ({} of {})",
+                        progress.message.unwrap_or_default(),
                         progress.progress,
                         progress.total.unwrap_or(f64::NAN)
                     );
@@ -220,15 +222,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let expected = [
         ("add(2, 3)", "5"),
         ("add(5, 10)", "15"),
+        ("countdown", "4, 3, 2, 1, liftoff!"),
         ("echo", "hi, loop"),
-        ("progress", "done 4"),
     ];
     let results: Vec<(&str, &str)> = results
         .iter()
         .map(|(label, answer)| (label.as_str(), answer.as_str()))
         .collect();
     assert_eq!(results, expected);
-    assert_eq!(progress_reports, 4, "one report per progress step");
+    assert_eq!(progress_reports, 4, "one report per number counted");
     assert!(
         longest.0 < FRAME_BUDGET,
         "frame {} took {:?}: the loop blocked",

@@ -6,7 +6,11 @@
 //! or:  `cargo run --example mcp -- --config FILE login SERVER` (then `logout SERVER`)
 //!
 //! FILE is a Claude Desktop / Cursor `{"mcpServers": {...}}` or VS Code `{"servers": {...}}`
-//! file. Results go to stdout; errors go to stderr with a non-zero exit code.
+//! file. Results go to stdout; errors go to stderr with a non-zero exit code. To try it, run it
+//! from the crate root with FILE `examples/mcp.json`: its one server, `demo`, is the demo
+//! server (`cargo run --example demo_server`), so
+//! `cargo run --example mcp -- --config examples/mcp.json call demo__add '{"a": 2, "b": 3}'`
+//! prints 5.
 //!
 //! A server that requires sign-in prints an address to open in a browser (and opens it with
 //! `$BROWSER` when that is set and not empty); the redirect comes back to a loopback port. Sign-ins are

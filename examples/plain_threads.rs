@@ -3,10 +3,11 @@
 //!
 //! Run: `cargo run --example plain_threads`
 //!
-//! The MCP server is the one bundled with the crate: this very program, re-run with `--serve`.
+//! The MCP server is the demo server (`examples/support/demo.rs`): this very program, re-run
+//! with `--serve`.
 
-#[path = "support/server.rs"]
-mod server;
+#[path = "support/demo.rs"]
+mod demo;
 
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -23,9 +24,17 @@ const JOBS: usize = 40;
 /// One unit of work for the pool.
 #[derive(Debug, Clone)]
 enum Work {
-    Add { a: u32, b: u32 },
-    Echo { text: String },
-    Sleep { ms: u64 },
+    Add {
+        a: u32,
+        b: u32,
+    },
+    Echo {
+        text: String,
+    },
+    /// A slow one: the demo server counts down from `from`, 25 ms a number.
+    Countdown {
+        from: u32,
+    },
 }
 
 impl Work {
@@ -34,7 +43,12 @@ impl Work {
         match self {
             Work::Add { a, b } => ("add", json!({ "a": a, "b": b }), (a + b).to_string()),
             Work::Echo { text } => ("echo", json!({ "text": text }), text.clone()),
-            Work::Sleep { ms } => ("sleep", json!({ "ms": ms }), format!("slept {ms}")),
+            Work::Countdown { from } => {
+                let arguments = json!({ "from": from, "delay_ms": 25 });
+                let numbers = (1..=*from).rev().map(|number| number.to_string());
+                let said: Vec<String> = numbers.chain(["liftoff!".to_owned()]).collect();
+                ("countdown", arguments, said.join(", "))
+            }
         }
     }
 }
@@ -50,7 +64,7 @@ struct Done {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     if std::env::args().any(|arg| arg == "--serve") {
-        server::run();
+        demo::run();
         return Ok(());
     }
 
@@ -58,7 +72,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // bound every blocking call below, so the program always ends.
     let config = ServerConfig::stdio(std::env::current_exe()?)
         .arg("--serve")
-        .name("bundled");
+        .name("demo");
     let client = Client::builder(config)
         .connect_timeout(Duration::from_secs(20))
         .call_timeout(Duration::from_secs(20))
@@ -103,7 +117,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for job in 0..JOBS {
         let work = match job % 10 {
             // A few slow calls: the other workers keep going while these wait.
-            0 => Work::Sleep { ms: 50 },
+            0 => Work::Countdown { from: 2 },
             1 | 4 | 7 => Work::Echo {
                 text: format!("job {job}"),
             },

@@ -1,11 +1,11 @@
-//! Quickstart: start the bundled MCP server, then call its tools from several threads at once
+//! Quickstart: start the demo MCP server, then call its tools from several threads at once
 //! through one shared `Client`, and print the results and per-call timings.
 //!
 //! Run: `cargo run --example quickstart` (add `--release` for representative timings).
-//! `cargo run --example quickstart -- --serve` runs the bundled server on stdin/stdout instead.
+//! `cargo run --example quickstart -- --serve` runs the demo server on stdin/stdout instead.
 
-#[path = "support/server.rs"]
-mod server;
+#[path = "support/demo.rs"]
+mod demo;
 
 use std::time::{Duration, Instant};
 
@@ -18,14 +18,14 @@ const CALLS_PER_THREAD: usize = 250;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     if std::env::args().any(|arg| arg == "--serve") {
-        server::run();
+        demo::run();
         return Ok(());
     }
 
-    // The bundled server is this very program, started with `--serve`.
+    // The demo server is this very program, started with `--serve`.
     let config = ServerConfig::stdio(std::env::current_exe()?)
         .arg("--serve")
-        .name("bundled");
+        .name("demo");
     let client = Client::new(config);
 
     let started = Instant::now();
@@ -70,8 +70,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let wall = wall.elapsed();
     timings.sort();
     let percentile = |p: f64| timings[((timings.len() as f64 - 1.0) * p).round() as usize];
+    let build = if cfg!(debug_assertions) {
+        "debug build"
+    } else {
+        "release build"
+    };
     println!(
-        "{} calls of `add` from {THREADS} threads in {wall:?}: {:.0} calls/s",
+        "{} calls of `add` from {THREADS} threads in {wall:?}: {:.0} calls/s ({build})",
         timings.len(),
         timings.len() as f64 / wall.as_secs_f64()
     );
@@ -82,10 +87,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         percentile(0.99),
         percentile(1.0)
     );
+    if cfg!(debug_assertions) {
+        println!(
+            "debug build: timings are not representative; \
+             add --release (cargo run --release --example quickstart)"
+        );
+    }
 
-    let failed = client.call_tool_blocking("fail", json!({ "message": "a tool-level error" }))?;
+    // A tool that fails answers with an error result, not an `Err`: the call itself worked.
+    let failed = client.call_tool_blocking("divide", json!({ "a": 1, "b": 0 }))?;
     println!(
-        "fail -> is_error = {:?}: {}",
+        "divide(1, 0) -> is_error = {:?}: {}",
         failed.is_error,
         failed.text()
     );

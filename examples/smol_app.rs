@@ -5,10 +5,11 @@
 //!
 //! Run: `cargo run --example smol_app`
 //!
-//! The MCP server is the one bundled with the crate: this very program, re-run with `--serve`.
+//! The MCP server is the demo server (`examples/support/demo.rs`): this very program, re-run
+//! with `--serve`.
 
-#[path = "support/server.rs"]
-mod server;
+#[path = "support/demo.rs"]
+mod demo;
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -21,7 +22,7 @@ use serde_json::json;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     if std::env::args().any(|arg| arg == "--serve") {
-        server::run();
+        demo::run();
         return Ok(());
     }
     smol::block_on(async {

@@ -4,12 +4,13 @@
 //!
 //! Run: `cargo run --example tokio_app`
 //!
-//! The MCP server is the one bundled with the crate: this very program, re-run with `--serve`.
+//! The MCP server is the demo server (`examples/support/demo.rs`): this very program, re-run
+//! with `--serve`.
 //! (If you already use tokio, rmcp itself may suit you; this shows that mcp-dispatch also fits,
 //! for example in a codebase that shares clients between tokio and non-tokio parts.)
 
-#[path = "support/server.rs"]
-mod server;
+#[path = "support/demo.rs"]
+mod demo;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -23,10 +24,10 @@ const WORKER_THREADS: usize = 2;
 const TASKS: u32 = 8;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    // The bundled server runs its own tokio runtime, which cannot start inside another one:
+    // The demo server runs its own tokio runtime, which cannot start inside another one:
     // serve before entering the app's runtime.
     if std::env::args().any(|arg| arg == "--serve") {
-        server::run();
+        demo::run();
         return Ok(());
     }
     app()
@@ -46,7 +47,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     // them, and the library starts no thread at all.
     let config = ServerConfig::stdio(std::env::current_exe()?)
         .arg("--serve")
-        .name("bundled");
+        .name("demo");
     let client = Client::builder(config)
         .tokio_handle(tokio::runtime::Handle::current())
         .build();

@@ -1,25 +1,27 @@
-//! A config-driven tool belt for an LLM agent: load an `mcpServers` file with `Hub::from_path`,
-//! list every server's tools in the shape LLM function-calling APIs take, and route a model's
-//! tool call by its qualified name back to the right server. No LLM is called.
+//! A config-driven tool belt for an LLM agent: load an `mcpServers` file into a `Hub`, with a
+//! tool filter per server, list the tools in the shape LLM function-calling APIs take, and
+//! route a model's tool calls by qualified name back to the right server. No LLM is called.
 //!
 //! Run: `cargo run --example tool_belt`
 //!
-//! The two servers in the config ("math" and "text") are both the server bundled with the
-//! crate: this very program, re-run with `--serve`. The config file is written to a temporary
+//! Both servers in the config, "math" and "text", run the demo server
+//! (`examples/support/demo.rs`: this very program, re-run with `--serve`), and a `ToolFilter`
+//! for each gives the model only the tools that server is for: `add` and `divide` from
+//! "math", `echo` and `word_count` from "text". The config file is written to a temporary
 //! directory and removed at the end.
 
-#[path = "support/server.rs"]
-mod server;
+#[path = "support/demo.rs"]
+mod demo;
 
 use std::path::{Path, PathBuf};
 
 use mcp_dispatch::ResultText;
-use mcp_dispatch::{Hub, HubTool};
+use mcp_dispatch::{Hub, HubTool, ToolFilter};
 use serde_json::{Value, json};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     if std::env::args().any(|arg| arg == "--serve") {
-        server::run();
+        demo::run();
         return Ok(());
     }
     let dir = std::env::temp_dir().join(format!("mcp-dispatch-tool-belt-{}", std::process::id()));
@@ -32,7 +34,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 fn run(dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
     // The file an agent's user would edit, in the format Claude Desktop and Cursor use.
     let config = write_config(dir)?;
-    let hub = Hub::from_path(&config)?;
+    // `Hub::from_path(&config)` would offer every tool of every server; the filters narrow
+    // each server to what the agent needs.
+    let hub = Hub::builder()
+        .filter("math", ToolFilter::allow(["add", "divide"]))
+        .filter("text", ToolFilter::allow(["echo", "word_count"]))
+        .servers_from_path(&config)?
+        .build()?;
     println!(
         "loaded {} with servers {:?}",
         config.display(),
@@ -46,17 +54,22 @@ fn run(dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
     }
 
     // The `tools` parameter of a chat-completions request: one function per tool, named
-    // `server__tool`. (The bundled server is a test server, so its belt includes tools such as
-    // `crash`; a real agent would narrow it with a `ToolFilter`.)
+    // `server__tool`.
     let functions: Vec<Value> = listed.tools.iter().map(HubTool::function_json).collect();
     println!("tools for the model ({}), one per line:", functions.len());
     for function in &functions {
         println!("  {function}");
     }
     let names: Vec<&str> = listed.tools.iter().map(|tool| tool.name.as_str()).collect();
-    for expected in ["math__add", "math__echo", "text__add", "text__echo"] {
-        assert!(names.contains(&expected), "no {expected} in {names:?}");
-    }
+    assert_eq!(
+        names,
+        [
+            "math__add",
+            "math__divide",
+            "text__echo",
+            "text__word_count"
+        ]
+    );
     let add = &functions[names
         .iter()
         .position(|&name| name == "math__add")
@@ -73,8 +86,11 @@ fn run(dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
             { "id": "call_1", "type": "function",
               "function": { "name": "math__add", "arguments": "{\"a\":2,\"b\":3}" } },
             { "id": "call_2", "type": "function",
-              "function": { "name": "text__echo", "arguments": "{\"text\":\"hello, agent\"}" } },
+              "function": { "name": "text__word_count",
+                            "arguments": "{\"text\":\"the quick brown fox\"}" } },
             { "id": "call_3", "type": "function",
+              "function": { "name": "math__divide", "arguments": "{\"a\":1,\"b\":0}" } },
+            { "id": "call_4", "type": "function",
               "function": { "name": "math__sqrt", "arguments": "{\"x\":2}" } }
         ]
     });
@@ -88,9 +104,11 @@ fn run(dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
     }
     assert_eq!(replies[0]["tool_call_id"], "call_1");
     assert_eq!(replies[0]["content"], "5");
-    assert_eq!(replies[1]["content"], "hello, agent");
-    // A tool the model made up is answered with an error message, not a crash.
-    let unknown = replies[2]["content"].as_str().unwrap_or_default();
+    assert_eq!(replies[1]["content"], "4");
+    // A tool that fails, and a tool the model made up, are answered with an error message
+    // the model can read, not a crash.
+    assert_eq!(replies[2]["content"], "error: cannot divide 1 by zero");
+    let unknown = replies[3]["content"].as_str().unwrap_or_default();
     assert!(unknown.starts_with("error: "), "{unknown}");
 
     hub.close_blocking()?;

@@ -21,7 +21,7 @@
 //! # Ok::<(), mcp_dispatch::Error>(())
 //! ```
 //!
-//! `cargo run --example quickstart` runs the same thing against the server bundled with the
+//! `cargo run --example quickstart` runs the same thing against the demo server that ships with the
 //! crate, from several threads at once.
 //!
 //! # Why

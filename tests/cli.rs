@@ -89,6 +89,55 @@ fn call_prints_the_result_and_fails_with_a_message_on_errors() {
 }
 
 #[test]
+fn the_sample_config_runs_the_demo_server_from_the_crate_root() {
+    // `examples/mcp.json` starts the demo server with `cargo run --example demo_server`.
+    // Built here first, so that its `cargo run` finds it up to date and starts at once.
+    common::example_path("demo_server");
+    let run = |args: &[&str]| {
+        let child = Command::new(common::example_path("mcp"))
+            .args(["--config", "examples/mcp.json"])
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run the mcp example");
+        finish(child, std::time::Duration::from_secs(120))
+    };
+
+    let output = run(&["list"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let names: Vec<&str> = stdout
+        .lines()
+        .map(|line| line.split('\t').next().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "demo__add",
+            "demo__countdown",
+            "demo__divide",
+            "demo__echo",
+            "demo__word_count"
+        ],
+        "{stdout}{stderr}"
+    );
+    assert!(stdout.contains("demo__add\tAdds two numbers"), "{stdout}");
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+
+    let output = run(&["call", "demo__add", r#"{"a": 2, "b": 3}"#]);
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        "5",
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(output.status.code(), Some(0));
+}
+
+#[test]
 fn help_prints_the_usage_to_stdout_and_succeeds() {
     for flag in ["--help", "-h"] {
         let output = mcp(&[flag]);

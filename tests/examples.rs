@@ -82,6 +82,28 @@ fn run_example(name: &str) -> Run {
 }
 
 #[test]
+fn quickstart_calls_the_demo_server_from_4_threads_and_says_which_build_it_timed() {
+    let run = run_example("quickstart");
+    let connected = run.line("connected to `demo` in ");
+    assert!(
+        connected.ends_with("it offers 5 tools: add, countdown, divide, echo, word_count"),
+        "{connected}"
+    );
+    run.assert_contains("echo -> hello, MCP");
+    let timed = run.line("1000 calls of `add` from 4 threads in ");
+    let note = "debug build: timings are not representative; add --release";
+    if cfg!(debug_assertions) {
+        assert!(timed.ends_with(" calls/s (debug build)"), "{timed}");
+        run.assert_contains(note);
+    } else {
+        assert!(timed.ends_with(" calls/s (release build)"), "{timed}");
+        assert!(!run.stdout.contains(note), "{}", run.stdout);
+    }
+    run.assert_contains("divide(1, 0) -> is_error = Some(true): cannot divide 1 by zero");
+    run.line("closed");
+}
+
+#[test]
 fn plain_threads_makes_40_blocking_calls_from_4_threads_over_one_session() {
     let run = run_example("plain_threads");
     assert_eq!(
@@ -99,7 +121,7 @@ fn async_std_app_awaits_calls_and_spawned_tasks_without_tokio() {
         "async_std_app: 11 calls OK (8 from spawned tasks), no tokio in the app"
     );
     run.assert_contains("add(2, 3) -> 5");
-    run.assert_contains("progress -> done 3 after reports [1.0, 2.0, 3.0]");
+    run.assert_contains("countdown -> 3, 2, 1, liftoff! after reports [1.0, 2.0, 3.0]");
     run.assert_contains("library threads: 1");
 }
 
@@ -128,8 +150,8 @@ fn event_loop_gets_every_result_as_a_message_without_blocking_a_frame() {
         ": echo -> hi, loop",
         ": add(2, 3) -> 5",
         ": add(5, 10) -> 15",
-        ": progress: 4 of 4",
-        ": progress -> done 4",
+        ": countdown: 1 (4 of 4)",
+        ": countdown -> 4, 3, 2, 1, liftoff!",
         ": closed",
     ] {
         run.assert_contains(result);
@@ -154,14 +176,15 @@ fn tokio_app_runs_on_the_apps_runtime_and_starts_no_library_thread() {
 }
 
 #[test]
-fn tool_belt_lists_functions_and_routes_math_add_to_its_server() {
+fn tool_belt_lists_each_servers_filtered_tools_and_routes_calls_by_qualified_name() {
     let run = run_example("tool_belt");
-    let summary = run.line("tool_belt:");
-    assert!(
-        summary.starts_with("tool_belt: ")
-            && summary.contains(" tools from 2 servers; ")
-            && summary.ends_with(r#"math__add({"a":2,"b":3}) -> 5"#),
-        "{summary}"
+    assert_eq!(
+        run.line("tool_belt:"),
+        r#"tool_belt: 4 tools from 2 servers; math__add({"a":2,"b":3}) -> 5"#
+    );
+    assert_eq!(
+        run.line("tools for the model"),
+        "tools for the model (4), one per line:"
     );
     // The functions as an LLM API takes them, one per indented line, with qualified names.
     let add = run
@@ -172,11 +195,26 @@ fn tool_belt_lists_functions_and_routes_math_add_to_its_server() {
     let function: serde_json::Value = serde_json::from_str(add.trim()).expect("one JSON per line");
     assert_eq!(function["type"], "function");
     assert_eq!(function["function"]["parameters"]["type"], "object");
-    run.assert_contains(r#""name":"text__echo""#);
-    // The model's call comes back as a `tool` message.
-    let reply = run.line("reply: ").trim_start_matches("reply: ");
-    let reply: serde_json::Value = serde_json::from_str(reply).expect("one JSON object");
-    assert_eq!(reply["role"], "tool");
-    assert_eq!(reply["tool_call_id"], "call_1");
-    assert_eq!(reply["content"], "5");
+    run.assert_contains(r#""name":"text__word_count""#);
+    // Each of the model's calls comes back as a `tool` message; failures are text for the
+    // model too.
+    let replies: Vec<serde_json::Value> = run
+        .stdout
+        .lines()
+        .filter_map(|line| line.strip_prefix("reply: "))
+        .map(|reply| serde_json::from_str(reply).expect("one JSON object"))
+        .collect();
+    let contents: Vec<&str> = replies
+        .iter()
+        .map(|reply| reply["content"].as_str().expect("text content"))
+        .collect();
+    assert_eq!(
+        contents[..3],
+        ["5", "4", "error: cannot divide 1 by zero"],
+        "{}",
+        run.stdout
+    );
+    assert!(contents[3].contains("math__sqrt"), "{}", contents[3]);
+    assert_eq!(replies[0]["role"], "tool");
+    assert_eq!(replies[0]["tool_call_id"], "call_1");
 }
