@@ -2,22 +2,24 @@
 //! async-std and smol applications, GUI and game loops, custom executors.
 //!
 //! ```no_run
-//! use mcp_dispatch::{Client, ServerConfig};
+//! use mcp_dispatch::{Client, ResultText, ServerConfig};
 //! use serde_json::json;
 //!
 //! // Any MCP server that speaks stdio. Nothing starts until the first call.
-//! let client = Client::new(ServerConfig::stdio("npx").args(["-y", "@modelcontextprotocol/server-everything"]));
+//! let everything = ServerConfig::stdio("npx").args(["-y", "@modelcontextprotocol/server-everything"]);
+//! // A tool that reports failure is an `Err`, so `?` stops there.
+//! let client = Client::builder(everything).tool_errors_as_err(true).build();
 //!
 //! // From plain threads: the blocking forms.
 //! for tool in client.list_tools_blocking()? {
 //!     println!("{}", tool.name);
 //! }
 //! let sum = client.call_tool_blocking("get-sum", json!({"a": 2, "b": 3}))?;
-//! assert_ne!(sum.is_error, Some(true));
+//! println!("{}", sum.text());
 //!
 //! // From any executor: the same calls as `Send + 'static` futures.
 //! let echo = futures::executor::block_on(client.call_tool("echo", json!({"message": "hi"})))?;
-//! assert_ne!(echo.is_error, Some(true));
+//! println!("{}", echo.text());
 //! # Ok::<(), mcp_dispatch::Error>(())
 //! ```
 //!
