@@ -411,25 +411,11 @@ impl HubBuilder {
         })?;
         crate::config::file::text(&bytes)
             .and_then(|text| self.servers_from_text(text, Some(path), lookup))
-            .map_err(|error| match error {
-                Error::Config {
-                    server,
-                    field,
-                    line,
-                    column,
-                    message,
-                    path: None,
-                    source,
-                } => Error::Config {
-                    server,
-                    field,
-                    line,
-                    column,
-                    message,
-                    path: Some(std::sync::Arc::new(path.to_owned())),
-                    source,
-                },
-                other => other,
+            .map_err(|mut error| {
+                if let Error::Config { path: at @ None, .. } = &mut error {
+                    *at = Some(std::sync::Arc::new(path.to_owned()));
+                }
+                error
             })
     }
 
