@@ -107,6 +107,11 @@ fn call_tool_routes_by_qualified_name_and_refuses_unknown_or_filtered_names() {
         hub.call_tool_blocking("nobody__nothing", json!({})),
         Err(Error::UnknownTool { .. })
     ));
+    // A name of a server that could not be listed gets that server's error.
+    match hub.call_tool_blocking("broken__anything", json!({})) {
+        Err(Error::Spawn { server, .. }) => assert_eq!(server, "broken"),
+        other => panic!("expected the broken server's error, got {other:?}"),
+    }
     hub.close_blocking().unwrap();
 }
 
@@ -381,4 +386,37 @@ fn filter_or_handlers_for_a_server_never_added_fail_the_build() {
             other => panic!("expected a config error for {expected_field}, got {other:?}"),
         }
     }
+}
+
+#[test]
+fn a_hubs_sign_in_timeout_bounds_each_servers_sign_in_step() {
+    let server = common::oauth::oauth_server();
+    // A step that never answers: only the timeout ends it.
+    let (_never, waits) = std::sync::mpsc::channel::<()>();
+    let waits = std::sync::Mutex::new(waits);
+    let hub = Hub::builder()
+        .sign_in(move |_: &mcp_dispatch::SignInRequest| {
+            let _ = waits.lock().unwrap().recv_timeout(Duration::from_secs(60));
+            Err("unanswered".to_owned())
+        })
+        .sign_in_timeout(Duration::from_millis(300))
+        .server("signed", ServerConfig::http(server.url.as_str()))
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    match hub.call_tool_blocking("signed__echo", json!({"text": "x"})) {
+        Err(Error::AuthorizationFailed {
+            server,
+            description,
+            ..
+        }) => {
+            assert_eq!(server, "signed");
+            let description = description.unwrap_or_default();
+            assert!(description.contains("300ms"), "{description}");
+        }
+        other => panic!("expected the sign-in to time out, got {other:?}"),
+    }
+    // Bounded by the hub's 300 ms, not the default 5 minutes.
+    assert!(started.elapsed() < Duration::from_secs(30));
+    hub.close_blocking().unwrap();
 }

@@ -45,37 +45,29 @@ const DEFAULT_SIGN_IN_TIMEOUT: Duration = Duration::from_secs(300);
 /// ```
 pub struct ClientBuilder {
     config: ServerConfig,
-    target: Option<Target>,
-    connect_timeout: Duration,
-    call_timeout: Duration,
-    close_timeout: Duration,
-    max_message_size: usize,
-    retry: Retry,
-    tool_errors_as_err: bool,
-    handlers: Handlers,
+    settings: Settings,
     hub_bus: Option<Arc<Bus>>,
-    sign_in: Option<Arc<dyn SignIn>>,
-    sign_in_timeout: Duration,
-    credential_store: Option<Arc<dyn CredentialStore>>,
 }
 
-impl std::fmt::Debug for ClientBuilder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientBuilder")
-            .field("config", &self.config)
-            .field("connect_timeout", &self.connect_timeout)
-            .field("call_timeout", &self.call_timeout)
-            .field("close_timeout", &self.close_timeout)
-            .field("retry", &self.retry)
-            .field("tool_errors_as_err", &self.tool_errors_as_err)
-            .finish_non_exhaustive()
-    }
+/// Everything a [`ClientBuilder`] sets but the server: what a hub gives each of its servers.
+#[derive(Clone)]
+pub(crate) struct Settings {
+    pub(crate) target: Option<Target>,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) call_timeout: Duration,
+    pub(crate) close_timeout: Duration,
+    pub(crate) max_message_size: usize,
+    pub(crate) retry: Retry,
+    pub(crate) tool_errors_as_err: bool,
+    pub(crate) handlers: Handlers,
+    pub(crate) sign_in: Option<Arc<dyn SignIn>>,
+    pub(crate) sign_in_timeout: Duration,
+    pub(crate) credential_store: Option<Arc<dyn CredentialStore>>,
 }
 
-impl ClientBuilder {
-    pub(crate) fn new(config: ServerConfig) -> ClientBuilder {
-        ClientBuilder {
-            config,
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
             target: None,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             call_timeout: DEFAULT_CALL_TIMEOUT,
@@ -84,10 +76,37 @@ impl ClientBuilder {
             retry: Retry::default(),
             tool_errors_as_err: false,
             handlers: Handlers::default(),
-            hub_bus: None,
             sign_in: None,
             sign_in_timeout: DEFAULT_SIGN_IN_TIMEOUT,
             credential_store: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("config", &self.config)
+            .field("connect_timeout", &self.settings.connect_timeout)
+            .field("call_timeout", &self.settings.call_timeout)
+            .field("close_timeout", &self.settings.close_timeout)
+            .field("retry", &self.settings.retry)
+            .field("tool_errors_as_err", &self.settings.tool_errors_as_err)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientBuilder {
+    pub(crate) fn new(config: ServerConfig) -> ClientBuilder {
+        ClientBuilder::with_settings(config, Settings::default())
+    }
+
+    /// A builder for `config` with `settings`: a hub's for one of its servers.
+    pub(crate) fn with_settings(config: ServerConfig, settings: Settings) -> ClientBuilder {
+        ClientBuilder {
+            config,
+            settings,
+            hub_bus: None,
         }
     }
 
@@ -108,7 +127,7 @@ impl ClientBuilder {
     /// # Ok::<(), mcp_dispatch::Error>(())
     /// ```
     pub fn executor(mut self, executor: Executor) -> ClientBuilder {
-        self.target = Some(Target::Executor(executor));
+        self.settings.target = Some(Target::Executor(executor));
         self
     }
 
@@ -132,7 +151,7 @@ impl ClientBuilder {
     /// # drop((client, to_poll));
     /// ```
     pub fn dispatcher<D: Dispatcher>(mut self, dispatcher: D) -> ClientBuilder {
-        self.target = Some(Target::Host(Arc::new(dispatcher)));
+        self.settings.target = Some(Target::Host(Arc::new(dispatcher)));
         self
     }
 
@@ -156,20 +175,14 @@ impl ClientBuilder {
     /// # drop(client);
     /// ```
     pub fn tokio_handle(mut self, handle: tokio::runtime::Handle) -> ClientBuilder {
-        self.target = Some(Target::Tokio(Arc::new(Runtime::host(handle))));
+        self.settings.target = Some(Target::Tokio(Arc::new(Runtime::host(handle))));
         self
     }
 
     /// Answers the requests the server may send (elicitation, sampling, roots). Only the
     /// capabilities with a handler are advertised. Default: none.
     pub fn handlers(mut self, handlers: Handlers) -> ClientBuilder {
-        self.handlers = handlers;
-        self
-    }
-
-    /// Runs this client's jobs where a Hub runs its others.
-    pub(crate) fn target(mut self, target: Option<Target>) -> ClientBuilder {
-        self.target = target;
+        self.settings.handlers = handlers;
         self
     }
 
@@ -190,14 +203,14 @@ impl ClientBuilder {
     /// sign-in step, such a server fails the connect with
     /// [`Error::AuthorizationRequired`], which carries the authorization URL.
     pub fn sign_in(mut self, sign_in: impl SignIn) -> ClientBuilder {
-        self.sign_in = Some(Arc::new(sign_in));
+        self.settings.sign_in = Some(Arc::new(sign_in));
         self
     }
 
     /// Bounds the host's sign-in step (the user's time in the browser). Default: 5 min. It
     /// does not count against the connect timeout.
     pub fn sign_in_timeout(mut self, timeout: Duration) -> ClientBuilder {
-        self.sign_in_timeout = timeout;
+        self.settings.sign_in_timeout = timeout;
         self
     }
 
@@ -215,7 +228,7 @@ impl ClientBuilder {
     /// # drop(client);
     /// ```
     pub fn credential_store(mut self, store: impl CredentialStore) -> ClientBuilder {
-        self.credential_store = Some(Arc::new(store));
+        self.settings.credential_store = Some(Arc::new(store));
         self
     }
 
@@ -241,33 +254,33 @@ impl ClientBuilder {
     /// # Ok::<(), mcp_dispatch::Error>(())
     /// ```
     pub fn tool_errors_as_err(mut self, as_err: bool) -> ClientBuilder {
-        self.tool_errors_as_err = as_err;
+        self.settings.tool_errors_as_err = as_err;
         self
     }
 
     /// When a call whose session died mid-flight is retried. Default: [`Retry::IfSafe`].
     pub fn retry(mut self, retry: Retry) -> ClientBuilder {
-        self.retry = retry;
+        self.settings.retry = retry;
         self
     }
 
     /// Bounds starting the server plus the MCP handshake. Default: 30 s.
     pub fn connect_timeout(mut self, timeout: Duration) -> ClientBuilder {
-        self.connect_timeout = timeout;
+        self.settings.connect_timeout = timeout;
         self
     }
 
     /// Bounds each request (tool call, listing). Default: 60 s. A request that times out is
     /// cancelled on the server with `notifications/cancelled`.
     pub fn call_timeout(mut self, timeout: Duration) -> ClientBuilder {
-        self.call_timeout = timeout;
+        self.settings.call_timeout = timeout;
         self
     }
 
     /// Bounds the graceful close of a session before its process group is killed.
     /// Default: 5 s.
     pub fn close_timeout(mut self, timeout: Duration) -> ClientBuilder {
-        self.close_timeout = timeout;
+        self.settings.close_timeout = timeout;
         self
     }
 
@@ -288,7 +301,7 @@ impl ClientBuilder {
     /// # drop(client);
     /// ```
     pub fn max_message_size(mut self, bytes: usize) -> ClientBuilder {
-        self.max_message_size = bytes.max(1);
+        self.settings.max_message_size = bytes.max(1);
         self
     }
 
@@ -299,7 +312,7 @@ impl ClientBuilder {
     /// [`Error::Runtime`] with the system's error; a [`Hub`](crate::Hub) behaves the same.
     pub fn build(self) -> Client {
         let name = self.config.server_name();
-        let jobs = jobs_on(self.target);
+        let jobs = jobs_on(self.settings.target);
         let abandoned = Error::Shutdown {
             server: name.clone(),
         };
@@ -308,7 +321,7 @@ impl ClientBuilder {
             bus: Bus::default(),
             hub_bus: self.hub_bus,
             progress: Arc::new(ProgressRoutes::default()),
-            handlers: self.handlers,
+            handlers: self.settings.handlers,
             tools: Arc::new(ToolCache::new(abandoned.clone())),
             starting: Mutex::new(None),
             listens: Mutex::default(),
@@ -317,9 +330,9 @@ impl ClientBuilder {
             listen_unanswered: Default::default(),
             #[cfg(feature = "http")]
             authorization: crate::oauth::Authorization::new(
-                self.sign_in,
-                self.sign_in_timeout,
-                self.credential_store,
+                self.settings.sign_in,
+                self.settings.sign_in_timeout,
+                self.settings.credential_store,
             ),
         });
         let inner = Arc::new(Inner {
@@ -327,11 +340,11 @@ impl ClientBuilder {
             config: self.config,
             jobs,
             slot: SingleFlight::new(abandoned),
-            connect_timeout: self.connect_timeout,
-            call_timeout: self.call_timeout,
-            close_timeout: self.close_timeout,
-            retry: self.retry,
-            tool_errors_as_err: self.tool_errors_as_err,
+            connect_timeout: self.settings.connect_timeout,
+            call_timeout: self.settings.call_timeout,
+            close_timeout: self.settings.close_timeout,
+            retry: self.settings.retry,
+            tool_errors_as_err: self.settings.tool_errors_as_err,
             backoff: Backoff::new(),
             shut_down: AtomicBool::new(false),
             connects: AtomicU64::new(0),
@@ -339,7 +352,7 @@ impl ClientBuilder {
             connect_failures: AtomicU64::new(0),
             retries: AtomicU64::new(0),
             hooks,
-            max_message_size: self.max_message_size,
+            max_message_size: self.settings.max_message_size,
             closing: Flag::default(),
         });
         if let Some(executor) = inner.jobs.as_ref().ok().and_then(|jobs| jobs.executor()) {

@@ -6,9 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::client::ClientBuilder;
-use crate::client::builder::{
-    DEFAULT_CALL_TIMEOUT, DEFAULT_CLOSE_TIMEOUT, DEFAULT_CONNECT_TIMEOUT,
-};
+use crate::client::builder::Settings;
 use crate::client::handlers::Handlers;
 use crate::client::options::Retry;
 use crate::config::ServerConfig;
@@ -18,7 +16,7 @@ use crate::hub::Hub;
 use crate::hub::filter::ToolFilter;
 use crate::hub::names::DEFAULT_SEPARATOR;
 use crate::hub::names::is_valid_separator;
-use crate::oauth::{CredentialStore, SignIn, SignInRequest};
+use crate::oauth::{CredentialStore, SignIn};
 use crate::runtime::dispatcher::Dispatcher;
 use crate::runtime::executor::Executor;
 use crate::runtime::jobs::Target;
@@ -26,56 +24,20 @@ use crate::runtime::jobs::Target;
 /// The settings every server of a hub shares.
 #[derive(Clone)]
 pub(crate) struct Defaults {
-    pub(crate) target: Option<Target>,
+    /// Each server's client settings, as a [`ClientBuilder`] would have them.
+    pub(crate) settings: Settings,
     pub(crate) separator: String,
-    pub(crate) connect_timeout: Duration,
-    pub(crate) call_timeout: Duration,
-    pub(crate) close_timeout: Duration,
-    pub(crate) max_message_size: Option<usize>,
-    pub(crate) retry: Retry,
-    pub(crate) tool_errors_as_err: bool,
-    pub(crate) handlers: Handlers,
-    pub(crate) sign_in: Option<Arc<dyn SignIn>>,
-    pub(crate) credential_store: Option<Arc<dyn CredentialStore>>,
 }
 
 impl Defaults {
     /// A client builder for `config` with these settings, and `handlers` if the server has
     /// its own.
     pub(crate) fn client(&self, config: ServerConfig, handlers: Option<Handlers>) -> ClientBuilder {
-        let builder = crate::Client::builder(config)
-            .connect_timeout(self.connect_timeout)
-            .call_timeout(self.call_timeout)
-            .close_timeout(self.close_timeout)
-            .retry(self.retry)
-            .tool_errors_as_err(self.tool_errors_as_err)
-            .handlers(handlers.unwrap_or_else(|| self.handlers.clone()));
-        let builder = match self.max_message_size {
-            Some(bytes) => builder.max_message_size(bytes),
-            None => builder,
-        };
-        let builder = match &self.sign_in {
-            Some(sign_in) => builder.sign_in(SharedSignIn(sign_in.clone())),
-            None => builder,
-        };
-        let builder = match &self.credential_store {
-            Some(store) => builder.credential_store(store.clone()),
-            None => builder,
-        };
-        builder.target(self.target.clone())
-    }
-}
-
-/// The hub's sign-in step, shared by its servers.
-struct SharedSignIn(Arc<dyn SignIn>);
-
-impl SignIn for SharedSignIn {
-    fn redirect_uri(&self) -> String {
-        self.0.redirect_uri()
-    }
-
-    fn sign_in(&self, request: &SignInRequest) -> std::result::Result<String, String> {
-        self.0.sign_in(request)
+        let mut settings = self.settings.clone();
+        if let Some(handlers) = handlers {
+            settings.handlers = handlers;
+        }
+        ClientBuilder::with_settings(config, settings)
     }
 }
 
@@ -149,17 +111,8 @@ impl HubBuilder {
     pub(crate) fn new() -> HubBuilder {
         HubBuilder {
             defaults: Defaults {
-                target: None,
+                settings: Settings::default(),
                 separator: DEFAULT_SEPARATOR.to_owned(),
-                connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-                call_timeout: DEFAULT_CALL_TIMEOUT,
-                close_timeout: DEFAULT_CLOSE_TIMEOUT,
-                max_message_size: None,
-                retry: Retry::default(),
-                tool_errors_as_err: false,
-                handlers: Handlers::default(),
-                sign_in: None,
-                credential_store: None,
             },
             servers: Vec::new(),
             filters: BTreeMap::new(),
@@ -172,23 +125,23 @@ impl HubBuilder {
     /// [shutdown](Executor#shutdown) closes every server of the hub. See
     /// [`ClientBuilder::executor`].
     pub fn executor(mut self, executor: Executor) -> HubBuilder {
-        self.defaults.target = Some(Target::Executor(executor));
+        self.defaults.settings.target = Some(Target::Executor(executor));
         self
     }
 
     /// Runs every server's jobs on a host's `dispatcher` instead of the shared [`Executor`].
     /// See [`ClientBuilder::dispatcher`].
     pub fn dispatcher<D: Dispatcher>(mut self, dispatcher: D) -> HubBuilder {
-        self.defaults.target = Some(Target::Host(Arc::new(dispatcher)));
+        self.defaults.settings.target = Some(Target::Host(Arc::new(dispatcher)));
         self
     }
 
     /// Runs every server on a tokio application's own runtime, with no library thread. See
     /// [`ClientBuilder::tokio_handle`](crate::ClientBuilder::tokio_handle).
     pub fn tokio_handle(mut self, handle: tokio::runtime::Handle) -> HubBuilder {
-        self.defaults.target = Some(Target::Tokio(Arc::new(crate::runtime::Runtime::host(
-            handle,
-        ))));
+        self.defaults.settings.target = Some(Target::Tokio(Arc::new(
+            crate::runtime::Runtime::host(handle),
+        )));
         self
     }
 
@@ -202,14 +155,14 @@ impl HubBuilder {
     /// The connect timeout of every server (default 30 s); see
     /// [`ClientBuilder::connect_timeout`].
     pub fn connect_timeout(mut self, timeout: Duration) -> HubBuilder {
-        self.defaults.connect_timeout = timeout;
+        self.defaults.settings.connect_timeout = timeout;
         self
     }
 
     /// The call timeout of every server (default 60 s); see [`ClientBuilder::call_timeout`].
     /// [`CallOptions::timeout`](crate::CallOptions::timeout) overrides it for one call.
     pub fn call_timeout(mut self, timeout: Duration) -> HubBuilder {
-        self.defaults.call_timeout = timeout;
+        self.defaults.settings.call_timeout = timeout;
         self
     }
 
@@ -229,14 +182,14 @@ impl HubBuilder {
     /// # Ok::<(), mcp_dispatch::Error>(())
     /// ```
     pub fn close_timeout(mut self, timeout: Duration) -> HubBuilder {
-        self.defaults.close_timeout = timeout;
+        self.defaults.settings.close_timeout = timeout;
         self
     }
 
     /// The largest message every stdio server may send (default 64 MiB); see
     /// [`ClientBuilder::max_message_size`].
     pub fn max_message_size(mut self, bytes: usize) -> HubBuilder {
-        self.defaults.max_message_size = Some(bytes);
+        self.defaults.settings.max_message_size = bytes.max(1);
         self
     }
 
@@ -244,13 +197,13 @@ impl HubBuilder {
     /// [`Error::Tool`](crate::Error::Tool), on every server (default off): see
     /// [`ClientBuilder::tool_errors_as_err`](crate::ClientBuilder::tool_errors_as_err).
     pub fn tool_errors_as_err(mut self, as_err: bool) -> HubBuilder {
-        self.defaults.tool_errors_as_err = as_err;
+        self.defaults.settings.tool_errors_as_err = as_err;
         self
     }
 
     /// The retry policy of every server (default [`Retry::IfSafe`]).
     pub fn retry(mut self, retry: Retry) -> HubBuilder {
-        self.defaults.retry = retry;
+        self.defaults.settings.retry = retry;
         self
     }
 
@@ -258,21 +211,28 @@ impl HubBuilder {
     /// [`ClientBuilder::sign_in`](crate::ClientBuilder::sign_in)); each server signs in on its
     /// own, with the [`OAuth`](crate::OAuth) settings of its [`ServerConfig`].
     pub fn sign_in(mut self, sign_in: impl SignIn) -> HubBuilder {
-        self.defaults.sign_in = Some(Arc::new(sign_in));
+        self.defaults.settings.sign_in = Some(Arc::new(sign_in));
+        self
+    }
+
+    /// Bounds each server's sign-in step, the user's time in the browser (default 5 min):
+    /// see [`ClientBuilder::sign_in_timeout`](crate::ClientBuilder::sign_in_timeout).
+    pub fn sign_in_timeout(mut self, timeout: Duration) -> HubBuilder {
+        self.defaults.settings.sign_in_timeout = timeout;
         self
     }
 
     /// Where every server's sign-in is kept between runs, under the server's name (see
     /// [`ClientBuilder::credential_store`](crate::ClientBuilder::credential_store)).
     pub fn credential_store(mut self, store: impl CredentialStore) -> HubBuilder {
-        self.defaults.credential_store = Some(Arc::new(store));
+        self.defaults.settings.credential_store = Some(Arc::new(store));
         self
     }
 
     /// Handlers for server-to-client requests, for every server without its own
     /// ([`handlers_for`](HubBuilder::handlers_for)).
     pub fn handlers(mut self, handlers: Handlers) -> HubBuilder {
-        self.defaults.handlers = handlers;
+        self.defaults.settings.handlers = handlers;
         self
     }
 
@@ -412,7 +372,10 @@ impl HubBuilder {
         crate::config::file::text(&bytes)
             .and_then(|text| self.servers_from_text(text, Some(path), lookup))
             .map_err(|mut error| {
-                if let Error::Config { path: at @ None, .. } = &mut error {
+                if let Error::Config {
+                    path: at @ None, ..
+                } = &mut error
+                {
                     *at = Some(std::sync::Arc::new(path.to_owned()));
                 }
                 error

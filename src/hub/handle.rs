@@ -410,8 +410,13 @@ impl Hub {
             let (server, tool) = match hub.resolve(&name) {
                 Some(found) => found,
                 None => {
-                    hub.list_tools().await;
-                    hub.resolve(&name).ok_or_else(|| hub.unknown_tool(&name))?
+                    let listed = hub.list_tools().await;
+                    match hub.resolve(&name) {
+                        Some(found) => found,
+                        // The server the name points at could not be listed: its error
+                        // says why, where "unknown tool" would not.
+                        None => return Err(hub.unlisted(&name, listed.errors)),
+                    }
                 }
             };
             let client = read(&hub.inner.servers)
@@ -597,7 +602,9 @@ impl Hub {
             return Err(Error::WouldDeadlock { server, method });
         }
         let longest = crate::session::request::Deadline {
-            timeout: options.timeout.unwrap_or(self.inner.defaults.call_timeout),
+            timeout: options
+                .timeout
+                .unwrap_or(self.inner.defaults.settings.call_timeout),
             reset_on_progress: options.reset_on_progress,
         }
         .longest();
@@ -672,7 +679,8 @@ impl Hub {
                 method: "close_blocking",
             });
         }
-        let bound = crate::runtime::blocking::close_bound(self.inner.defaults.close_timeout);
+        let bound =
+            crate::runtime::blocking::close_bound(self.inner.defaults.settings.close_timeout);
         block_on_bounded(self.close(), bound).unwrap_or(Err(Error::Timeout {
             server: first,
             tool: None,
@@ -689,12 +697,31 @@ impl Hub {
     /// How long a blocking wait for one request may take when it can take `longest` once
     /// connected.
     fn request_bound(&self, longest: Duration) -> Duration {
-        crate::runtime::blocking::request_bound(self.inner.defaults.connect_timeout, longest)
+        crate::runtime::blocking::request_bound(
+            self.inner.defaults.settings.connect_timeout,
+            longest,
+        )
     }
 
     /// How long listing every server may take: they are listed concurrently.
     fn listing_bound(&self) -> Duration {
-        self.request_bound(self.inner.defaults.call_timeout)
+        self.request_bound(self.inner.defaults.settings.call_timeout)
+    }
+
+    /// The error for a qualified name that no listing resolved: the listing error of the
+    /// server it names (`server` then the separator), if that server could not be listed, or
+    /// else [`unknown_tool`](Hub::unknown_tool).
+    fn unlisted(&self, name: &str, errors: Vec<Error>) -> Error {
+        let separator = &self.inner.defaults.separator;
+        errors
+            .into_iter()
+            .find(|error| {
+                error.server().is_some_and(|server| {
+                    name.strip_prefix(server)
+                        .is_some_and(|rest| rest.starts_with(separator.as_str()))
+                })
+            })
+            .unwrap_or_else(|| self.unknown_tool(name))
     }
 
     /// The error for a qualified name no server offers, with the names probably meant.
