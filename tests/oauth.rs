@@ -149,9 +149,15 @@ fn a_denied_or_abandoned_sign_in_is_a_typed_failure() {
         }
         other => panic!("expected Error::AuthorizationFailed, got {other:?}"),
     }
+    // A step that answers only when the test ends, long after the timeout.
+    let (_release, released) = std::sync::mpsc::channel::<()>();
+    let released = Mutex::new(released);
     let slow = Client::builder(ServerConfig::http(server.url.as_str()).name("slow"))
-        .sign_in(|_: &SignInRequest| {
-            std::thread::sleep(Duration::from_secs(3));
+        .sign_in(move |_: &SignInRequest| {
+            let _ = released
+                .lock()
+                .unwrap()
+                .recv_timeout(Duration::from_secs(30));
             Err("too late".to_owned())
         })
         .sign_in_timeout(Duration::from_millis(300))
@@ -368,16 +374,16 @@ fn a_2025_03_26_server_that_is_its_own_authorization_server_is_signed_in_to() {
 
 #[test]
 fn an_expiring_token_is_refreshed_without_a_second_sign_in() {
-    // Tokens live 1 s; the client refreshes a token that is about to expire.
+    // Tokens that are expired when issued: the client refreshes before each request, with
+    // no waiting for a clock.
     let server = HttpServer::start(
         "127.0.0.1:0",
-        &[("MCP_TEST_OAUTH", "1"), ("MCP_TEST_OAUTH_EXPIRES_IN", "1")],
+        &[("MCP_TEST_OAUTH", "1"), ("MCP_TEST_OAUTH_EXPIRES_IN", "0")],
     );
     let (client, asked) = signing_in(&server, "refreshing");
     client
         .call_tool_blocking("echo", json!({"text": "first"}))
         .unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
     let echo = client
         .call_tool_blocking("echo", json!({"text": "after expiry"}))
         .unwrap();
@@ -496,7 +502,7 @@ fn a_kept_sign_in_is_used_by_the_next_client_and_written_for_its_owner_only() {
 fn a_kept_token_that_expired_is_refreshed_by_the_next_client() {
     let server = HttpServer::start(
         "127.0.0.1:0",
-        &[("MCP_TEST_OAUTH", "1"), ("MCP_TEST_OAUTH_EXPIRES_IN", "1")],
+        &[("MCP_TEST_OAUTH", "1"), ("MCP_TEST_OAUTH_EXPIRES_IN", "0")],
     );
     let folder = store_folder("expired");
     let config = || ServerConfig::http(server.url.as_str()).name("expired");
@@ -510,7 +516,6 @@ fn a_kept_token_that_expired_is_refreshed_by_the_next_client() {
     first.close_blocking().unwrap();
     let path = FileCredentialStore::new(&folder).path("expired");
     let before = std::fs::read_to_string(&path).unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
 
     let second = Client::builder(config())
         .credential_store(FileCredentialStore::new(&folder))
@@ -673,7 +678,8 @@ fn the_loopback_step_ignores_stray_requests_and_stops_waiting_in_time() {
         let answer = common::browser::get(&base.join(target).unwrap()).unwrap();
         answer.lines().next().unwrap().to_owned()
     };
-    std::thread::sleep(Duration::from_millis(100));
+    // The port is bound by `redirect_uri`: a request waits in its backlog until the step
+    // listens.
     assert_eq!(page("/favicon.ico"), "HTTP/1.1 404 Not Found");
     assert_eq!(
         page("/callback?code=forged&state=other"),
