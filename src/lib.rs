@@ -205,7 +205,7 @@ pub use hub::filter::ToolFilter;
 pub use hub::handle::Hub;
 pub use hub::names::{ToolNames, is_valid_tool_name};
 pub use hub::tool::{HubTool, HubTools};
-#[cfg(feature = "http")]
+#[cfg(feature = "oauth")]
 pub use oauth::LoopbackSignIn;
 pub use oauth::{
     CredentialStore, DEFAULT_REDIRECT_URI, EnterpriseLogin, FileCredentialStore, OAuth, SignIn,
@@ -253,7 +253,7 @@ fn assert_send_sync() {
     is_send_sync::<CallOptions>();
     is_send_sync::<HubTools>();
     is_send_sync::<FileCredentialStore>();
-    #[cfg(feature = "http")]
+    #[cfg(feature = "oauth")]
     is_send_sync::<LoopbackSignIn>();
     is_send_sync::<Hub>();
     is_send_sync::<HubBuilder>();

@@ -328,7 +328,7 @@ impl ClientBuilder {
             session_closing: Mutex::default(),
             initialize_only: Default::default(),
             listen_unanswered: Default::default(),
-            #[cfg(feature = "http")]
+            #[cfg(feature = "oauth")]
             authorization: crate::oauth::Authorization::new(
                 self.settings.sign_in,
                 self.settings.sign_in_timeout,

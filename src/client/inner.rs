@@ -59,9 +59,9 @@ impl Inner {
     /// True on the thread that runs this client's sign-in step, where a blocking call of
     /// the client would wait for the sign-in that waits for it.
     pub(crate) fn signing_in_here(&self) -> bool {
-        #[cfg(feature = "http")]
+        #[cfg(feature = "oauth")]
         return self.hooks.authorization.step_runs_here();
-        #[cfg(not(feature = "http"))]
+        #[cfg(not(feature = "oauth"))]
         false
     }
 
@@ -334,11 +334,11 @@ impl Inner {
     {
         let tool = label.tool();
         let mut retried = false;
-        #[cfg(feature = "http")]
+        #[cfg(feature = "oauth")]
         let mut authorized = Authorized::default();
         loop {
             let session = self.session().await?;
-            #[cfg(feature = "http")]
+            #[cfg(feature = "oauth")]
             let seen = self.hooks.authorization.generation();
             let (error, sent) = match send(session.clone()).await {
                 Ok(answer) => return Ok(answer),
@@ -353,7 +353,7 @@ impl Inner {
                 Err(Failure::Sent(error)) => {
                     // Refused for want of a token or of scope: sign in, then send again on
                     // the same session (its requests carry the new token).
-                    #[cfg(feature = "http")]
+                    #[cfg(feature = "oauth")]
                     if let Some(challenge) = crate::oauth::Challenge::of(&error) {
                         self.authorize(challenge, seen, &mut authorized).await?;
                         continue;
@@ -397,7 +397,7 @@ impl Inner {
 
     /// Signs in, or in again with more scope, for a request the server refused: at most one
     /// sign-in and two step-ups per request.
-    #[cfg(feature = "http")]
+    #[cfg(feature = "oauth")]
     async fn authorize(
         self: &Arc<Self>,
         challenge: crate::oauth::Challenge,
@@ -544,11 +544,11 @@ impl Inner {
 
 /// Step-ups per request after a 403 `insufficient_scope`: with the first sign-in, at most
 /// three authorizations for one request.
-#[cfg(feature = "http")]
+#[cfg(feature = "oauth")]
 const MAX_STEP_UPS: u32 = 2;
 
 /// The sign-ins one request has caused so far.
-#[cfg(feature = "http")]
+#[cfg(feature = "oauth")]
 #[derive(Default)]
 struct Authorized {
     sign_ins: u32,

@@ -7,8 +7,10 @@ use std::time::Duration;
 mod mapping;
 pub(crate) mod similar;
 
+#[cfg(feature = "oauth")]
+pub(crate) use mapping::error_chain;
 #[cfg(feature = "http")]
-pub(crate) use mapping::{error_chain, http_initialize};
+pub(crate) use mapping::http_initialize;
 #[cfg(feature = "http")]
 pub(crate) use mapping::{http_exchange, sent_http_error};
 pub(crate) use mapping::{initialize, request_error};

@@ -1,17 +1,17 @@
 //! Signing in to HTTP servers that ask for it (401): the client's [`OAuth`] settings and the
 //! host's browser step ([`SignIn`]); the flow itself is in `flow.rs`.
 
-#[cfg(feature = "http")]
+#[cfg(feature = "oauth")]
 mod flow;
-#[cfg(feature = "http")]
+#[cfg(feature = "oauth")]
 mod loopback;
 mod store;
 
-#[cfg(feature = "http")]
+#[cfg(feature = "oauth")]
 pub(crate) use flow::{Authorization, Challenge, insufficient};
-#[cfg(feature = "http")]
+#[cfg(feature = "oauth")]
 pub use loopback::LoopbackSignIn;
-#[cfg(feature = "http")]
+#[cfg(feature = "oauth")]
 pub(crate) use store::Kept;
 pub use store::{CredentialStore, FileCredentialStore};
 
@@ -314,7 +314,7 @@ impl SignInRequest {
     }
 
     /// Marks the sign-in as ended, for the step and every clone of this request.
-    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    #[cfg_attr(not(feature = "oauth"), allow(dead_code))]
     pub(crate) fn cancel(&self) {
         self.cancelled
             .0

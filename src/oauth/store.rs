@@ -246,10 +246,10 @@ impl CredentialStore for FileCredentialStore {
     }
 }
 
-#[cfg(feature = "http")]
+#[cfg(feature = "oauth")]
 pub(crate) use kept::Kept;
 
-#[cfg(feature = "http")]
+#[cfg(feature = "oauth")]
 mod kept {
     use std::sync::{Arc, Mutex};
 

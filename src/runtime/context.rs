@@ -292,7 +292,7 @@ pub(crate) async fn sleep(duration: Duration) {
 
 /// Spawns `future` on the tokio runtime this thread is inside, if it is inside one (false if
 /// not), for code that must not name tokio and may run outside the library's context.
-#[cfg(feature = "http")]
+#[cfg(feature = "oauth")]
 pub(crate) fn spawn_if_in_context<F>(future: F) -> bool
 where
     F: Future<Output = ()> + Send + 'static,
@@ -309,7 +309,7 @@ where
 /// `tokio::task::spawn_blocking`, for code that must not name tokio: runs `work` on the
 /// runtime's blocking pool and gives its output, or the panic as an error. Must be called
 /// inside an [`InContext`].
-#[cfg(feature = "http")]
+#[cfg(feature = "oauth")]
 pub(crate) async fn run_blocking<T, W>(work: W) -> std::io::Result<T>
 where
     W: FnOnce() -> std::io::Result<T> + Send + 'static,
@@ -348,7 +348,7 @@ pub(crate) async fn after_queued_tasks() {
 ///
 /// Dropping the wait cancels the work: the thread drops the future at once (releasing what
 /// it holds, such as a lock) and ends.
-#[cfg(feature = "http")]
+#[cfg(feature = "oauth")]
 pub(crate) async fn on_own_thread<M, F>(name: &str, make: M) -> Option<F::Output>
 where
     M: FnOnce() -> F + Send + 'static,

@@ -336,12 +336,8 @@ async fn start_streamable(
     let transport =
         StreamableHttpClientTransportConfig::with_uri(config.url.as_str()).custom_headers(headers);
     // Requests go through the client that adds (and refreshes) the token once there is one.
-    let seen = hooks.authorization.generation();
-    let served = match hooks
-        .authorization
-        .client(server, &config.url, &config.oauth)
-        .await
-    {
+    let (seen, client) = authorized_client(server, config, hooks).await;
+    let served = match client {
         Some(client) => {
             let transport = StreamableHttpClientTransport::with_client(client, transport);
             serve(handler, transport).await
@@ -359,6 +355,31 @@ async fn start_streamable(
     )
 }
 
+/// The sign-ins completed so far, and the HTTP client that adds the token, once there is one.
+#[cfg(feature = "oauth")]
+async fn authorized_client(
+    server: &str,
+    config: &HttpConfig,
+    hooks: &Hooks,
+) -> (u64, Option<rmcp::transport::AuthClient<reqwest::Client>>) {
+    let authorization = &hooks.authorization;
+    let seen = authorization.generation();
+    let client = authorization
+        .client(server, &config.url, &config.oauth)
+        .await;
+    (seen, client)
+}
+
+/// Without the `oauth` feature there is never a token: no client of its own.
+#[cfg(all(feature = "http", not(feature = "oauth")))]
+async fn authorized_client(
+    _server: &str,
+    _config: &HttpConfig,
+    _hooks: &Hooks,
+) -> (u64, Option<reqwest::Client>) {
+    (0, None)
+}
+
 /// Starts a session over HTTP+SSE.
 #[cfg(feature = "http")]
 async fn start_sse(
@@ -373,8 +394,8 @@ async fn start_sse(
     use rmcp::transport::streamable_http_client::StreamableHttpError;
 
     let (url, max) = (config.url.as_str(), limits.max_message_size);
-    let seen = hooks.authorization.generation();
-    let opened = match hooks.authorization.client(server, url, &config.oauth).await {
+    let (seen, client) = authorized_client(server, config, hooks).await;
+    let opened = match client {
         Some(client) => SseTransport::open(client, server, url, headers, max)
             .await
             .map(|transport| serve(handler, transport).boxed()),
@@ -434,7 +455,7 @@ async fn start_http(
 
 /// Signs in to the HTTP server of `config`, which answered with `challenge`, unless a sign-in
 /// completed since `seen`.
-#[cfg(feature = "http")]
+#[cfg(feature = "oauth")]
 pub(crate) async fn sign_in(
     server: &str,
     config: &ServerConfig,
@@ -458,7 +479,7 @@ pub(crate) async fn sign_in(
 
 /// Signs in again with more scope after a 403 `insufficient_scope`, unless a sign-in
 /// completed since `seen`.
-#[cfg(feature = "http")]
+#[cfg(feature = "oauth")]
 pub(crate) async fn step_up(
     server: &str,
     config: &ServerConfig,
@@ -483,7 +504,7 @@ pub(crate) async fn step_up(
 /// Runs a sign-in on a thread of its own (never on a host's loop; rmcp's machine-to-machine
 /// exchange is not `Send`), bounded by the sign-in timeout plus `timeout` for the exchanges
 /// around the user's part.
-#[cfg(feature = "http")]
+#[cfg(feature = "oauth")]
 async fn authorizing<M, F>(
     server: &str,
     config: &ServerConfig,
@@ -512,16 +533,20 @@ where
     }
 }
 
-#[cfg(not(feature = "http"))]
+/// Without the `oauth` feature a server that asks for sign-in cannot be signed in to.
+#[cfg(not(feature = "oauth"))]
 async fn sign_in(
-    _server: &str,
+    server: &str,
     _config: &ServerConfig,
     _hooks: &Arc<Hooks>,
     _challenge: String,
     _seen: u64,
     _timeout: Duration,
 ) -> Result<()> {
-    Ok(())
+    Err(Error::Unsupported {
+        server: server.to_owned(),
+        what: "signing in (the server requires it, and the `oauth` feature is off)".to_owned(),
+    })
 }
 
 /// The error for a server that still asks for sign-in right after one.

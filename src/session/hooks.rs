@@ -49,7 +49,7 @@ pub(crate) struct Hooks {
     /// Raised when the latest session closes, for its listen streams to cancel.
     pub(crate) session_closing: Mutex<Arc<Flag>>,
     /// Signing in to an HTTP server, and the authorization it gave, kept across sessions.
-    #[cfg(feature = "http")]
+    #[cfg(feature = "oauth")]
     pub(crate) authorization: crate::oauth::Authorization,
 }
 
