@@ -29,7 +29,7 @@ fn a_half_written_answer_then_exit_gives_an_error_and_a_reconnect() {
         .call_tool_blocking("half_line", json!({}))
         .unwrap_err()
     {
-        Error::TransportClosed { server, tool } => {
+        Error::TransportClosed { server, tool, .. } => {
             assert_eq!(server, "half");
             assert_eq!(tool.as_deref(), Some("half_line"));
         }

@@ -146,7 +146,7 @@ fn a_server_that_was_down_is_reconnected_once_it_is_back() {
     let first = text(&client.call_tool_blocking("pid", json!({})).unwrap());
     server.stop();
     match client.call_tool_blocking("pid", json!({})).unwrap_err() {
-        Error::TransportClosed { server, tool } => {
+        Error::TransportClosed { server, tool, .. } => {
             assert_eq!(server, "flaky");
             assert_eq!(tool.as_deref(), Some("pid"));
         }

@@ -47,7 +47,7 @@ fn a_call_without_safety_hints_that_dies_in_flight_is_not_retried() {
     };
     kill_during_sleep(&client);
     match call.join().unwrap() {
-        Err(Error::TransportClosed { server, tool }) => {
+        Err(Error::TransportClosed { server, tool, .. }) => {
             assert_eq!(server, "unsafe");
             assert_eq!(tool.as_deref(), Some("sleep"));
         }

@@ -177,7 +177,7 @@ fn a_stream_dropped_mid_call_fails_that_call_and_the_next_reconnects_once() {
         .unwrap();
     // The server ends the event stream instead of answering.
     match client.call_tool_blocking("hang_up", json!({})).unwrap_err() {
-        Error::TransportClosed { server, tool } => {
+        Error::TransportClosed { server, tool, .. } => {
             assert_eq!(server, "dropping");
             assert_eq!(tool.as_deref(), Some("hang_up"));
         }

@@ -206,11 +206,7 @@ impl Inner {
                 self.rounds(session, params.clone(), deadline, route, Some(tool))
             })
             .await?;
-        request::call_tool_result(answer).map_err(|message| Error::Protocol {
-            server: self.name.clone(),
-            message,
-            source: None,
-        })
+        request::call_tool_result(answer).map_err(|unexpected| unexpected.into_error(&self.name))
     }
 
     /// A read-only request that a 2026-07-28 server may answer with `input_required`
@@ -220,7 +216,7 @@ impl Inner {
         self: &Arc<Self>,
         what: &str,
         params: P,
-        result: fn(ServerResult) -> std::result::Result<T, String>,
+        result: fn(ServerResult) -> std::result::Result<T, request::Unexpected>,
     ) -> Result<T> {
         let deadline = Deadline {
             timeout: self.call_timeout,
@@ -234,11 +230,7 @@ impl Inner {
                 |session| self.rounds(session, params.clone(), deadline, None, None),
             )
             .await?;
-        result(answer).map_err(|message| Error::Protocol {
-            server: self.name.clone(),
-            message,
-            source: None,
-        })
+        result(answer).map_err(|unexpected| unexpected.into_error(&self.name))
     }
 
     /// Sends `params` on `session`, and while the server answers `input_required`, answers
@@ -347,6 +339,7 @@ impl Inner {
                     Error::TransportClosed {
                         server: self.name.clone(),
                         tool: tool.map(str::to_owned),
+                        source: None,
                     },
                     false,
                 ),

@@ -123,19 +123,35 @@ fn os_cause(error: &(dyn std::error::Error + 'static)) -> String {
     innermost.to_string()
 }
 
-/// What went wrong in a handshake, in words a user knows: rmcp says only "connection
-/// closed: discover response" for a server that went away before it answered.
-fn handshake_message(error: &ClientInitializeError) -> String {
+/// What went wrong in a handshake, in words a user knows, and the foreign cause behind it
+/// (once: the words do not repeat it). rmcp says only "connection closed: discover response"
+/// for a server that went away before it answered, and its transport errors name the
+/// transport's Rust type, so only what they wrap is kept as the cause.
+fn handshake_failure(
+    error: ClientInitializeError,
+) -> (String, Option<Arc<dyn std::error::Error + Send + Sync>>) {
     match error {
         ClientInitializeError::ConnectionClosed(context) => {
-            let request = match context.strip_suffix(" response").unwrap_or(context) {
+            let request = match context.strip_suffix(" response").unwrap_or(&context) {
                 "discover" => "`server/discover`",
                 "initialize" => "`initialize`",
                 _ => "the handshake",
             };
-            format!("the server closed the connection before it answered {request}")
+            let words = format!("the server closed the connection before it answered {request}");
+            (words, None)
         }
-        other => error_chain(other),
+        ClientInitializeError::TransportError { error, context } => (
+            format!("the transport failed: {context}"),
+            Some(Arc::from(error.error)),
+        ),
+        ClientInitializeError::NoCompatibleProtocolVersion { .. } => (
+            "the server speaks no protocol version this client does".to_owned(),
+            Some(Arc::new(error)),
+        ),
+        other => (
+            "the server's answer to the handshake cannot be used".to_owned(),
+            Some(Arc::new(other)),
+        ),
     }
 }
 
@@ -146,12 +162,13 @@ pub(crate) fn initialize(server: &str, error: ClientInitializeError, stderr: Vec
     if let Some(refused) = refusal(server, &error) {
         return refused;
     }
+    let (message, source) = handshake_failure(error);
     Error::Initialize {
         server: server.to_owned(),
-        message: handshake_message(&error),
+        message,
         stderr,
         attempts: 1,
-        source: Some(Arc::new(error)),
+        source,
     }
 }
 
@@ -166,12 +183,13 @@ pub(crate) fn http_initialize(server: &str, url: &str, error: ClientInitializeEr
     if let Some(http) = http_error(server, url, &error) {
         return http;
     }
+    let (message, source) = handshake_failure(error);
     Error::Initialize {
         server: server.to_owned(),
-        message: handshake_message(&error),
+        message,
         stderr: Vec::new(),
         attempts: 1,
-        source: Some(Arc::new(error)),
+        source,
     }
 }
 
@@ -268,9 +286,16 @@ pub(crate) fn request_error(server: &str, tool: Option<&str>, error: ServiceErro
             message: data.message.into_owned(),
             data: data.data,
         },
-        ServiceError::TransportClosed | ServiceError::TransportSend(_) => {
-            Error::TransportClosed { server, tool }
-        }
+        ServiceError::TransportClosed => Error::TransportClosed {
+            server,
+            tool,
+            source: None,
+        },
+        sent @ ServiceError::TransportSend(_) => Error::TransportClosed {
+            server,
+            tool,
+            source: Some(Arc::new(sent)),
+        },
         ServiceError::Timeout { timeout } => Error::Timeout {
             server,
             tool,
@@ -313,5 +338,26 @@ mod tests {
             closed("something new"),
             "the server closed the connection before it answered the handshake"
         );
+    }
+
+    #[test]
+    fn a_failed_handshake_says_it_once_and_keeps_rmcps_error_as_its_source() {
+        let error = initialize(
+            "files",
+            ClientInitializeError::NoCompatibleProtocolVersion {
+                client_supported: Vec::new(),
+                server_supported: Vec::new(),
+            },
+            Vec::new(),
+        );
+        let shown = error.to_string();
+        let source = std::error::Error::source(&error).expect("rmcp's error");
+        assert!(source.downcast_ref::<ClientInitializeError>().is_some());
+        assert_eq!(
+            shown,
+            "server `files`: initialize failed: the server speaks no protocol version this \
+             client does"
+        );
+        assert!(!shown.contains(&source.to_string()), "{shown}");
     }
 }

@@ -172,6 +172,8 @@ pub enum Error {
         server: String,
         /// The tool, for `tools/call`; `None` for other requests.
         tool: Option<String>,
+        /// The transport's error, when it reported one (a write to a closed pipe, say).
+        source: Option<Arc<dyn std::error::Error + Send + Sync>>,
     },
     /// The server broke the protocol (for example an answer of the wrong type).
     Protocol {
@@ -441,7 +443,7 @@ impl fmt::Display for Error {
                 "server `{server}`{}: error {code}: {message}",
                 tool_part(tool)
             ),
-            Error::TransportClosed { server, tool } => {
+            Error::TransportClosed { server, tool, .. } => {
                 write!(f, "server `{server}`{}: connection closed", tool_part(tool))
             }
             Error::Protocol {
@@ -556,9 +558,9 @@ impl std::error::Error for Error {
                 source: Some(source),
                 ..
             } => Some(&**source),
-            Error::Initialize { source, .. } | Error::Protocol { source, .. } => {
-                source.as_deref().map(|source| source as _)
-            }
+            Error::Initialize { source, .. }
+            | Error::Protocol { source, .. }
+            | Error::TransportClosed { source, .. } => source.as_deref().map(|source| source as _),
             _ => None,
         }
     }

@@ -173,19 +173,17 @@ impl Drop for CancelOnDrop {
 }
 
 /// The `CallToolResult` in a server's answer.
-pub(crate) fn call_tool_result(result: ServerResult) -> Result<CallToolResult, String> {
+pub(crate) fn call_tool_result(result: ServerResult) -> Result<CallToolResult, Unexpected> {
     match result {
         ServerResult::CallToolResult(result) => Ok(result),
-        ServerResult::CreateTaskResult(_) => {
-            Err("the server answered with a task, which is not supported".into())
-        }
+        ServerResult::CreateTaskResult(_) => Err(Unexpected::Task),
         // A result with no content can parse as another shape; read it as a tool result.
         other => reshape(other, "tools/call"),
     }
 }
 
 /// The `GetPromptResult` in a server's answer.
-pub(crate) fn get_prompt_result(result: ServerResult) -> Result<GetPromptResult, String> {
+pub(crate) fn get_prompt_result(result: ServerResult) -> Result<GetPromptResult, Unexpected> {
     match result {
         ServerResult::GetPromptResult(result) => Ok(result),
         other => reshape(other, "prompts/get"),
@@ -193,7 +191,7 @@ pub(crate) fn get_prompt_result(result: ServerResult) -> Result<GetPromptResult,
 }
 
 /// The `ReadResourceResult` in a server's answer.
-pub(crate) fn read_resource_result(result: ServerResult) -> Result<ReadResourceResult, String> {
+pub(crate) fn read_resource_result(result: ServerResult) -> Result<ReadResourceResult, Unexpected> {
     match result {
         ServerResult::ReadResourceResult(result) => Ok(result),
         other => reshape(other, "resources/read"),
@@ -203,9 +201,43 @@ pub(crate) fn read_resource_result(result: ServerResult) -> Result<ReadResourceR
 /// An answer that parsed as another shape, read as the one `method` gives.
 fn reshape<T: serde::de::DeserializeOwned>(
     result: ServerResult,
-    method: &str,
-) -> Result<T, String> {
+    method: &'static str,
+) -> Result<T, Unexpected> {
     serde_json::to_value(&result)
         .and_then(serde_json::from_value::<T>)
-        .map_err(|error| format!("unexpected answer to {method}: {error}"))
+        .map_err(|cause| Unexpected::Shape { method, cause })
+}
+
+/// An answer a request cannot take.
+#[derive(Debug)]
+pub(crate) enum Unexpected {
+    /// A task (the Tasks extension), which this client does not follow.
+    Task,
+    /// Not of the shape the request's `method` gives, for the reason `cause`.
+    Shape {
+        method: &'static str,
+        cause: serde_json::Error,
+    },
+}
+
+impl Unexpected {
+    /// The error a caller of `server` gets: what was wrong in our words, and serde's reason
+    /// as its source.
+    pub(crate) fn into_error(self, server: &str) -> crate::error::Error {
+        let (message, source) = match self {
+            Unexpected::Task => (
+                "the server answered with a task, which is not supported".to_owned(),
+                None,
+            ),
+            Unexpected::Shape { method, cause } => (
+                format!("unexpected answer to {method}"),
+                Some(std::sync::Arc::new(cause) as _),
+            ),
+        };
+        crate::error::Error::Protocol {
+            server: server.to_owned(),
+            message,
+            source,
+        }
+    }
 }
