@@ -277,6 +277,21 @@ fn everything_server_lists_calls_fails_and_closes() {
         .unwrap();
     assert_eq!(text(&again), "Echo: still here");
 
+    // A missing tool, which this server reports as a tool error: with tool errors as `Err`,
+    // `?` stops at it, naming the tool.
+    let checked = || -> mcp_dispatch::Result<String> {
+        let options = mcp_dispatch::CallOptions::new().tool_errors_as_err(true);
+        let sum = client.call_tool_with_blocking("get_sum", json!({"a": 1, "b": 2}), options)?;
+        Ok(text(&sum))
+    };
+    match checked() {
+        Err(Error::Tool { tool, message, .. }) => {
+            assert_eq!(tool, "get_sum");
+            assert!(message.contains("get_sum"), "{message}");
+        }
+        other => panic!("a missing tool must be Error::Tool, got {other:?}"),
+    }
+
     // The reference Node server does not know `server/discover`: the probe falls back.
     assert_server_info(&client, "mcp-servers/everything", "2025-11-25");
     close(&client);
