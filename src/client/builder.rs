@@ -1,11 +1,12 @@
 //! Configuring a [`Client`] and building it: timeouts, limits, handlers, and where its jobs
 //! run.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::client::Client;
+use crate::client::counters::Counters;
 use crate::client::handlers::Handlers;
 use crate::client::inner::Inner;
 use crate::client::options::Retry;
@@ -326,8 +327,7 @@ impl ClientBuilder {
             starting: Mutex::new(None),
             listens: Mutex::default(),
             session_closing: Mutex::default(),
-            initialize_only: Default::default(),
-            listen_unanswered: Default::default(),
+            negotiation: Default::default(),
             #[cfg(feature = "oauth")]
             authorization: crate::oauth::Authorization::new(
                 self.settings.sign_in,
@@ -347,10 +347,7 @@ impl ClientBuilder {
             tool_errors_as_err: self.settings.tool_errors_as_err,
             backoff: Backoff::new(),
             shut_down: AtomicBool::new(false),
-            connects: AtomicU64::new(0),
-            transport: std::sync::atomic::AtomicU8::new(0),
-            connect_failures: AtomicU64::new(0),
-            retries: AtomicU64::new(0),
+            counters: Counters::default(),
             hooks,
             max_message_size: self.settings.max_message_size,
             closing: Flag::default(),

@@ -3,7 +3,6 @@
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -16,7 +15,6 @@ use rmcp::model::{
 
 pub(crate) use crate::client::builder::ClientBuilder;
 use crate::client::inner::Inner;
-use crate::client::options::TransportKind;
 use crate::client::options::{CallOptions, OnProgress, Stats};
 use crate::config::ServerConfig;
 use crate::error::{Error, Result, panic_message};
@@ -531,12 +529,7 @@ impl Client {
 
     /// What this client has done so far: connects, failed connects, retries.
     pub fn stats(&self) -> Stats {
-        Stats {
-            connects: self.inner.connects.load(Ordering::Relaxed),
-            connect_failures: self.inner.connect_failures.load(Ordering::Relaxed),
-            retries: self.inner.retries.load(Ordering::Relaxed),
-            transport: TransportKind::from_code(self.inner.transport.load(Ordering::Relaxed)),
-        }
+        self.inner.counters.stats()
     }
 
     /// Blocking form of [`server_info`](Client::server_info). See

@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::pin::pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::future::Either;
@@ -12,6 +12,7 @@ use rmcp::model::{CallToolRequestParams, CallToolResult, ServerResult, Tool};
 use rmcp::service::ServiceError;
 use rmcp::{Peer, RoleClient};
 
+use crate::client::counters::Counters;
 use crate::client::options::{CallOptions, Retry};
 use crate::config::ServerConfig;
 use crate::error::{Error, Result};
@@ -43,11 +44,7 @@ pub(crate) struct Inner {
     pub(crate) backoff: Backoff,
     /// Set when the executor shut down: calls then fail with `Error::Shutdown`.
     pub(crate) shut_down: AtomicBool,
-    pub(crate) connects: AtomicU64,
-    pub(crate) connect_failures: AtomicU64,
-    pub(crate) retries: AtomicU64,
-    /// The [`TransportKind`](crate::TransportKind) code of the latest session (0: none yet).
-    pub(crate) transport: std::sync::atomic::AtomicU8,
+    pub(crate) counters: Counters,
     pub(crate) hooks: Arc<Hooks>,
     /// Longest message read from a stdio server.
     pub(crate) max_message_size: usize,
@@ -122,15 +119,13 @@ impl Inner {
         };
         match outcome {
             Ok(started) => {
-                self.connects.fetch_add(1, Ordering::Relaxed);
-                self.transport
-                    .store(started.transport().code(), Ordering::Relaxed);
+                self.counters.connected(started.transport());
                 // A new session may serve a different tool list.
                 self.hooks.tools.changed();
                 // A server that settled on an older version is not probed again: its next
                 // sessions open with `initialize` alone, saving the probe's round trip.
                 if !crate::session::listen::modern(started.peer()) {
-                    self.hooks.initialize_only.store(true, Ordering::Relaxed);
+                    self.hooks.negotiation.settle_on_initialize();
                 }
                 // Before any call, so that no change after the connect goes unseen.
                 *lock(&self.hooks.session_closing) = started.closing();
@@ -149,7 +144,7 @@ impl Inner {
                 }
             }
             Err(error) => {
-                self.connect_failures.fetch_add(1, Ordering::Relaxed);
+                self.counters.connect_failed();
                 claim.fail(error)
             }
         }
@@ -380,7 +375,7 @@ impl Inner {
                 return Err(error);
             }
             retried = true;
-            self.retries.fetch_add(1, Ordering::Relaxed);
+            self.counters.retried();
             log::info!(
                 "mcp-dispatch: server `{}`: retrying {label} on a new session",
                 self.name

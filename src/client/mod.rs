@@ -2,6 +2,7 @@
 //! tool cache, and the options of calls.
 
 pub(crate) mod builder;
+pub(crate) mod counters;
 pub(crate) mod handle;
 pub(crate) mod handlers;
 pub(crate) mod inner;

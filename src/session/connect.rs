@@ -3,7 +3,6 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use rmcp::RoleClient;
@@ -214,7 +213,7 @@ fn probe_misread(
         ClientInitializeError::ExpectedInitResult(_)
             | ClientInitializeError::NoCompatibleProtocolVersion { .. }
     );
-    if !misread || hooks.initialize_only.swap(true, Ordering::Relaxed) {
+    if !misread || hooks.negotiation.settle_on_initialize() {
         return false;
     }
     log::info!(

@@ -39,13 +39,8 @@ pub(crate) struct Hooks {
     /// The resource subscriptions of a 2026-07-28 session: each URI's `subscriptions/listen`
     /// stream, stopped by raising its flag.
     pub(crate) listens: Mutex<std::collections::HashMap<String, Arc<Flag>>>,
-    /// Set once the server settled on a version older than 2026-07-28, or answered
-    /// `server/discover` in a way only the `initialize` handshake can follow: its later
-    /// sessions skip the probe.
-    pub(crate) initialize_only: std::sync::atomic::AtomicBool,
-    /// Set when a server left the listen stream for list changes unacknowledged: its later
-    /// sessions do not wait for one again.
-    pub(crate) listen_unanswered: std::sync::atomic::AtomicBool,
+    /// What the client has learnt of the server's protocol, for its later sessions.
+    pub(crate) negotiation: crate::session::negotiation::Negotiation,
     /// Raised when the latest session closes, for its listen streams to cancel.
     pub(crate) session_closing: Mutex<Arc<Flag>>,
     /// Signing in to an HTTP server, and the authorization it gave, kept across sessions.
@@ -176,7 +171,7 @@ impl Handler {
 
     /// True when the session must open with `initialize` alone (see [`Hooks`]).
     pub(crate) fn initialize_only(&self) -> bool {
-        self.hooks.initialize_only.load(Ordering::Relaxed)
+        self.hooks.negotiation.initialize_only()
     }
 
     /// The key of this session's progress routes.

@@ -4,7 +4,6 @@
 //! reaches the same [`notifications`](crate::Client::notifications) as on older sessions.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use futures::future::Either;
@@ -34,7 +33,7 @@ pub(crate) fn modern(peer: &Peer<RoleClient>) -> bool {
 /// session goes on without list changes; one that does not answer in time is not asked
 /// again by this client.
 pub(crate) async fn list_changes(peer: &Peer<RoleClient>, hooks: &Arc<Hooks>, bound: Duration) {
-    if !modern(peer) || hooks.listen_unanswered.load(Ordering::Relaxed) {
+    if !modern(peer) || hooks.negotiation.listen_unanswered() {
         return;
     }
     let Some(info) = peer.peer_info() else {
@@ -65,7 +64,7 @@ pub(crate) async fn list_changes(peer: &Peer<RoleClient>, hooks: &Arc<Hooks>, bo
             hooks.server
         ),
         None => {
-            hooks.listen_unanswered.store(true, Ordering::Relaxed);
+            hooks.negotiation.note_listen_unanswered();
             log::warn!(
                 "mcp-dispatch: server `{}`: listening for list changes was not acknowledged \
                  within {bound:?}; its sessions go on without list changes",

@@ -6,6 +6,7 @@ pub(crate) mod connect;
 pub(crate) mod hooks;
 pub(crate) mod input_rounds;
 pub(crate) mod listen;
+pub(crate) mod negotiation;
 pub(crate) mod notify;
 pub(crate) mod request;
 mod running;
