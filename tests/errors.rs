@@ -260,3 +260,43 @@ fn server_info_reports_the_handshake() {
     assert!(info.capabilities.tools.is_some());
     client.close_blocking().unwrap();
 }
+
+#[test]
+fn a_setting_its_transport_cannot_use_fails_every_call_naming_it() {
+    let stdio = Client::new(common::server("piped").header("Authorization", "Bearer x"));
+    for _ in 0..2 {
+        match stdio.list_tools_blocking().unwrap_err() {
+            Error::Config {
+                server,
+                field,
+                message,
+                ..
+            } => {
+                assert_eq!(server.as_deref(), Some("piped"));
+                assert_eq!(field.as_deref(), Some("header"));
+                assert!(
+                    message.contains("`.header()` applies to remote servers"),
+                    "{message}"
+                );
+            }
+            other => panic!("expected Error::Config, got {other:?}"),
+        }
+    }
+    let remote = Client::new(
+        ServerConfig::http("http://127.0.0.1:1/mcp")
+            .name("remote")
+            .env("KEY", "value")
+            .arg("--verbose"),
+    );
+    match remote.list_tools_blocking().unwrap_err() {
+        Error::Config { field, message, .. } => {
+            // The first setter that does not apply is the one named.
+            assert_eq!(field.as_deref(), Some("env"));
+            assert!(message.contains("this server is remote"), "{message}");
+        }
+        other => panic!("expected Error::Config, got {other:?}"),
+    }
+    // Nothing was started or contacted.
+    assert_eq!(stdio.stats().connects, 0);
+    assert!(stdio.pid().is_none());
+}

@@ -34,6 +34,9 @@ use crate::oauth::OAuth;
 pub struct ServerConfig {
     name: Option<String>,
     pub(crate) transport: TransportConfig,
+    /// The first setter called that does not apply to this transport (`header` on a stdio
+    /// server, `arg` on a remote one): every connect then fails saying so.
+    misapplied: Option<&'static str>,
 }
 
 /// Shows the config without its secrets, so that it can be logged.
@@ -316,6 +319,7 @@ impl ServerConfig {
     pub fn stdio(command: impl Into<OsString>) -> ServerConfig {
         ServerConfig {
             name: None,
+            misapplied: None,
             transport: TransportConfig::Stdio(StdioConfig {
                 command: command.into(),
                 args: Vec::new(),
@@ -375,6 +379,7 @@ impl ServerConfig {
     fn remote_over(url: String, transport: HttpTransport) -> ServerConfig {
         ServerConfig {
             name: None,
+            misapplied: None,
             transport: TransportConfig::Http(HttpConfig {
                 url,
                 transport,
@@ -385,26 +390,36 @@ impl ServerConfig {
     }
 
     /// Adds an HTTP header sent with every request, such as `Authorization`.
+    ///
+    /// For remote servers only: on a stdio server every call fails with
+    /// [`Error::Config`](crate::Error::Config) naming `header`.
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> ServerConfig {
-        if let TransportConfig::Http(http) = &mut self.transport {
-            http.headers.push((name.into(), value.into()));
+        match &mut self.transport {
+            TransportConfig::Http(http) => http.headers.push((name.into(), value.into())),
+            TransportConfig::Stdio(_) => self.misapplied("header"),
         }
         self
     }
 
     /// How to identify this client when the server asks it to sign in (see [`OAuth`]). A
     /// server that answers 401 is signed in to with the defaults when this is not set.
+    /// For remote servers only, as [`header`](ServerConfig::header) is.
     pub fn oauth(mut self, oauth: OAuth) -> ServerConfig {
-        if let TransportConfig::Http(http) = &mut self.transport {
-            http.oauth = oauth;
+        match &mut self.transport {
+            TransportConfig::Http(http) => http.oauth = oauth,
+            TransportConfig::Stdio(_) => self.misapplied("oauth"),
         }
         self
     }
 
     /// Appends one argument to the command line.
+    ///
+    /// For servers started with a command only: on a remote server every call fails with
+    /// [`Error::Config`](crate::Error::Config) naming `arg`; so do `args`, `env` and `cwd`.
     pub fn arg(mut self, arg: impl Into<OsString>) -> ServerConfig {
-        if let TransportConfig::Stdio(stdio) = &mut self.transport {
-            stdio.args.push(arg.into());
+        match &mut self.transport {
+            TransportConfig::Stdio(stdio) => stdio.args.push(arg.into()),
+            TransportConfig::Http(_) => self.misapplied("arg"),
         }
         self
     }
@@ -415,16 +430,18 @@ impl ServerConfig {
         I: IntoIterator<Item = S>,
         S: Into<OsString>,
     {
-        if let TransportConfig::Stdio(stdio) = &mut self.transport {
-            stdio.args.extend(args.into_iter().map(Into::into));
+        match &mut self.transport {
+            TransportConfig::Stdio(stdio) => stdio.args.extend(args.into_iter().map(Into::into)),
+            TransportConfig::Http(_) => self.misapplied("args"),
         }
         self
     }
 
     /// Sets an environment variable for the server process (on top of the inherited ones).
     pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> ServerConfig {
-        if let TransportConfig::Stdio(stdio) = &mut self.transport {
-            stdio.env.push((key.into(), value.into()));
+        match &mut self.transport {
+            TransportConfig::Stdio(stdio) => stdio.env.push((key.into(), value.into())),
+            TransportConfig::Http(_) => self.misapplied("env"),
         }
         self
     }
@@ -434,10 +451,34 @@ impl ServerConfig {
     /// A directory that does not exist gives [`Error::Spawn`](crate::Error::Spawn) naming it
     /// on the first call.
     pub fn cwd(mut self, dir: impl AsRef<Path>) -> ServerConfig {
-        if let TransportConfig::Stdio(stdio) = &mut self.transport {
-            stdio.cwd = Some(dir.as_ref().to_path_buf());
+        match &mut self.transport {
+            TransportConfig::Stdio(stdio) => stdio.cwd = Some(dir.as_ref().to_path_buf()),
+            TransportConfig::Http(_) => self.misapplied("cwd"),
         }
         self
+    }
+
+    /// Remembers the first setter that does not apply to this transport.
+    fn misapplied(&mut self, setter: &'static str) {
+        self.misapplied.get_or_insert(setter);
+    }
+
+    /// The error of every connect of a config given a setting its transport cannot use.
+    pub(crate) fn misapplied_error(&self) -> Option<crate::error::Error> {
+        let setter = self.misapplied?;
+        let (applies_to, this_one) = match self.transport {
+            TransportConfig::Stdio(_) => ("remote servers", "is started with a command"),
+            TransportConfig::Http(_) => ("servers started with a command", "is remote"),
+        };
+        Some(crate::error::Error::Config {
+            server: Some(self.server_name()),
+            field: Some(setter.to_owned()),
+            line: None,
+            column: None,
+            message: format!("`.{setter}()` applies to {applies_to}, and this server {this_one}"),
+            path: None,
+            source: None,
+        })
     }
 
     /// Names the server in errors and logs. Defaults to the package or script the command

@@ -45,6 +45,9 @@ pub(crate) async fn connect(
     hooks: &Arc<Hooks>,
     jobs: &Arc<Jobs>,
 ) -> Result<Started> {
+    if let Some(misapplied) = config.misapplied_error() {
+        return Err(misapplied);
+    }
     let started_at = Instant::now();
     let mut deadline = started_at + timeout;
     let mut attempts = 0;
