@@ -11,6 +11,7 @@ use super::Error;
 /// An error's message followed by its sources', so that "connection refused" is not hidden
 /// behind "send message error". rmcp's transport errors name the transport's Rust type; only
 /// what they wrap is kept.
+#[cfg(feature = "http")]
 pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     if let Some(ClientInitializeError::TransportError { error, context }) =
         error.downcast_ref::<ClientInitializeError>()
