@@ -402,15 +402,7 @@ impl Inner {
                 }
                 authorized.sign_ins += 1;
                 let (name, config, hooks) = (&self.name, &self.config, &self.hooks);
-                crate::session::connect::sign_in(
-                    name,
-                    config,
-                    hooks,
-                    header,
-                    seen,
-                    self.connect_timeout,
-                )
-                .await
+                crate::oauth::sign_in(name, config, hooks, header, seen, self.connect_timeout).await
             }
             crate::oauth::Challenge::StepUp { scope } => {
                 if authorized.step_ups >= MAX_STEP_UPS {
@@ -428,15 +420,7 @@ impl Inner {
                 }
                 authorized.step_ups += 1;
                 let (name, config, hooks) = (&self.name, &self.config, &self.hooks);
-                crate::session::connect::step_up(
-                    name,
-                    config,
-                    hooks,
-                    scope,
-                    seen,
-                    self.connect_timeout,
-                )
-                .await
+                crate::oauth::step_up(name, config, hooks, scope, seen, self.connect_timeout).await
             }
         }
     }

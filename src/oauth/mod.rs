@@ -5,12 +5,16 @@
 mod flow;
 #[cfg(feature = "oauth")]
 mod loopback;
+#[cfg(feature = "oauth")]
+mod signing;
 mod store;
 
 #[cfg(feature = "oauth")]
 pub(crate) use flow::{Authorization, Challenge, insufficient};
 #[cfg(feature = "oauth")]
 pub use loopback::LoopbackSignIn;
+#[cfg(feature = "oauth")]
+pub(crate) use signing::{sign_in, step_up};
 #[cfg(feature = "oauth")]
 pub(crate) use store::Kept;
 pub use store::{CredentialStore, FileCredentialStore};
@@ -362,4 +366,20 @@ where
     fn sign_in(&self, request: &SignInRequest) -> std::result::Result<String, String> {
         self(request)
     }
+}
+
+/// Without the `oauth` feature a server that asks for sign-in cannot be signed in to.
+#[cfg(not(feature = "oauth"))]
+pub(crate) async fn sign_in(
+    server: &str,
+    _config: &crate::config::ServerConfig,
+    _hooks: &std::sync::Arc<crate::session::hooks::Hooks>,
+    _challenge: String,
+    _seen: u64,
+    _timeout: std::time::Duration,
+) -> crate::error::Result<()> {
+    Err(crate::error::Error::Unsupported {
+        server: server.to_owned(),
+        what: "signing in (the server requires it, and the `oauth` feature is off)".to_owned(),
+    })
 }

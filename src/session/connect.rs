@@ -120,7 +120,9 @@ pub(crate) async fn connect(
                     break Some(Err(refused_after_sign_in(server, config)));
                 }
                 signed_in = true;
-                if let Err(error) = sign_in(server, config, hooks, challenge, seen, timeout).await {
+                if let Err(error) =
+                    crate::oauth::sign_in(server, config, hooks, challenge, seen, timeout).await
+                {
                     break Some(Err(error));
                 }
                 deadline = Instant::now() + timeout;
@@ -455,102 +457,6 @@ async fn start_http(
     })
 }
 
-/// Signs in to the HTTP server of `config`, which answered with `challenge`, unless a sign-in
-/// completed since `seen`.
-#[cfg(feature = "oauth")]
-pub(crate) async fn sign_in(
-    server: &str,
-    config: &ServerConfig,
-    hooks: &Arc<Hooks>,
-    challenge: String,
-    seen: u64,
-    timeout: Duration,
-) -> Result<()> {
-    let TransportConfig::Http(http) = &config.transport else {
-        return Ok(());
-    };
-    let (name, http, signing) = (server.to_owned(), http.clone(), hooks.clone());
-    let work = move || async move {
-        let authorization = &signing.authorization;
-        authorization
-            .sign_in(&name, &http.url, &http.oauth, &challenge, seen)
-            .await
-    };
-    authorizing(server, config, hooks, timeout, work).await
-}
-
-/// Signs in again with more scope after a 403 `insufficient_scope`, unless a sign-in
-/// completed since `seen`.
-#[cfg(feature = "oauth")]
-pub(crate) async fn step_up(
-    server: &str,
-    config: &ServerConfig,
-    hooks: &Arc<Hooks>,
-    scope: Option<String>,
-    seen: u64,
-    timeout: Duration,
-) -> Result<()> {
-    let TransportConfig::Http(http) = &config.transport else {
-        return Ok(());
-    };
-    let (name, url, signing) = (server.to_owned(), http.url.clone(), hooks.clone());
-    let work = move || async move {
-        let authorization = &signing.authorization;
-        authorization
-            .step_up(&name, &url, scope.as_deref(), seen)
-            .await
-    };
-    authorizing(server, config, hooks, timeout, work).await
-}
-
-/// Runs a sign-in on a thread of its own (never on a host's loop; rmcp's machine-to-machine
-/// exchange is not `Send`), bounded by the sign-in timeout plus `timeout` for the exchanges
-/// around the user's part.
-#[cfg(feature = "oauth")]
-async fn authorizing<M, F>(
-    server: &str,
-    config: &ServerConfig,
-    hooks: &Hooks,
-    timeout: Duration,
-    work: M,
-) -> Result<()>
-where
-    M: FnOnce() -> F + Send + 'static,
-    F: std::future::Future<Output = Result<()>>,
-{
-    let bound = hooks.authorization.timeout + timeout;
-    let signing_in = crate::runtime::on_own_thread("mcp-dispatch-sign-in", work);
-    match crate::runtime::timeout(bound, signing_in).await {
-        Some(Some(outcome)) => outcome,
-        Some(None) => Err(Error::Panicked {
-            server: server.to_owned(),
-            message: "signing in panicked".to_owned(),
-        }),
-        None => Err(Error::AuthorizationFailed {
-            server: server.to_owned(),
-            url: crate::config::redact_url(&http_url(config)),
-            error: "sign-in timed out".to_owned(),
-            description: Some(format!("no token within {bound:?}")),
-        }),
-    }
-}
-
-/// Without the `oauth` feature a server that asks for sign-in cannot be signed in to.
-#[cfg(not(feature = "oauth"))]
-async fn sign_in(
-    server: &str,
-    _config: &ServerConfig,
-    _hooks: &Arc<Hooks>,
-    _challenge: String,
-    _seen: u64,
-    _timeout: Duration,
-) -> Result<()> {
-    Err(Error::Unsupported {
-        server: server.to_owned(),
-        what: "signing in (the server requires it, and the `oauth` feature is off)".to_owned(),
-    })
-}
-
 /// The error for a server that still asks for sign-in right after one.
 pub(crate) fn refused_after_sign_in(server: &str, config: &ServerConfig) -> Error {
     Error::AuthorizationFailed {
@@ -561,7 +467,7 @@ pub(crate) fn refused_after_sign_in(server: &str, config: &ServerConfig) -> Erro
     }
 }
 
-fn http_url(config: &ServerConfig) -> String {
+pub(crate) fn http_url(config: &ServerConfig) -> String {
     match &config.transport {
         TransportConfig::Http(http) => http.url.clone(),
         TransportConfig::Stdio(_) => String::new(),
