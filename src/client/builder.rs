@@ -325,8 +325,7 @@ impl ClientBuilder {
             handlers: self.settings.handlers,
             tools: Arc::new(ToolCache::new(abandoned.clone())),
             starting: Mutex::new(None),
-            listens: Mutex::default(),
-            session_closing: Mutex::default(),
+            listens: Default::default(),
             negotiation: Default::default(),
             #[cfg(feature = "oauth")]
             authorization: crate::oauth::Authorization::new(

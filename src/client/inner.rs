@@ -128,7 +128,7 @@ impl Inner {
                     self.hooks.negotiation.settle_on_initialize();
                 }
                 // Before any call, so that no change after the connect goes unseen.
-                *lock(&self.hooks.session_closing) = started.closing();
+                self.hooks.listens.session_started(started.closing());
                 let bound = self
                     .connect_timeout
                     .min(crate::session::listen::ACKNOWLEDGE_BOUND);

@@ -36,13 +36,10 @@ pub(crate) struct Hooks {
     /// Raised once the last server process started is stopped (for a close that cancels a
     /// connect in flight to wait for).
     pub(crate) starting: Mutex<Option<Arc<Flag>>>,
-    /// The resource subscriptions of a 2026-07-28 session: each URI's `subscriptions/listen`
-    /// stream, stopped by raising its flag.
-    pub(crate) listens: Mutex<std::collections::HashMap<String, Arc<Flag>>>,
+    /// The `subscriptions/listen` streams of 2026-07-28 sessions.
+    pub(crate) listens: crate::session::listen::Listens,
     /// What the client has learnt of the server's protocol, for its later sessions.
     pub(crate) negotiation: crate::session::negotiation::Negotiation,
-    /// Raised when the latest session closes, for its listen streams to cancel.
-    pub(crate) session_closing: Mutex<Arc<Flag>>,
     /// Signing in to an HTTP server, and the authorization it gave, kept across sessions.
     #[cfg(feature = "oauth")]
     pub(crate) authorization: crate::oauth::Authorization,

@@ -3,7 +3,8 @@
 //! the list changes the server advertises, and one per subscribed resource. What they carry
 //! reaches the same [`notifications`](crate::Client::notifications) as on older sessions.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::Either;
@@ -101,11 +102,7 @@ pub(crate) async fn subscribe(
             None,
         )));
     }
-    let stop = Arc::new(Flag::default());
-    let replaced = lock(&hooks.listens).insert(uri.clone(), stop.clone());
-    if let Some(replaced) = replaced {
-        replaced.set();
-    }
+    let stop = hooks.listens.open(&uri);
     let stream = Stream {
         hooks: hooks.clone(),
         peer: peer.clone(),
@@ -128,10 +125,53 @@ pub(crate) async fn unsubscribe(
         #[allow(deprecated)]
         return peer.unsubscribe(UnsubscribeRequestParams::new(uri)).await;
     }
-    if let Some(stop) = lock(&hooks.listens).remove(&uri) {
-        stop.set();
-    }
+    hooks.listens.stop(&uri);
     Ok(())
+}
+
+/// A client's listen streams: one per subscribed resource, each stopped by raising its flag,
+/// and the flag raised when the latest session closes, which stops them all.
+#[derive(Default)]
+pub(crate) struct Listens {
+    by_uri: Mutex<HashMap<String, Arc<Flag>>>,
+    session_closing: Mutex<Arc<Flag>>,
+}
+
+impl Listens {
+    /// The stop flag of a new stream for `uri`; a stream already open for it is stopped.
+    fn open(&self, uri: &str) -> Arc<Flag> {
+        let stop = Arc::new(Flag::default());
+        if let Some(replaced) = lock(&self.by_uri).insert(uri.to_owned(), stop.clone()) {
+            replaced.set();
+        }
+        stop
+    }
+
+    /// Stops the stream for `uri`, if there is one.
+    fn stop(&self, uri: &str) {
+        if let Some(stop) = lock(&self.by_uri).remove(uri) {
+            stop.set();
+        }
+    }
+
+    /// Forgets the stream for `uri` that `stop` stops, once it has ended (unless another
+    /// stream replaced it since).
+    fn ended(&self, uri: &str, stop: &Arc<Flag>) {
+        let mut by_uri = lock(&self.by_uri);
+        if by_uri.get(uri).is_some_and(|held| Arc::ptr_eq(held, stop)) {
+            by_uri.remove(uri);
+        }
+    }
+
+    /// The flag raised when the latest session closes.
+    fn session_closing(&self) -> Arc<Flag> {
+        lock(&self.session_closing).clone()
+    }
+
+    /// Makes `closing` the flag that stops the streams, for a new session.
+    pub(crate) fn session_started(&self, closing: Arc<Flag>) {
+        *lock(&self.session_closing) = closing;
+    }
 }
 
 /// How many times in a row a stream that ended soon after it opened is opened again.
@@ -164,7 +204,7 @@ enum Ended {
 
 impl Stream {
     async fn keep(self, mut subscription: Subscription) {
-        let closing = lock(&self.hooks.session_closing).clone();
+        let closing = self.hooks.listens.session_closing();
         let mut quick_ends = 0;
         loop {
             let opened = std::time::Instant::now();
@@ -213,10 +253,7 @@ impl Stream {
             }
         }
         if let (Some(uri), Some(stop)) = (&self.resource, &self.stop) {
-            let mut listens = lock(&self.hooks.listens);
-            if listens.get(uri).is_some_and(|held| Arc::ptr_eq(held, stop)) {
-                listens.remove(uri);
-            }
+            self.hooks.listens.ended(uri, stop);
         }
     }
 
@@ -259,5 +296,30 @@ impl Stream {
             }
             None => closing.wait().await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stream_per_uri_replaced_stopped_or_forgotten_once_ended() {
+        let listens = Listens::default();
+        let first = listens.open("file:///a");
+        let second = listens.open("file:///a");
+        assert!(first.is_set(), "a second stream for the URI stops the first");
+        assert!(!second.is_set());
+        // The first stream ending does not forget the second.
+        listens.ended("file:///a", &first);
+        listens.stop("file:///a");
+        assert!(second.is_set());
+        let third = listens.open("file:///b");
+        listens.ended("file:///b", &third);
+        listens.stop("file:///b");
+        assert!(!third.is_set(), "an ended stream is forgotten, not stopped again");
+        let closing = Arc::new(Flag::default());
+        listens.session_started(closing.clone());
+        assert!(Arc::ptr_eq(&listens.session_closing(), &closing));
     }
 }
