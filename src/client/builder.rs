@@ -54,28 +54,45 @@ pub struct ClientBuilder {
 #[derive(Clone)]
 pub(crate) struct Settings {
     pub(crate) target: Option<Target>,
-    pub(crate) connect_timeout: Duration,
-    pub(crate) call_timeout: Duration,
-    pub(crate) close_timeout: Duration,
-    pub(crate) max_message_size: usize,
-    pub(crate) retry: Retry,
-    pub(crate) tool_errors_as_err: bool,
+    pub(crate) policy: Policy,
     pub(crate) handlers: Handlers,
     pub(crate) sign_in: Option<Arc<dyn SignIn>>,
     pub(crate) sign_in_timeout: Duration,
     pub(crate) credential_store: Option<Arc<dyn CredentialStore>>,
 }
 
-impl Default for Settings {
-    fn default() -> Settings {
-        Settings {
-            target: None,
+/// How a client's requests are bounded and retried, and how their results are read: what
+/// the client keeps of its settings once built.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Policy {
+    pub(crate) connect_timeout: Duration,
+    pub(crate) call_timeout: Duration,
+    pub(crate) close_timeout: Duration,
+    /// Longest message read from a stdio server.
+    pub(crate) max_message_size: usize,
+    pub(crate) retry: Retry,
+    /// Whether a result with `isError: true` is an [`Error::Tool`](crate::Error::Tool).
+    pub(crate) tool_errors_as_err: bool,
+}
+
+impl Default for Policy {
+    fn default() -> Policy {
+        Policy {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             call_timeout: DEFAULT_CALL_TIMEOUT,
             close_timeout: DEFAULT_CLOSE_TIMEOUT,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             retry: Retry::default(),
             tool_errors_as_err: false,
+        }
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            target: None,
+            policy: Policy::default(),
             handlers: Handlers::default(),
             sign_in: None,
             sign_in_timeout: DEFAULT_SIGN_IN_TIMEOUT,
@@ -88,11 +105,14 @@ impl std::fmt::Debug for ClientBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClientBuilder")
             .field("config", &self.config)
-            .field("connect_timeout", &self.settings.connect_timeout)
-            .field("call_timeout", &self.settings.call_timeout)
-            .field("close_timeout", &self.settings.close_timeout)
-            .field("retry", &self.settings.retry)
-            .field("tool_errors_as_err", &self.settings.tool_errors_as_err)
+            .field("connect_timeout", &self.settings.policy.connect_timeout)
+            .field("call_timeout", &self.settings.policy.call_timeout)
+            .field("close_timeout", &self.settings.policy.close_timeout)
+            .field("retry", &self.settings.policy.retry)
+            .field(
+                "tool_errors_as_err",
+                &self.settings.policy.tool_errors_as_err,
+            )
             .finish_non_exhaustive()
     }
 }
@@ -255,33 +275,33 @@ impl ClientBuilder {
     /// # Ok::<(), mcp_dispatch::Error>(())
     /// ```
     pub fn tool_errors_as_err(mut self, as_err: bool) -> ClientBuilder {
-        self.settings.tool_errors_as_err = as_err;
+        self.settings.policy.tool_errors_as_err = as_err;
         self
     }
 
     /// When a call whose session died mid-flight is retried. Default: [`Retry::IfSafe`].
     pub fn retry(mut self, retry: Retry) -> ClientBuilder {
-        self.settings.retry = retry;
+        self.settings.policy.retry = retry;
         self
     }
 
     /// Bounds starting the server plus the MCP handshake. Default: 30 s.
     pub fn connect_timeout(mut self, timeout: Duration) -> ClientBuilder {
-        self.settings.connect_timeout = timeout;
+        self.settings.policy.connect_timeout = timeout;
         self
     }
 
     /// Bounds each request (tool call, listing). Default: 60 s. A request that times out is
     /// cancelled on the server with `notifications/cancelled`.
     pub fn call_timeout(mut self, timeout: Duration) -> ClientBuilder {
-        self.settings.call_timeout = timeout;
+        self.settings.policy.call_timeout = timeout;
         self
     }
 
     /// Bounds the graceful close of a session before its process group is killed.
     /// Default: 5 s.
     pub fn close_timeout(mut self, timeout: Duration) -> ClientBuilder {
-        self.settings.close_timeout = timeout;
+        self.settings.policy.close_timeout = timeout;
         self
     }
 
@@ -302,7 +322,7 @@ impl ClientBuilder {
     /// # drop(client);
     /// ```
     pub fn max_message_size(mut self, bytes: usize) -> ClientBuilder {
-        self.settings.max_message_size = bytes.max(1);
+        self.settings.policy.max_message_size = bytes.max(1);
         self
     }
 
@@ -339,16 +359,11 @@ impl ClientBuilder {
             config: self.config,
             jobs,
             slot: SingleFlight::new(abandoned),
-            connect_timeout: self.settings.connect_timeout,
-            call_timeout: self.settings.call_timeout,
-            close_timeout: self.settings.close_timeout,
-            retry: self.settings.retry,
-            tool_errors_as_err: self.settings.tool_errors_as_err,
+            policy: self.settings.policy,
             backoff: Backoff::new(),
             shut_down: AtomicBool::new(false),
             counters: Counters::default(),
             hooks,
-            max_message_size: self.settings.max_message_size,
             closing: Flag::default(),
         });
         if let Some(executor) = inner.jobs.as_ref().ok().and_then(|jobs| jobs.executor()) {

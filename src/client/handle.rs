@@ -207,7 +207,7 @@ impl Client {
             let result = inner.call_tool(&name, params, &options, sink).await?;
             let as_err = options
                 .tool_errors_as_err
-                .unwrap_or(inner.tool_errors_as_err);
+                .unwrap_or(inner.policy.tool_errors_as_err);
             if as_err && result.is_error == Some(true) {
                 return Err(Error::Tool {
                     server: inner.name.clone(),
@@ -472,11 +472,11 @@ impl Client {
         let session = self.inner.close_slot();
         self.run(move |inner| async move {
             match session {
-                Some(session) => session.close(&inner.name, inner.close_timeout).await,
+                Some(session) => session.close(&inner.name, inner.policy.close_timeout).await,
                 // A connect may have been in flight: wait for its process to be stopped.
                 None => {
                     inner
-                        .started_process_stopped(inner.close_timeout + CLOSE_SLACK)
+                        .started_process_stopped(inner.policy.close_timeout + CLOSE_SLACK)
                         .await
                 }
             }
@@ -551,7 +551,11 @@ impl Client {
         tool: Option<String>,
         future: impl Future<Output = Result<T>>,
     ) -> Result<T> {
-        let longest = self.inner.call_timeout.max(self.inner.close_timeout);
+        let longest = self
+            .inner
+            .policy
+            .call_timeout
+            .max(self.inner.policy.close_timeout);
         self.block_for(method, tool, longest, future)
     }
 
@@ -570,7 +574,8 @@ impl Client {
                 method,
             });
         }
-        let bound = crate::runtime::blocking::request_bound(self.inner.connect_timeout, longest);
+        let bound =
+            crate::runtime::blocking::request_bound(self.inner.policy.connect_timeout, longest);
         let server = &self.inner.name;
         let what = || format!("server `{server}`: `{method}`");
         match wait_for_jobs(&what, bound, future) {

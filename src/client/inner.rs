@@ -12,6 +12,7 @@ use rmcp::model::{CallToolRequestParams, CallToolResult, ServerResult, Tool};
 use rmcp::service::ServiceError;
 use rmcp::{Peer, RoleClient};
 
+use crate::client::builder::Policy;
 use crate::client::counters::Counters;
 use crate::client::options::{CallOptions, Retry};
 use crate::config::ServerConfig;
@@ -35,19 +36,12 @@ pub(crate) struct Inner {
     /// Where the client's work runs; an error if the library's threads could not start.
     pub(crate) jobs: Result<Arc<Jobs>>,
     pub(crate) slot: Arc<SingleFlight<Arc<Session>, Error>>,
-    pub(crate) connect_timeout: Duration,
-    pub(crate) call_timeout: Duration,
-    pub(crate) close_timeout: Duration,
-    pub(crate) retry: Retry,
-    /// Whether a result with `isError: true` is an [`Error::Tool`].
-    pub(crate) tool_errors_as_err: bool,
+    pub(crate) policy: Policy,
     pub(crate) backoff: Backoff,
     /// Set when the executor shut down: calls then fail with `Error::Shutdown`.
     pub(crate) shut_down: AtomicBool,
     pub(crate) counters: Counters,
     pub(crate) hooks: Arc<Hooks>,
-    /// Longest message read from a stdio server.
-    pub(crate) max_message_size: usize,
     /// Raised by a close, a shutdown or the drop of the last handle: stops a connect in flight.
     pub(crate) closing: Flag,
 }
@@ -101,7 +95,7 @@ impl Inner {
         let connect = pin!(crate::session::connect::connect(
             &self.name,
             &self.config,
-            self.connect_timeout,
+            self.policy.connect_timeout,
             self.limits(),
             &self.backoff,
             &self.hooks,
@@ -130,6 +124,7 @@ impl Inner {
                 // Before any call, so that no change after the connect goes unseen.
                 self.hooks.listens.session_started(started.closing());
                 let bound = self
+                    .policy
                     .connect_timeout
                     .min(crate::session::listen::ACKNOWLEDGE_BOUND);
                 crate::session::listen::list_changes(started.peer(), &self.hooks, bound).await;
@@ -188,7 +183,7 @@ impl Inner {
         progress: Option<futures::channel::mpsc::UnboundedSender<Progress>>,
     ) -> Result<CallToolResult> {
         let deadline = self.deadline(options);
-        let may_retry = || match options.retry.unwrap_or(self.retry) {
+        let may_retry = || match options.retry.unwrap_or(self.policy.retry) {
             Retry::Never => false,
             Retry::IfSafe => self.hooks.tools.is_safe(tool),
             Retry::Always => true,
@@ -214,7 +209,7 @@ impl Inner {
         result: fn(ServerResult) -> std::result::Result<T, request::Unexpected>,
     ) -> Result<T> {
         let deadline = Deadline {
-            timeout: self.call_timeout,
+            timeout: self.policy.call_timeout,
             reset_on_progress: None,
         };
         let answer = self
@@ -280,7 +275,7 @@ impl Inner {
         F: Fn(Peer<RoleClient>) -> Fut,
         Fut: Future<Output = std::result::Result<T, ServiceError>>,
     {
-        let timeout = self.call_timeout;
+        let timeout = self.policy.call_timeout;
         self.with_retry(
             Label::Method(what),
             timeout,
@@ -402,7 +397,15 @@ impl Inner {
                 }
                 authorized.sign_ins += 1;
                 let (name, config, hooks) = (&self.name, &self.config, &self.hooks);
-                crate::oauth::sign_in(name, config, hooks, header, seen, self.connect_timeout).await
+                crate::oauth::sign_in(
+                    name,
+                    config,
+                    hooks,
+                    header,
+                    seen,
+                    self.policy.connect_timeout,
+                )
+                .await
             }
             crate::oauth::Challenge::StepUp { scope } => {
                 if authorized.step_ups >= MAX_STEP_UPS {
@@ -420,7 +423,15 @@ impl Inner {
                 }
                 authorized.step_ups += 1;
                 let (name, config, hooks) = (&self.name, &self.config, &self.hooks);
-                crate::oauth::step_up(name, config, hooks, scope, seen, self.connect_timeout).await
+                crate::oauth::step_up(
+                    name,
+                    config,
+                    hooks,
+                    scope,
+                    seen,
+                    self.policy.connect_timeout,
+                )
+                .await
             }
         }
     }
@@ -428,15 +439,15 @@ impl Inner {
     /// How server processes are read from and stopped.
     pub(crate) fn limits(&self) -> Limits {
         Limits {
-            max_message_size: self.max_message_size,
-            grace: self.close_timeout / 2,
+            max_message_size: self.policy.max_message_size,
+            grace: self.policy.close_timeout / 2,
         }
     }
 
     /// The deadline of a call with `options`.
     pub(crate) fn deadline(&self, options: &CallOptions) -> Deadline {
         Deadline {
-            timeout: options.timeout.unwrap_or(self.call_timeout),
+            timeout: options.timeout.unwrap_or(self.policy.call_timeout),
             reset_on_progress: options.reset_on_progress,
         }
     }
@@ -496,7 +507,7 @@ impl Inner {
         let closed = Arc::new(Flag::default());
         let done = RaiseOnDrop(closed.clone());
         if let Ok(jobs) = &self.jobs {
-            let (name, bound) = (self.name.clone(), self.close_timeout);
+            let (name, bound) = (self.name.clone(), self.policy.close_timeout);
             jobs.spawn_cleanup(async move {
                 session.close(&name, bound).await;
                 drop(done);

@@ -155,14 +155,14 @@ impl HubBuilder {
     /// The connect timeout of every server (default 30 s); see
     /// [`ClientBuilder::connect_timeout`].
     pub fn connect_timeout(mut self, timeout: Duration) -> HubBuilder {
-        self.defaults.settings.connect_timeout = timeout;
+        self.defaults.settings.policy.connect_timeout = timeout;
         self
     }
 
     /// The call timeout of every server (default 60 s); see [`ClientBuilder::call_timeout`].
     /// [`CallOptions::timeout`](crate::CallOptions::timeout) overrides it for one call.
     pub fn call_timeout(mut self, timeout: Duration) -> HubBuilder {
-        self.defaults.settings.call_timeout = timeout;
+        self.defaults.settings.policy.call_timeout = timeout;
         self
     }
 
@@ -182,14 +182,14 @@ impl HubBuilder {
     /// # Ok::<(), mcp_dispatch::Error>(())
     /// ```
     pub fn close_timeout(mut self, timeout: Duration) -> HubBuilder {
-        self.defaults.settings.close_timeout = timeout;
+        self.defaults.settings.policy.close_timeout = timeout;
         self
     }
 
     /// The largest message every stdio server may send (default 64 MiB); see
     /// [`ClientBuilder::max_message_size`].
     pub fn max_message_size(mut self, bytes: usize) -> HubBuilder {
-        self.defaults.settings.max_message_size = bytes.max(1);
+        self.defaults.settings.policy.max_message_size = bytes.max(1);
         self
     }
 
@@ -197,13 +197,13 @@ impl HubBuilder {
     /// [`Error::Tool`](crate::Error::Tool), on every server (default off): see
     /// [`ClientBuilder::tool_errors_as_err`](crate::ClientBuilder::tool_errors_as_err).
     pub fn tool_errors_as_err(mut self, as_err: bool) -> HubBuilder {
-        self.defaults.settings.tool_errors_as_err = as_err;
+        self.defaults.settings.policy.tool_errors_as_err = as_err;
         self
     }
 
     /// The retry policy of every server (default [`Retry::IfSafe`]).
     pub fn retry(mut self, retry: Retry) -> HubBuilder {
-        self.defaults.settings.retry = retry;
+        self.defaults.settings.policy.retry = retry;
         self
     }
 

@@ -604,7 +604,7 @@ impl Hub {
         let longest = crate::session::request::Deadline {
             timeout: options
                 .timeout
-                .unwrap_or(self.inner.defaults.settings.call_timeout),
+                .unwrap_or(self.inner.defaults.settings.policy.call_timeout),
             reset_on_progress: options.reset_on_progress,
         }
         .longest();
@@ -679,8 +679,9 @@ impl Hub {
                 method: "close_blocking",
             });
         }
-        let bound =
-            crate::runtime::blocking::close_bound(self.inner.defaults.settings.close_timeout);
+        let bound = crate::runtime::blocking::close_bound(
+            self.inner.defaults.settings.policy.close_timeout,
+        );
         block_on_bounded(self.close(), bound).unwrap_or(Err(Error::Timeout {
             server: first,
             tool: None,
@@ -698,14 +699,14 @@ impl Hub {
     /// connected.
     fn request_bound(&self, longest: Duration) -> Duration {
         crate::runtime::blocking::request_bound(
-            self.inner.defaults.settings.connect_timeout,
+            self.inner.defaults.settings.policy.connect_timeout,
             longest,
         )
     }
 
     /// How long listing every server may take: they are listed concurrently.
     fn listing_bound(&self) -> Duration {
-        self.request_bound(self.inner.defaults.settings.call_timeout)
+        self.request_bound(self.inner.defaults.settings.policy.call_timeout)
     }
 
     /// The error for a qualified name that no listing resolved: the listing error of the

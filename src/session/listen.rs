@@ -308,7 +308,10 @@ mod tests {
         let listens = Listens::default();
         let first = listens.open("file:///a");
         let second = listens.open("file:///a");
-        assert!(first.is_set(), "a second stream for the URI stops the first");
+        assert!(
+            first.is_set(),
+            "a second stream for the URI stops the first"
+        );
         assert!(!second.is_set());
         // The first stream ending does not forget the second.
         listens.ended("file:///a", &first);
@@ -317,7 +320,10 @@ mod tests {
         let third = listens.open("file:///b");
         listens.ended("file:///b", &third);
         listens.stop("file:///b");
-        assert!(!third.is_set(), "an ended stream is forgotten, not stopped again");
+        assert!(
+            !third.is_set(),
+            "an ended stream is forgotten, not stopped again"
+        );
         let closing = Arc::new(Flag::default());
         listens.session_started(closing.clone());
         assert!(Arc::ptr_eq(&listens.session_closing(), &closing));
