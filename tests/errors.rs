@@ -67,6 +67,19 @@ fn a_command_line_given_as_the_command_is_named_by_its_script_and_hints_at_args(
 }
 
 #[test]
+fn a_command_line_given_as_the_command_keeps_its_secrets_out_of_the_error() {
+    let client = Client::new(ServerConfig::stdio(
+        "node /opt/weather.js --api-key=k3y-s3cret",
+    ));
+    let error = client.list_tools_blocking().unwrap_err();
+    let shown = error.to_string();
+    assert!(!shown.contains("k3y-s3cret"), "{shown}");
+    assert!(!format!("{error:?}").contains("k3y-s3cret"), "{error:?}");
+    assert!(shown.contains("--api-key=<redacted>"), "{shown}");
+    assert!(shown.contains("did you mean"), "{shown}");
+}
+
+#[test]
 fn a_server_started_by_a_launcher_is_named_by_its_package() {
     let config = ServerConfig::stdio("npx").args(["-y", "@modelcontextprotocol/server-everything"]);
     assert_eq!(config.server_name(), "server-everything");

@@ -250,6 +250,24 @@ const REDACTED: &str = "<redacted>";
 /// `args` for a Debug string, without what looks like a secret: the argument after a flag
 /// with a [`SECRET_WORDS`] name, the value of `NAME=value` or `Name: value` with such a name,
 /// what follows `Bearer ` or `Basic `, and the query, fragment and credentials of a URL.
+/// `command` as errors show it: a whole command line given as the program's name loses what
+/// looks like a secret in its arguments, as [`redact_args`] takes it out of `Debug`.
+pub(crate) fn shown_command(command: &std::ffi::OsStr) -> String {
+    let command = command.to_string_lossy();
+    let mut words = command.split_whitespace();
+    let program = words.next().unwrap_or_default();
+    let args: Vec<OsString> = words.map(OsString::from).collect();
+    if args.is_empty() {
+        return command.into_owned();
+    }
+    let mut shown = program.to_owned();
+    for arg in redact_args(&args) {
+        shown.push(' ');
+        shown.push_str(&arg);
+    }
+    shown
+}
+
 fn redact_args(args: &[OsString]) -> Vec<String> {
     let mut shown = Vec::with_capacity(args.len());
     let mut secret_next = false;

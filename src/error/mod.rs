@@ -318,17 +318,17 @@ impl fmt::Display for Error {
                 source,
             } => {
                 write!(f, "server `{server}`: cannot start `{command}`: {source}")?;
-                // A whole command line given as the program's name.
+                // A whole command line given as the program's name (its secrets already
+                // redacted when the error was made).
                 let mut words = command.split_whitespace();
-                if let (Some(program), true) = (words.next(), command.contains(' ')) {
-                    let args: Vec<String> = words.map(|word| format!("{word:?}")).collect();
-                    if source.kind() == std::io::ErrorKind::NotFound && !args.is_empty() {
-                        write!(
-                            f,
-                            "; did you mean `ServerConfig::stdio({program:?}).args([{}])`?",
-                            args.join(", ")
-                        )?;
-                    }
+                let program = words.next().unwrap_or_default();
+                let args: Vec<String> = words.map(|word| format!("{word:?}")).collect();
+                if source.kind() == std::io::ErrorKind::NotFound && !args.is_empty() {
+                    write!(
+                        f,
+                        "; did you mean `ServerConfig::stdio({program:?}).args([{}])`?",
+                        args.join(", ")
+                    )?;
                 }
                 Ok(())
             }

@@ -77,7 +77,7 @@ pub(crate) struct Spawned {
 pub(crate) fn spawn(server: &str, config: &StdioConfig, limits: Limits) -> Result<Spawned> {
     let spawn_error = |source: std::io::Error| Error::Spawn {
         server: server.to_owned(),
-        command: config.command.to_string_lossy().into_owned(),
+        command: crate::config::shown_command(&config.command),
         source: Arc::new(source),
     };
     if let Some(dir) = &config.cwd
